@@ -504,7 +504,7 @@ cdef class SipUri:
 def _find_param(params, name):
     if params is None:
         return None
-    name = name.lower()
+    name = (name.encode() if isinstance(name, str) else name).lower()
     for part in params.split(b";"):
         key, _, value = part.partition(b"=")
         if key.strip().lower() == name:
@@ -1104,6 +1104,29 @@ cdef class SipMessage:
             if x.hid == hid:
                 result.append((x.start, x.end, x.uri_start, x.uri_end, x.header_index))
         return result
+
+    def first_value_cut(self, str kind):
+        """(start, end) to delete so that the first "via" or "route" value disappears:
+        its whole header line when it stands alone there, else the value and the comma
+        after it (§16.7 pops our Via from responses, §16.4 our Route from requests)."""
+        cdef int hid = H_VIA if kind == "via" else H_ROUTE if kind == "route" else -1
+        cdef int i, first = -1
+        cdef HeaderEntry *h
+        if hid < 0:
+            raise ValueError(f"kind must be 'via' or 'route', not {kind!r}")
+        for i in range(self.n_entries):
+            if self.ents[i].hid != hid:
+                continue
+            if first < 0:
+                first = i
+                continue
+            if self.ents[i].header_index == self.ents[first].header_index:
+                return (self.ents[first].start, self.ents[i].start)
+            break
+        if first < 0:
+            return None
+        h = &self.hdrs[self.ents[first].header_index]
+        return (h.line_start, h.line_end)
 
     def header_span(self, int index):
         """(line_start, name_end, value_start, value_end, line_end) of header `index`."""

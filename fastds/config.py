@@ -1,0 +1,298 @@
+"""Settings from the environment: ONE declarative table of FASTDS_* variables.
+
+Owns: every variable's name, type, default, check and one line of doc; the frozen
+Settings built from them; the README table and systemd/fastds.env.example generated
+from them (`python -m fastds.config markdown|env-example`). The only module that reads
+the environment. Every invalid variable is reported at once (ConfigError); an unknown
+FASTDS_* variable is a warning naming the closest known one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import ipaddress
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastds.errors import ConfigError
+
+# ---------------------------------------------------------------------------------
+# kinds of value: a parser (text -> value, or ValueError(what is expected)), a short
+# name for the docs, and how `fastds check` shows the value
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    expected: str
+    parse: Callable[[str], Any]
+    show: Callable[[Any], Any] = lambda value: value
+
+
+def integer(low: int, high: int) -> Kind:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise ValueError(f"an integer from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return value
+
+    return Kind(f"integer {low}..{high}", parse)
+
+
+def choice(*options: str) -> Kind:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in options:
+            raise ValueError("one of " + ", ".join(options))
+        return value
+
+    return Kind("|".join(options), parse)
+
+
+TEXT = Kind("text", lambda text: text)
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "yes", "true", "on"):
+        return True
+    if value in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("one of 1, 0, yes, no, true, false, on, off")
+
+
+BOOLEAN = Kind("boolean", _boolean)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """host:port with an IPv4 address, or [IPv6]:port."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([0-9.]+):(\d{1,5})", text.strip())
+    expected = "an address as IPv4:port or [IPv6]:port, e.g. 0.0.0.0:5060"
+    if not match:
+        raise ValueError(expected)
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(expected) from None
+    if not 1 <= port <= 65535:
+        raise ValueError(expected)
+    return host, port
+
+
+HOST_PORT = Kind("IP:port", _host_port, lambda hp: f"[{hp[0]}]:{hp[1]}" if ":" in hp[0] else f"{hp[0]}:{hp[1]}")
+
+
+def _cidr_list(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in text.split(","):
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"comma-separated CIDRs such as 127.0.0.0/8,::1/128 ({item.strip()!r} is not one)") from None
+    if not networks:
+        raise ValueError("at least one CIDR")
+    return tuple(networks)
+
+
+CIDR_LIST = Kind("CIDR list", _cidr_list, lambda networks: [str(network) for network in networks])
+
+
+def _status_codes(text: str) -> frozenset[int]:
+    """Comma-separated SIP status codes: 503, a class 5xx, or a range 500-599."""
+    codes: set[int] = set()
+    expected = "comma-separated status codes like 5xx,408 or 500-599"
+    for item in filter(None, (part.strip().lower() for part in text.split(","))):
+        if re.fullmatch(r"[1-6]xx", item):
+            low = int(item[0]) * 100
+            codes.update(range(low, low + 100))
+        elif re.fullmatch(r"[1-6]\d\d-[1-6]\d\d", item):
+            low, high = (int(x) for x in item.split("-"))
+            if low > high:
+                raise ValueError(expected)
+            codes.update(range(low, high + 1))
+        elif re.fullmatch(r"[1-6]\d\d", item):
+            codes.add(int(item))
+        else:
+            raise ValueError(expected)
+    return frozenset(codes)
+
+
+STATUS_CODES = Kind("status codes", _status_codes, sorted)
+
+
+def _db_url(text: str) -> str:
+    if not re.fullmatch(r"sqlite:///.+|mysql://[^/]+/\w+", text.strip()):
+        raise ValueError("sqlite:///path/to/file.db or mysql://user:password@host:port/database")
+    return text.strip()
+
+
+DB_URL = Kind("database URL", _db_url)
+
+
+def _node_id(text: str) -> str:
+    if text and not (text.isascii() and text.isalnum()):
+        raise ValueError("letters and digits only (it goes into Via branches)")
+    return text
+
+
+NODE_ID = Kind("letters and digits", _node_id)
+
+
+def _dispatch_flags(text: str) -> str:
+    """OpenSIPS ds_select_dst flags (f u d a) plus fastds's c; case and spaces ignored."""
+    flags = text.replace(" ", "").lower()
+    if any(flag not in "fudac" for flag in flags):
+        raise ValueError("letters among f, u, d, a, c")
+    return "".join(sorted(set(flags), key="fudac".index))
+
+
+DISPATCH_FLAGS = Kind("flags f/u/d/a/c", _dispatch_flags)
+
+# ---------------------------------------------------------------------------------
+# the table
+
+
+@dataclasses.dataclass(frozen=True)
+class Var:
+    name: str
+    kind: Kind
+    default: str
+    doc: str
+    secret: bool = False
+
+    @property
+    def field(self) -> str:
+        return self.name.removeprefix("FASTDS_").lower()
+
+
+VARIABLES: tuple[Var, ...] = (
+    Var("FASTDS_SIP_LISTEN", HOST_PORT, "0.0.0.0:5060", "public SIP address every worker binds (UDP, SO_REUSEPORT)"),
+    Var("FASTDS_SIP_MAX_MESSAGE_BYTES", integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted"),
+    Var("FASTDS_SIP_MAX_HEADERS", integer(16, 10000), "256", "most header lines in one message; more is a 400"),
+    Var("FASTDS_SIP_RCVBUF_BYTES", integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts"),
+    Var("FASTDS_WORKERS", integer(0, 256), "0", "SIP worker processes; 0 = one per CPU"),
+    Var("FASTDS_NODE_ID", NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name"),
+    Var("FASTDS_DB_URL", DB_URL, "sqlite:///var/lib/fastds/fastds.db", "destination store: sqlite:///file or mysql://user:pass@host:port/db"),
+    Var("FASTDS_EGRESS_ALLOW", CIDR_LIST, "0.0.0.0/0,::/0", "CIDRs fastds may send SIP to; anything else is dropped and counted"),
+    Var("FASTDS_SECRET", TEXT, "", "key of the tag in our Via branches and Record-Route; empty = generated and stored on first run", secret=True),
+    Var("FASTDS_RECORD_ROUTE", BOOLEAN, "1", "add a Record-Route so in-dialog requests come back through fastds"),
+    Var("FASTDS_SERVER_HEADER", TEXT, "fastds", "Server header of locally generated responses; empty = none"),
+    Var("FASTDS_DEFAULT_SET", integer(0, 2147483647), "1", "destination set of the default route (no dialplan rule matched)"),
+    Var("FASTDS_DEFAULT_ALG", integer(0, 10), "0", "selection algorithm of the default route (OpenSIPS numbers 0-10)"),
+    Var("FASTDS_DEFAULT_FLAGS", DISPATCH_FLAGS, "f", "flags of the default route: f failover, u user only, d default, a append, c consistent"),
+    Var("FASTDS_DIALPLAN_ID", integer(0, 2147483647), "0", "dialplan dpid whose rules route initial requests"),
+    Var("FASTDS_NO_ROUTE_REASON", TEXT, "No route to Media", "reason phrase of the 500 sent when no destination is active"),
+    Var("FASTDS_FAILOVER_CODES", STATUS_CODES, "5xx", "final response codes that fail over to the next destination"),
+    Var("FASTDS_FR_TIMEOUT_MS", integer(100, 3600000), "5000", "no final response (nor provisional) within this: local 408 and failover"),
+    Var("FASTDS_FR_INV_TIMEOUT_MS", integer(100, 3600000), "120000", "INVITE answered provisionally but not finally within this: 408 and failover"),
+    Var("FASTDS_T1_MS", integer(50, 60000), "500", "RFC 3261 T1, round-trip estimate"),
+    Var("FASTDS_T2_MS", integer(100, 600000), "4000", "RFC 3261 T2, longest non-INVITE retransmit interval"),
+    Var("FASTDS_T4_MS", integer(100, 600000), "5000", "RFC 3261 T4, how long a message may live in the network"),
+    Var("FASTDS_MAX_TRANSACTIONS", integer(100, 10000000), "100000", "open transactions per worker; above it new INVITEs get 503 with Retry-After"),
+    Var("FASTDS_DRAIN_TIMEOUT_MS", integer(0, 3600000), "32000", "on SIGTERM, how long open transactions may finish"),
+    Var("FASTDS_PING_INTERVAL_S", integer(1, 3600), "10", "seconds between OPTIONS probes of a destination"),
+    Var("FASTDS_PING_METHOD", TEXT, "OPTIONS", "method of the probes"),
+    Var("FASTDS_PING_FROM", TEXT, "sip:dispatcher@localhost", "From URI of the probes"),
+    Var("FASTDS_PING_REPLY_CODES", STATUS_CODES, "", "probe reply codes that count as alive besides 200"),
+    Var("FASTDS_PROBING_THRESHOLD", integer(1, 1000), "3", "failures that move an active destination to probing"),
+    Var("FASTDS_PROBING_MODE", integer(0, 1), "0", "0 probe only probing destinations, 1 probe all but inactive ones"),
+    Var("FASTDS_API_LISTEN", HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)"),
+    Var("FASTDS_API_TOKEN", TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True),
+    Var("FASTDS_LOG_LEVEL", choice("debug", "info", "warning", "error"), "info", "log level"),
+)
+
+# read by setup.py at build time, not by the running service
+BUILD_VARIABLES = ("FASTDS_DEBUG",)
+
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [(var.field, Any) for var in VARIABLES],
+    frozen=True,
+    namespace={"__doc__": "Effective configuration; one field per FASTDS_* variable, lower-case, prefix dropped."},
+)
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    """Rules that tie variables together; only run on variables that parsed."""
+    problems = []
+    if "api_listen" not in values:
+        return problems
+    api_host = values["api_listen"][0]
+    if not ipaddress.ip_address(api_host).is_loopback and not values.get("api_token"):
+        problems.append(
+            f"FASTDS_API_LISTEN={api_host}:{values['api_listen'][1]}: a non-loopback API address "
+            "requires FASTDS_API_TOKEN (expected: set a bearer token, or listen on 127.0.0.1)")
+    return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from environ (default os.environ); ConfigError lists every bad variable."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    problems = []
+    for var in VARIABLES:
+        raw = environ.get(var.name, var.default)
+        try:
+            values[var.field] = var.kind.parse(raw)
+        except ValueError as exc:
+            shown = "(hidden)" if var.secret else repr(raw)
+            problems.append(f"{var.name}={shown}: expected {exc}")
+    problems += _cross_checks(values)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for each FASTDS_* variable that is not in the table (a typo must show)."""
+    environ = os.environ if environ is None else environ
+    known = {var.name for var in VARIABLES} | set(BUILD_VARIABLES)
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("FASTDS_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            warnings.append(f"unknown variable {name} is ignored{hint}")
+    return warnings
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """Settings as plain JSON-able values keyed by variable name, secrets masked."""
+    shown = {}
+    for var in VARIABLES:
+        value = getattr(settings, var.field)
+        shown[var.name] = ("(set)" if value else "") if var.secret else var.kind.show(value)
+    return shown
+
+
+def markdown_table() -> str:
+    rows = ["| variable | default | expected | meaning |", "|---|---|---|---|"]
+    for var in VARIABLES:
+        rows.append(f"| `{var.name}` | `{var.default}` | {var.kind.expected} | {var.doc} |")
+    return "\n".join(rows) + "\n"
+
+
+def env_example() -> str:
+    lines = [
+        "# fastds environment (EnvironmentFile of systemd/fastds.service, e.g. /etc/default/fastds).",
+        "# Generated by `python -m fastds.config env-example`; every line shows the default.",
+        "",
+    ]
+    for var in VARIABLES:
+        lines += [f"# {var.doc} ({var.kind.expected})", f"#{var.name}={var.default}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    outputs = {"markdown": markdown_table, "env-example": env_example}
+    if len(sys.argv) != 2 or sys.argv[1] not in outputs:
+        sys.exit(f"usage: python -m fastds.config {'|'.join(outputs)}")
+    sys.stdout.write(outputs[sys.argv[1]]())

@@ -1,0 +1,81 @@
+"""Byte-splicing rewrites of a scanned message for forwarding (RFC 3261 §16.6, §16.7).
+
+Owns: the forwarded request (push our Via, decrement or add Max-Forwards, add our
+Record-Route, pop our Route, optionally a new Request-URI) and the forwarded response
+(pop our Via). Never re-serialises: the output is slices of the input with a few
+inserted lines. Sans-IO: no sockets, no clock, no environment. Whether a Route or Via
+is ours is the caller's decision (fastds/sip/branch.py signs and checks them).
+"""
+
+from __future__ import annotations
+
+from fastds._ext.sipscan import SipMessage
+
+
+def splice(data: bytes, edits: list[tuple[int, int, bytes]], end: int) -> bytes:
+    """data[:end] with each (start, stop, replacement) applied; edits at one position
+    keep their list order; edits must not overlap."""
+    parts = []
+    pos = 0
+    for start, stop, replacement in sorted(edits, key=lambda edit: edit[0]):
+        parts.append(data[pos:start])
+        parts.append(replacement)
+        pos = stop
+    parts.append(data[pos:end])
+    return b"".join(parts)
+
+
+def via_line(transport: bytes, sent_by: bytes, branch: bytes) -> bytes:
+    return b"Via: SIP/2.0/%s %s;branch=%s\r\n" % (transport, sent_by, branch)
+
+
+def forward_request(
+    msg: SipMessage,
+    *,
+    transport: bytes,
+    sent_by: bytes,
+    branch: bytes,
+    record_route: bytes | None = None,
+    pop_route: bool = False,
+    request_uri: bytes | None = None,
+) -> bytes:
+    """The request as fastds forwards it.
+
+    sent_by: host:port of the socket it leaves from; branch: a fresh z9hG4bK branch;
+    record_route: the URI to record-route with (without <>), None for no Record-Route;
+    pop_route: remove the top Route value (the caller checked it is ours);
+    request_uri: a new Request-URI (dialplan rewrite), None to keep it.
+    Max-Forwards must be above 0 (the caller answers 483 otherwise).
+    """
+    data = msg.data
+    if msg.max_forwards == 0:
+        raise ValueError("Max-Forwards is 0: answer 483, do not forward")
+    via_at = msg.header_span(msg.idx_first_via)[0]
+    edits = []
+    if request_uri is not None:
+        edits.append((msg.ruri_start, msg.ruri_end, request_uri))
+    edits.append((via_at, via_at, via_line(transport, sent_by, branch)))
+    if msg.max_forwards > 0:
+        edits.append((msg.max_forwards_start, msg.max_forwards_end, b"%d" % (msg.max_forwards - 1)))
+    else:
+        edits.append((via_at, via_at, b"Max-Forwards: 70\r\n"))  # §16.6 step 3
+    if record_route is not None:
+        # a new Record-Route line above the existing ones puts ours first (§16.6 step 4)
+        rr_at = msg.header_span(msg.idx_first_record_route)[0] if msg.idx_first_record_route >= 0 else via_at
+        edits.append((rr_at, rr_at, b"Record-Route: <%s>\r\n" % record_route))
+    if pop_route:
+        cut = msg.first_value_cut("route")
+        if cut is None:
+            raise ValueError("pop_route: the request has no Route")
+        edits.append((cut[0], cut[1], b""))
+    if msg.content_length < 0:
+        # needed if the next hop is reached over a stream transport (§20.14)
+        edits.append((msg.headers_end, msg.headers_end, b"Content-Length: %d\r\n" % (msg.body_end - msg.body_start)))
+    return splice(data, edits, msg.body_end)
+
+
+def forward_response(msg: SipMessage) -> bytes:
+    """The response as fastds relays it upstream: our top Via removed (§16.7 step 3).
+    A body longer than Content-Length is cut to it (§18.3)."""
+    start, stop = msg.first_value_cut("via")
+    return splice(msg.data, [(start, stop, b"")], msg.body_end)

@@ -1,0 +1,96 @@
+"""The configuration table: parsing, every error at once, warnings, generated docs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fastds.config import (VARIABLES, effective, env_example, load_settings, markdown_table,
+                           unknown_variables)
+from fastds.errors import ConfigError
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_defaults_parse():
+    settings = load_settings({})
+    assert settings.sip_listen == ("0.0.0.0", 5060)
+    assert settings.failover_codes == frozenset(range(500, 600))
+    assert settings.fr_timeout_ms == 5000 and settings.default_flags == "f"
+    assert settings.api_listen == ("127.0.0.1", 8888) and settings.record_route is True
+
+
+def test_values_are_parsed_and_normalised():
+    settings = load_settings({
+        "FASTDS_SIP_LISTEN": "[::1]:5070", "FASTDS_FAILOVER_CODES": "5xx, 408,600-603",
+        "FASTDS_DEFAULT_FLAGS": "C f D", "FASTDS_EGRESS_ALLOW": "127.0.0.0/8, ::1",
+        "FASTDS_RECORD_ROUTE": "off", "FASTDS_LOG_LEVEL": "DEBUG"})
+    assert settings.sip_listen == ("::1", 5070)
+    assert 408 in settings.failover_codes and 603 in settings.failover_codes and 604 not in settings.failover_codes
+    assert settings.default_flags == "fdc"
+    assert [str(n) for n in settings.egress_allow] == ["127.0.0.0/8", "::1/128"]
+    assert settings.record_route is False and settings.log_level == "debug"
+
+
+def test_every_bad_variable_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FASTDS_WORKERS": "abc", "FASTDS_SIP_LISTEN": "localhost:5060",
+                       "FASTDS_FR_TIMEOUT_MS": "5", "FASTDS_DEFAULT_FLAGS": "fz",
+                       "FASTDS_DB_URL": "postgres://x", "FASTDS_EGRESS_ALLOW": "10.0.0.0/33",
+                       "FASTDS_NODE_ID": "a.b"})
+    problems = "\n".join(info.value.problems)
+    assert len(info.value.problems) == 7
+    assert "FASTDS_WORKERS='abc': expected an integer from 0 to 256" in problems
+    for name in ("FASTDS_SIP_LISTEN='localhost:5060'", "FASTDS_FR_TIMEOUT_MS='5'", "FASTDS_DEFAULT_FLAGS='fz'",
+                 "FASTDS_DB_URL='postgres://x'", "'10.0.0.0/33' is not one", "FASTDS_NODE_ID='a.b'"):
+        assert name in problems
+
+
+def test_public_api_address_needs_a_token_and_secrets_are_not_echoed():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FASTDS_API_LISTEN": "0.0.0.0:8888"})
+    assert "requires FASTDS_API_TOKEN" in str(info.value)
+    assert load_settings({"FASTDS_API_LISTEN": "0.0.0.0:8888", "FASTDS_API_TOKEN": "t"}).api_token == "t"
+    shown = effective(load_settings({"FASTDS_SECRET": "hunter2"}))
+    assert shown["FASTDS_SECRET"] == "(set)" and "hunter2" not in orjson.dumps(shown).decode()
+
+
+def test_unknown_variables_warn_with_the_closest_name():
+    warnings = unknown_variables({"FASTDS_FR_TIMOUT_MS": "1", "FASTDS_DEBUG": "1", "PATH": "/bin"})
+    assert warnings == ["unknown variable FASTDS_FR_TIMOUT_MS is ignored; did you mean FASTDS_FR_TIMEOUT_MS?"]
+
+
+def test_every_variable_is_documented_and_named_by_convention():
+    for var in VARIABLES:
+        assert var.name.startswith("FASTDS_") and var.name.isupper() and var.doc
+        load_settings({var.name: var.default})
+    assert len({var.name for var in VARIABLES}) == len(VARIABLES)
+
+
+def test_readme_table_and_env_example_are_generated_from_the_table():
+    assert markdown_table() in (ROOT / "README.md").read_text()
+    assert (ROOT / "systemd" / "fastds.env.example").read_text() == env_example()
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fastds", *args], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=60)
+
+
+def test_cli_check_prints_effective_settings_as_json():
+    result = run_cli("check", env={"FASTDS_WORKERS": "3"})
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["FASTDS_WORKERS"] == 3
+
+
+def test_cli_check_exits_2_naming_the_bad_variable():
+    result = run_cli("check", env={"FASTDS_WORKERS": "abc", "FASTDS_WORKER": "1"})
+    assert result.returncode == 2
+    assert "FASTDS_WORKERS='abc'" in result.stderr and "did you mean FASTDS_WORKERS" in result.stderr
+
+
+def test_cli_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("fastds 0.")

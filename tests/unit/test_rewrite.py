@@ -1,0 +1,135 @@
+"""Forwarding rewrites and locally built messages, checked by scanning what they produce."""
+
+import pytest
+
+from bench.micro.messages import INVITE, OK_SDP, RINGING
+from fastds.sip import (BranchFactory, build_ack, build_cancel, build_response, client_transaction_key,
+                        forward_request, forward_response, scan, server_transaction_key, splice)
+
+OUR_RR = b"sip:127.0.0.1:5060;lr"
+
+
+def forward(data, **kwargs):
+    options = dict(transport=b"UDP", sent_by=b"127.0.0.1:5062", branch=b"z9hG4bKours", record_route=OUR_RR)
+    options.update(kwargs)
+    return forward_request(scan(data), **options)
+
+
+def test_forwarded_request_pushes_via_decrements_max_forwards_and_record_routes():
+    out = scan(forward(INVITE))
+    assert out.vias[0] == b"SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKours"
+    assert out.vias[1:] == scan(INVITE).vias
+    assert out.max_forwards == 69
+    assert out.record_routes == [b"<" + OUR_RR + b">"]
+    assert out.body == scan(INVITE).body and out.request_uri == scan(INVITE).request_uri
+    # everything else is byte-for-byte the same
+    for name in ("From", "To", "Call-ID", "CSeq", "Contact", "Allow", "User-Agent"):
+        assert out.header(name) == scan(INVITE).header(name)
+
+
+def test_max_forwards_is_added_when_absent_and_0_is_refused():
+    data = INVITE.replace(b"Max-Forwards: 70\r\n", b"")
+    assert scan(forward(data)).max_forwards == 70
+    with pytest.raises(ValueError):
+        forward(INVITE.replace(b"Max-Forwards: 70", b"Max-Forwards: 0"))
+
+
+def test_our_record_route_goes_above_existing_ones():
+    data = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRecord-Route: <sip:upstream;lr>\r\n")
+    assert scan(forward(data)).record_routes == [b"<" + OUR_RR + b">", b"<sip:upstream;lr>"]
+    assert scan(forward(INVITE, record_route=None)).record_routes == []
+
+
+def test_pop_route_removes_only_the_top_value():
+    alone = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRoute: <sip:127.0.0.1:5060;lr>\r\nRoute: <sip:next;lr>\r\n")
+    assert scan(forward(alone, pop_route=True)).routes == [b"<sip:next;lr>"]
+    listed = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRoute: <sip:127.0.0.1:5060;lr>, <sip:next;lr>\r\n")
+    out = forward(listed, pop_route=True)
+    assert scan(out).routes == [b"<sip:next;lr>"] and b"Route: <sip:next;lr>\r\n" in out
+    with pytest.raises(ValueError):
+        forward(INVITE, pop_route=True)
+
+
+def test_request_uri_rewrite_and_content_length_repair():
+    out = scan(forward(INVITE, request_uri=b"sip:+4415@127.0.0.1"))
+    assert out.request_uri == b"sip:+4415@127.0.0.1"
+    no_length = INVITE.replace(b"Content-Length: %d\r\n" % len(scan(INVITE).body), b"")
+    assert scan(forward(no_length)).content_length == len(scan(INVITE).body)
+
+
+def test_body_beyond_content_length_is_not_forwarded():
+    data = INVITE + b"garbage"
+    assert forward(data).endswith(scan(INVITE).body)
+    assert forward_response(scan(OK_SDP + b"junk")).endswith(scan(OK_SDP).body)
+
+
+def test_forwarded_response_pops_our_via():
+    out = scan(forward_response(scan(RINGING)))
+    assert out.vias == scan(RINGING).vias[1:] and out.status_code == 180
+    one_line = RINGING.replace(b";rport=5060\r\nVia: ", b";rport=5060, ")
+    assert scan(forward_response(scan(one_line))).vias == scan(RINGING).vias[1:]
+
+
+def test_splice_keeps_order_of_inserts_at_one_place():
+    assert splice(b"abcdef", [(2, 2, b"X"), (2, 2, b"Y"), (4, 5, b"")], 6) == b"abXYcdf"
+
+
+def test_local_response_copies_the_transaction_headers():
+    request = scan(INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nTimestamp: 54\r\n"))
+    trying = scan(build_response(request, 100))
+    assert trying.status_code == 100 and trying.reason == b"Trying"
+    assert trying.vias == request.vias and trying.call_id == request.call_id
+    assert trying.to_tag is None and trying.header("Timestamp") == b"54" and trying.content_length == 0
+    busy = scan(build_response(request, 503, to_tag=b"t1", retry_after_s=30, server=b"fastds"))
+    assert busy.reason == b"Service Unavailable" and busy.to_tag == b"t1"
+    assert busy.header("Retry-After") == b"30" and busy.header("Server") == b"fastds"
+    assert busy.header("Timestamp") is None
+    custom = scan(build_response(request, 500, b"No route to Media", to_tag=b"t2"))
+    assert custom.reason == b"No route to Media"
+
+
+def test_local_response_keeps_an_existing_to_tag():
+    request = scan(INVITE.replace(b"To: <sip:+14155550123@127.0.0.1:5060>", b"To: <sip:b@127.0.0.1>;tag=dialog"))
+    assert scan(build_response(request, 481, to_tag=b"new")).to_tag == b"dialog"
+
+
+def test_cancel_and_ack_to_the_next_hop():
+    sent = scan(forward(INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRoute: <sip:next;lr>\r\n")))
+    cancel = scan(build_cancel(sent))
+    assert cancel.method == b"CANCEL" and cancel.request_uri == sent.request_uri
+    assert cancel.vias == [sent.top_via] and cancel.routes == sent.routes
+    assert (cancel.cseq_number, cancel.cseq_method) == (sent.cseq_number, b"CANCEL")
+    assert cancel.to_tag is None and cancel.from_tag == sent.from_tag
+    response = scan(b"SIP/2.0 486 Busy Here\r\n" + b"".join(
+        line + b"\r\n" for line in (b"Via: " + sent.top_via, b"From: " + sent.header("From"),
+                                    b"To: " + sent.header("To") + b";tag=callee", b"Call-ID: " + sent.call_id,
+                                    b"CSeq: 1 INVITE", b"Content-Length: 0")) + b"\r\n")
+    ack = scan(build_ack(sent, response))
+    assert ack.method == b"ACK" and ack.to_tag == b"callee" and ack.branch == sent.branch
+    assert ack.cseq_method == b"ACK" and ack.routes == sent.routes
+
+
+def test_branches_are_unique_and_keyed():
+    factory = BranchFactory(b"k1", "node1")
+    branches = {factory.new() for _ in range(10_000)}
+    assert len(branches) == 10_000
+    branch = next(iter(branches))
+    assert branch.startswith(b"z9hG4bKnode1.") and factory.is_ours(branch)
+    assert BranchFactory(b"k1", "node2").is_ours(branch)
+    assert not BranchFactory(b"k2", "node1").is_ours(branch)
+    assert not factory.is_ours(branch[:-1] + (b"0" if branch[-1:] != b"0" else b"1"))
+    assert not factory.is_ours(b"z9hG4bK-3571-1-0") and not factory.is_ours(None)
+    with pytest.raises(ValueError):
+        BranchFactory(b"k", "no dots.")
+
+
+def test_transaction_keys():
+    invite = scan(INVITE)
+    ack = scan(INVITE.replace(b"INVITE sip", b"ACK sip").replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK"))
+    cancel = scan(INVITE.replace(b"INVITE sip", b"CANCEL sip").replace(b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL"))
+    assert server_transaction_key(ack) == server_transaction_key(invite)
+    assert server_transaction_key(cancel) != server_transaction_key(invite)
+    assert server_transaction_key(cancel, b"INVITE") == server_transaction_key(invite)
+    old = scan(INVITE.replace(b"branch=z9hG4bK-3571-1-0", b"branch=old2543"))
+    assert server_transaction_key(old)[0] == old.request_uri
+    assert client_transaction_key(scan(RINGING)) == (scan(RINGING).branch, b"INVITE")
