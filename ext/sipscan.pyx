@@ -699,13 +699,6 @@ cdef class SipMessage:
                     return self._error("malformed Via port", i, 400)
                 port = <int>v
                 i = skip_lws(p, j, e)
-            if top:
-                self.via_start = start
-                self.via_transport_start = ts
-                self.via_transport_end = te
-                self.via_host_start = hs
-                self.via_host_end = he
-                self.via_port = port
             # *( SEMI via-params ); values: token / quoted-string / host (RFC 5118 §4.5)
             while i < e and p[i] == 59:
                 ns = skip_lws(p, i + 1, e)
@@ -749,8 +742,14 @@ cdef class SipMessage:
             end = i
             while end > start and is_ws(p[end - 1]):
                 end -= 1
-            if top:
+            if top:  # only a Via read to its end counts as readable (status hints need it)
+                self.via_start = start
                 self.via_end = end
+                self.via_transport_start = ts
+                self.via_transport_end = te
+                self.via_host_start = hs
+                self.via_host_end = he
+                self.via_port = port
             self.via_count += 1
             if self._add_entry(H_VIA, index, start, end, -1, -1) < 0:
                 return -1
@@ -955,8 +954,13 @@ cdef class SipMessage:
         return 0
 
     cdef int _finish(self, cuchar *p, int n) noexcept:
-        """Mandatory headers (§8.1.1), request/CSeq consistency, body length (§18.3, §20.14)."""
+        """Body length (§18.3, §20.14), mandatory headers (§8.1.1), CSeq method (§8.1.1.5)."""
         cdef int available = n - self.body_start
+        self.body_end = n
+        if self.content_length >= 0:
+            if available < self.content_length:
+                return self._error("body shorter than Content-Length", self.body_start, 400)
+            self.body_end = self.body_start + self.content_length  # longer: truncate (§18.3)
         if self.via_count == 0:
             return self._error("missing Via header", -1, 0)
         if self.idx_from < 0 or self.idx_to < 0 or self.idx_call_id < 0 or self.idx_cseq < 0:
@@ -966,12 +970,6 @@ cdef class SipMessage:
                 or not _same_bytes(p, self.method_start, self.cseq_method_start,
                                    self.method_end - self.method_start)):
                 return self._error("CSeq method does not match the request method", self.cseq_method_start, 400)
-        if self.content_length >= 0:
-            if available < self.content_length:
-                return self._error("body shorter than Content-Length", self.body_start, 400)
-            self.body_end = self.body_start + self.content_length  # longer: truncate (§18.3)
-        else:
-            self.body_end = n
         return 0
 
     # -- Python accessors ---------------------------------------------------------
@@ -1173,7 +1171,7 @@ cdef class SipMessage:
 
     def __repr__(self):
         if self.is_request:
-            return f"<SipMessage {self.method.decode('latin-1')} {self.request_uri!r}>"
+            return f"<SipMessage {self.method!r} {self.request_uri!r}>"
         return f"<SipMessage {self.status_code} {self.reason!r}>"
 
 
