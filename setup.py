@@ -26,6 +26,7 @@ setup(
         extensions,
         include_path=["."],
         annotate=DEBUG,
+        force=DEBUG,  # regenerate so the annotation and tracing always match the build
         compiler_directives={"language_level": 3, "linetrace": DEBUG, "embedsignature": True},
     ),
 )
