@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fastds.dispatch.keys import compile_key_template
 from fastds.errors import ConfigError
 
 # ---------------------------------------------------------------------------------
@@ -146,6 +147,17 @@ def _node_id(text: str) -> str:
 NODE_ID = Kind("letters and digits", _node_id)
 
 
+def _key_template(text: str) -> str:
+    try:
+        compile_key_template(text)
+    except ValueError as exc:
+        raise ValueError(f"a template of $fU $fd $tU $td $rU $rd $ci $ft $si $au and text ({exc})") from None
+    return text
+
+
+KEY_TEMPLATE = Kind("key template", _key_template)
+
+
 def _dispatch_flags(text: str) -> str:
     """OpenSIPS ds_select_dst flags (f u d a) plus fastds's c; case and spaces ignored."""
     flags = text.replace(" ", "").lower()
@@ -188,6 +200,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("FASTDS_DEFAULT_SET", integer(0, 2147483647), "1", "destination set of the default route (no dialplan rule matched)"),
     Var("FASTDS_DEFAULT_ALG", integer(0, 10), "0", "selection algorithm of the default route (OpenSIPS numbers 0-10)"),
     Var("FASTDS_DEFAULT_FLAGS", DISPATCH_FLAGS, "f", "flags of the default route: f failover, u user only, d default, a append, c consistent"),
+    Var("FASTDS_HASH_KEY", KEY_TEMPLATE, "$fU@$ci", "what algorithm 7 hashes, e.g. $fU@$ci (From user, Call-ID)"),
     Var("FASTDS_DIALPLAN_ID", integer(0, 2147483647), "0", "dialplan dpid whose rules route initial requests"),
     Var("FASTDS_NO_ROUTE_REASON", TEXT, "No route to Media", "reason phrase of the 500 sent when no destination is active"),
     Var("FASTDS_FAILOVER_CODES", STATUS_CODES, "5xx", "final response codes that fail over to the next destination"),

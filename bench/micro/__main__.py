@@ -1,5 +1,7 @@
-"""`python -m bench.micro`: the micro-benchmark tables (see bench/micro/sip.py)."""
+"""`python -m bench.micro`: every micro-benchmark table (SIP scan/rewrite, selection)."""
 
-from bench.micro.sip import main
+from bench.micro import selection, sip
 
-main()
+sip.main()
+print()
+selection.main()

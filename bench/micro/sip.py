@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=100_000, help="calls per timing run")
     parser.add_argument("--runs", type=int, default=7, help="timing runs; the median is shown")
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()
     branches = BranchFactory(b"bench-secret", "bench")
 
     def forward_invite(data=INVITE):

@@ -1,0 +1,51 @@
+"""The selector: one worker's picking state over one generation of destination sets.
+
+Owns turning a SelectionRule and a scanned request into the ordered destinations to try
+(selected first, then the failover list). The arithmetic is in ext/dshash.pyx, one call
+per selection; this module maps sets to SetTables, applies append mode (flag a) and
+carries the live state, in-flight load and RTT the caller reports per destination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastds._ext import dshash
+from fastds._ext.sipscan import SipMessage
+from fastds.dispatch.keys import compile_key_template
+from fastds.dispatch.rules import FLAG_BITS, SelectionRule
+from fastds.dispatch.sets import Destination, DestinationSet
+
+_APPEND = FLAG_BITS["a"]
+
+
+class Selector:
+    def __init__(self, sets: Mapping[int, DestinationSet], key_template: str | None = None):
+        self.sets = dict(sets)
+        self._tables: dict[int, dshash.SetTable] = {}
+        for set_id, destination_set in self.sets.items():
+            table = dshash.SetTable([d.weight for d in destination_set.destinations],
+                                    [d.uri.encode() for d in destination_set.destinations])
+            for index, destination in enumerate(destination_set.destinations):
+                table.set_state(index, destination.state)
+            self._tables[set_id] = table
+        self._template = dshash.KeyTemplate(compile_key_template(key_template)) if key_template else None
+
+    def table(self, set_id: int) -> dshash.SetTable:
+        """The live table of a set: set_state / set_load / set_rtt by destination index."""
+        return self._tables[set_id]
+
+    def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
+               previous: Sequence[Destination] = ()) -> list[Destination]:
+        """Destinations to try in order; empty when the set has none active. With flag a
+        the new selection goes in front of `previous` (a failover list from another set)."""
+        if rule.algorithm == 7 and self._template is None:
+            raise ValueError("algorithm 7 needs FASTDS_HASH_KEY")
+        table = self._tables.get(rule.set_id)
+        chosen: list[Destination] = []
+        if table is not None:
+            destinations = self.sets[rule.set_id].destinations
+            indexes = dshash.select(table, message, rule.algorithm, rule.flags & ~_APPEND, rule.max_results,
+                                    self._template, source_ip)
+            chosen = [destinations[index] for index in indexes]
+        return chosen + list(previous) if rule.flags & _APPEND else chosen

@@ -1,0 +1,107 @@
+"""Destination sets built from `dispatcher` table rows (OpenSIPS 3.4, version 9).
+
+Owns what a row must be to become a destination (ANCHORS.md §1.2-§1.3): a SIP/SIPS URI
+with a host, a non-negative integer weight (OpenSIPS stores it as text), state 0/1/2,
+probe_mode 0/1; NULL priority and probe_mode read as 0. A bad row is reported, naming
+it, and skipped, never the whole set. A set is ordered by descending priority, equal
+priorities keeping row order (index 0 = highest priority, as in OpenSIPS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastds.errors import SipParseError
+from fastds.sip import parse_uri
+
+STATE_NAMES = {0: "active", 1: "inactive", 2: "probing"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    id: int
+    set_id: int
+    uri: str
+    weight: int
+    priority: int
+    state: int
+    probe_mode: int
+    attrs: str
+    socket: str
+    description: str
+    host: str           # where packets go: the URI's host and port (default 5060 / 5061)
+    port: int
+    transport: str      # udp, tcp, tls (the URI's transport parameter; sips: tls)
+
+
+@dataclasses.dataclass(frozen=True)
+class DestinationSet:
+    set_id: int
+    destinations: tuple[Destination, ...]
+
+
+def _integer(value: Any, column: str, *, minimum: int | None = None, allowed: Iterable[int] | None = None,
+             null: int | None = None) -> int:
+    if value is None and null is not None:
+        return null
+    try:
+        number = int(str(value).strip(), 10)
+    except ValueError:
+        raise ValueError(f"{column} {value!r} is not an integer") from None
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{column} {value!r} must be {minimum} or more")
+    if allowed is not None and number not in allowed:
+        raise ValueError(f"{column} {value!r} must be one of {', '.join(map(str, allowed))}")
+    return number
+
+
+def destination_from_row(row: Mapping[str, Any]) -> Destination:
+    """One dispatcher row as a Destination; ValueError saying which column is wrong."""
+    if row.get("setid") is None:
+        raise ValueError("setid is NULL")
+    uri_text = str(row.get("destination") or "").strip()
+    try:
+        uri = parse_uri(uri_text.encode())
+    except SipParseError:
+        raise ValueError(f"destination {uri_text!r} is not a SIP URI") from None
+    if uri.kind not in ("sip", "sips") or not uri.host:
+        raise ValueError(f"destination {uri_text!r} is not a sip: or sips: URI with a host")
+    transport = (uri.param("transport") or (b"tls" if uri.kind == "sips" else b"udp")).decode().lower()
+    if transport not in ("udp", "tcp", "tls"):
+        raise ValueError(f"destination {uri_text!r} has transport {transport!r}: expected udp, tcp or tls")
+    return Destination(
+        id=_integer(row.get("id", 0), "id", null=0),
+        set_id=_integer(row["setid"], "setid", minimum=0),
+        uri=uri_text,
+        weight=_integer(row.get("weight"), "weight", minimum=0, null=1),
+        priority=_integer(row.get("priority"), "priority", null=0),
+        state=_integer(row.get("state"), "state", allowed=(0, 1, 2), null=0),
+        probe_mode=_integer(row.get("probe_mode"), "probe_mode", allowed=(0, 1), null=0),
+        attrs=str(row.get("attrs") or ""),
+        socket=str(row.get("socket") or ""),
+        description=str(row.get("description") or ""),
+        host=uri.host.decode().strip("[]"),
+        port=uri.port or (5061 if transport == "tls" else 5060),
+        transport=transport,
+    )
+
+
+def build_sets(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[int, DestinationSet], list[str]]:
+    """Sets from dispatcher rows, and a problem line for each row skipped."""
+    members: dict[int, list[Destination]] = {}
+    problems = []
+    for position, row in enumerate(rows):
+        try:
+            destination = destination_from_row(row)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"dispatcher row id={row.get('id', '?')} (row {position + 1}, set {row.get('setid')!r}, "
+                            f"destination {row.get('destination')!r}): {exc}; row skipped")
+            continue
+        members.setdefault(destination.set_id, []).append(destination)
+    sets = {
+        set_id: DestinationSet(set_id, tuple(sorted(found, key=lambda d: -d.priority)))  # sorted() is stable
+        for set_id, found in sorted(members.items())
+    }
+    return sets, problems
