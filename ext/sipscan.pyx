@@ -493,6 +493,11 @@ cdef class SipUri:
     def span(self):
         return (self.s.start, self.s.end)
 
+    @property
+    def user_span(self):
+        """(start, end) of the user (the number of a tel: URI) in data; None without one."""
+        return None if self.s.user_start < 0 else (self.s.user_start, self.s.user_end)
+
     def param(self, name):
         """Value of a URI parameter (b"" when it has none), None when absent."""
         return _find_param(self.params, name)
@@ -733,6 +738,8 @@ cdef class SipMessage:
                         self.maddr_start = vs
                         self.maddr_end = ve
                     elif ieq(p, ns, ne, b"rport"):
+                        self.rport_param_start = ns
+                        self.rport_param_end = ve if vs >= 0 else ne
                         if vs < 0:
                             self.rport = -1
                         elif parse_digits(p, vs, ve, 5, &v) < 0 or v > 65535:
@@ -1243,7 +1250,7 @@ cdef SipMessage scan_message(bytes data, int max_bytes, int max_headers):
     m.to_uri_start = m.to_tag_start = m.max_forwards = m.max_forwards_start = -1
     m.content_length = m.auth_user_start = m.proxy_auth_user_start = -1
     m.via_start = m.branch_start = m.received_start = m.maddr_start = -1
-    m.via_transport_start = m.via_host_start = -1
+    m.via_transport_start = m.via_host_start = m.rport_param_start = -1
     m.rport = -2
     if n > max_bytes:
         m._error("message larger than FASTDS_SIP_MAX_MESSAGE_BYTES", max_bytes, 0)

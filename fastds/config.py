@@ -91,6 +91,18 @@ def _host_port(text: str) -> tuple[str, int]:
 HOST_PORT = Kind("IP:port", _host_port, lambda hp: f"[{hp[0]}]:{hp[1]}" if ":" in hp[0] else f"{hp[0]}:{hp[1]}")
 
 
+def _advertise(text: str) -> str:
+    if text:
+        try:
+            ipaddress.ip_address(text.strip().strip("[]"))
+        except ValueError:
+            raise ValueError("an IP address (IPv4, or IPv6 without brackets), or empty") from None
+    return text.strip().strip("[]")
+
+
+ADVERTISE = Kind("IP or empty", _advertise)
+
+
 def _cidr_list(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     networks = []
     for item in text.split(","):
@@ -187,11 +199,13 @@ class Var:
 
 VARIABLES: tuple[Var, ...] = (
     Var("FASTDS_SIP_LISTEN", HOST_PORT, "0.0.0.0:5060", "public SIP address every worker binds (UDP, SO_REUSEPORT)"),
+    Var("FASTDS_SIP_ADVERTISE", ADVERTISE, "", "address put in our Via and Record-Route; empty = the listen IP (wildcard: the host name's)"),
     Var("FASTDS_SIP_MAX_MESSAGE_BYTES", integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted"),
     Var("FASTDS_SIP_MAX_HEADERS", integer(16, 10000), "256", "most header lines in one message; more is a 400"),
     Var("FASTDS_SIP_RCVBUF_BYTES", integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts"),
     Var("FASTDS_WORKERS", integer(0, 256), "0", "SIP worker processes; 0 = one per CPU"),
     Var("FASTDS_NODE_ID", NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name"),
+    Var("FASTDS_STATE_DIR", TEXT, "/var/lib/fastds", "directory for state fastds keeps itself (the generated FASTDS_SECRET)"),
     Var("FASTDS_DB_URL", DB_URL, "sqlite:///var/lib/fastds/fastds.db", "destination store: sqlite:///file or mysql://user:pass@host:port/db"),
     Var("FASTDS_EGRESS_ALLOW", CIDR_LIST, "0.0.0.0/0,::/0", "CIDRs fastds may send SIP to; anything else is dropped and counted"),
     Var("FASTDS_SECRET", TEXT, "", "key of the tag in our Via branches and Record-Route; empty = generated and stored on first run", secret=True),

@@ -135,6 +135,7 @@ cdef class SipMessage:
     cdef readonly int branch_start, branch_end
     cdef readonly int received_start, received_end
     cdef readonly int rport             # -2 absent, -1 present without value
+    cdef readonly int rport_param_start, rport_param_end  # "rport" or "rport=N" in the top Via
     cdef readonly int maddr_start, maddr_end
 
     cdef const char *err_reason

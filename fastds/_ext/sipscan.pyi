@@ -14,6 +14,7 @@ class SipUri:
     params: bytes | None
     headers: bytes | None
     span: tuple[int, int]
+    user_span: tuple[int, int] | None
     def param(self, name: str | bytes) -> bytes | None: ...
 
 class SipMessage:
@@ -74,6 +75,8 @@ class SipMessage:
     received_start: int
     received_end: int
     rport: int  # -2 absent, -1 present without a value
+    rport_param_start: int  # the whole "rport" / "rport=N" parameter
+    rport_param_end: int
     maddr_start: int
     maddr_end: int
 

@@ -1,12 +1,15 @@
-"""Via branch ids and transaction keys (RFC 3261 §8.1.1.7, §17.1.3, §17.2.3).
+"""What marks a message as fastds's own: Via branch ids, Record-Route, transaction keys
+(RFC 3261 §8.1.1.7, §16.6, §17.1.3, §17.2.3).
 
-Owns: making branches that are unique across workers and nodes and carry a keyed tag,
-so that a response is relayed only when its top Via is really ours (DESIGN.md §2), and
-the keys that match requests and responses to transactions. Sans-IO.
+Owns the keyed tags of DESIGN.md §2: a response is relayed only when its top Via branch
+carries our tag, an in-dialog request is loose-routed only when its top Route is our
+signed Record-Route. Tags are BLAKE2b keyed with FASTDS_SECRET (hashlib's keyed mode is
+a real MAC and costs well under a microsecond), so every node sharing the secret
+recognises the others' branches and routes. Sans-IO.
 
-Branch: z9hG4bK + node id + '.' + per-process random + counter (hex) + '.' + tag, where
-tag = BLAKE2b keyed with FASTDS_SECRET over what precedes it (hashlib's keyed mode is a
-real MAC and costs well under a microsecond).
+Branch: z9hG4bK + node id + '.' + per-process random + counter (hex) + '.' + tag.
+Record-Route: <sip:HOST:PORT;lr;ftag=FROM-TAG;fds=TAG>, TAG over Call-ID and ftag, so a
+route lifted from one dialog does not open a relay for another.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import hashlib
 import itertools
 import os
 
-from fastds._ext.sipscan import SipMessage
+from fastds._ext.sipscan import SipMessage, SipUri
 
 MAGIC_COOKIE = b"z9hG4bK"
 _TAG_BYTES = 6
+
+
+def keyed_tag(secret: bytes, data: bytes) -> bytes:
+    return hashlib.blake2b(data, key=secret, digest_size=_TAG_BYTES).hexdigest().encode()
 
 
 class BranchFactory:
@@ -33,20 +40,36 @@ class BranchFactory:
         self._prefix = MAGIC_COOKIE + node_id.encode() + b"." + os.urandom(4).hex().encode()
         self._counter = itertools.count(1)
 
-    def _tag(self, body: bytes) -> bytes:
-        return hashlib.blake2b(body, key=self._secret, digest_size=_TAG_BYTES).hexdigest().encode()
-
     def new(self) -> bytes:
         body = b"%s%x" % (self._prefix, next(self._counter))
-        return body + b"." + self._tag(body)
+        return body + b"." + keyed_tag(self._secret, body)
 
     def is_ours(self, branch: bytes | None) -> bool:
         """True when branch was made by a factory with the same secret (any process or node)."""
         if not branch or not branch.startswith(MAGIC_COOKIE):
             return False
         body, dot, tag = branch.rpartition(b".")
-        return bool(dot) and len(tag) == 2 * _TAG_BYTES and hashlib.blake2b(
-            body, key=self._secret, digest_size=_TAG_BYTES).hexdigest().encode() == tag
+        return bool(dot) and len(tag) == 2 * _TAG_BYTES and keyed_tag(self._secret, body) == tag
+
+
+class RecordRoute:
+    """Our Record-Route URI for a dialog, and the check that a Route is one of them."""
+
+    def __init__(self, secret: bytes, sent_by: bytes):
+        self._secret = secret
+        self._sent_by = sent_by
+
+    def uri(self, request: SipMessage) -> bytes:
+        ftag = request.from_tag or b""
+        return b"sip:%s;lr;ftag=%s;fds=%s" % (self._sent_by, ftag, keyed_tag(self._secret, request.call_id + b"|" + ftag))
+
+    def is_ours(self, route_uri: SipUri, request: SipMessage) -> bool:
+        """route_uri (a Route value's URI) was made by uri() for this request's dialog;
+        the dialog's first From tag is ours to check against From or To (either side)."""
+        ftag, tag = route_uri.param("ftag"), route_uri.param("fds")
+        if ftag is None or tag is None or ftag not in (request.from_tag or b"", request.to_tag or b""):
+            return False
+        return keyed_tag(self._secret, request.call_id + b"|" + ftag) == tag
 
 
 def server_transaction_key(msg: SipMessage, method: bytes | None = None) -> tuple:

@@ -30,12 +30,14 @@ def build_response(
     to_tag: bytes | None = None,
     server: bytes | None = None,
     retry_after_s: int | None = None,
+    extra_headers: bytes = b"",
 ) -> bytes:
     """A response to `request` built by fastds itself (§8.2.6.2).
 
     Every Via, From, To, Call-ID and CSeq are copied; To gets `to_tag` when it has no
     tag and the code is above 100; a 100 copies Timestamp (§8.2.6.1). Works on the
     partial message of a SipParseError too: missing headers are just not copied.
+    extra_headers: complete header lines (each ending in CRLF), e.g. Unsupported for a 420.
     """
     parts = [b"SIP/2.0 %d %s\r\n" % (code, reason if reason is not None else reason_for(code))]
     parts += _lines(request, "via")
@@ -56,6 +58,7 @@ def build_response(
         parts.append(b"Retry-After: %d\r\n" % retry_after_s)
     if server:
         parts.append(b"Server: %s\r\n" % server)
+    parts.append(extra_headers)
     parts.append(b"Content-Length: 0\r\n\r\n")
     return b"".join(parts)
 

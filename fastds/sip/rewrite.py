@@ -38,13 +38,18 @@ def forward_request(
     record_route: bytes | None = None,
     pop_route: bool = False,
     request_uri: bytes | None = None,
+    source_ip: bytes | None = None,
+    source_port: int = 0,
 ) -> bytes:
     """The request as fastds forwards it.
 
     sent_by: host:port of the socket it leaves from; branch: a fresh z9hG4bK branch;
     record_route: the URI to record-route with (without <>), None for no Record-Route;
     pop_route: remove the top Route value (the caller checked it is ours);
-    request_uri: a new Request-URI (dialplan rewrite), None to keep it.
+    request_uri: a new Request-URI (dialplan rewrite), None to keep it;
+    source_ip / source_port: where the request came from, recorded in the sender's Via
+    as received (RFC 3261 §18.2.1) and rport (RFC 3581) so that responses and stray 2xx
+    retransmissions find their way back through NAT.
     Max-Forwards must be above 0 (the caller answers 483 otherwise).
     """
     data = msg.data
@@ -54,6 +59,8 @@ def forward_request(
     edits = []
     if request_uri is not None:
         edits.append((msg.ruri_start, msg.ruri_end, request_uri))
+    if source_ip is not None:
+        edits += _received_rport(msg, source_ip, source_port)
     edits.append((via_at, via_at, via_line(transport, sent_by, branch)))
     if msg.max_forwards > 0:
         edits.append((msg.max_forwards_start, msg.max_forwards_end, b"%d" % (msg.max_forwards - 1)))
@@ -72,6 +79,15 @@ def forward_request(
         # needed if the next hop is reached over a stream transport (§20.14)
         edits.append((msg.headers_end, msg.headers_end, b"Content-Length: %d\r\n" % (msg.body_end - msg.body_start)))
     return splice(data, edits, msg.body_end)
+
+
+def _received_rport(msg: SipMessage, source_ip: bytes, source_port: int) -> list[tuple[int, int, bytes]]:
+    edits = []
+    if msg.rport_param_start >= 0:
+        edits.append((msg.rport_param_start, msg.rport_param_end, b"rport=%d" % source_port))
+    if msg.received_start < 0 and (msg.rport_param_start >= 0 or msg.via_host.strip(b"[]") != source_ip):
+        edits.append((msg.via_end, msg.via_end, b";received=" + source_ip))
+    return edits
 
 
 def forward_response(msg: SipMessage) -> bytes:

@@ -133,3 +133,11 @@ def test_transaction_keys():
     old = scan(INVITE.replace(b"branch=z9hG4bK-3571-1-0", b"branch=old2543"))
     assert server_transaction_key(old)[0] == old.request_uri
     assert client_transaction_key(scan(RINGING)) == (scan(RINGING).branch, b"INVITE")
+
+
+def test_received_and_rport_are_recorded_in_the_senders_via():
+    out = scan(forward(INVITE, source_ip=b"127.0.0.9", source_port=40000))
+    assert out.vias[1] == b"SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3571-1-0;rport=40000;received=127.0.0.9"
+    no_rport = INVITE.replace(b";rport\r\n", b"\r\n")
+    assert scan(forward(no_rport, source_ip=b"127.0.0.1", source_port=5070)).vias[1] == scan(no_rport).vias[0]
+    assert scan(forward(no_rport, source_ip=b"127.0.0.2", source_port=5070)).vias[1].endswith(b";received=127.0.0.2")

@@ -1,0 +1,489 @@
+"""The stateful proxy core of one worker: datagrams and time in, sends out (sans-IO).
+
+Owns what happens to every message (DESIGN.md §3, RFC 3261 §16-§17, OpenSIPS tm rules
+of ANCHORS.md §2): parse errors answered 400 or dropped; retransmissions absorbed;
+OPTIONS to fastds answered; 483 / 482 / 416 / 420 checks; initial requests routed by
+the dialplan, destinations selected, forwarded with one 100 Trying upstream; responses
+matched to client transactions and relayed (100s are not); serial failover on
+FASTDS_FAILOVER_CODES and local 408 (FR / FR-INV timers), 503 when the list runs out,
+6xx and caller CANCEL stop it; in-dialog requests loose-routed only through our signed
+Record-Route; stray responses relayed only when their top Via is ours.
+Nothing here touches a socket or a clock: receive() and timer() take `now` and return
+Send / ReportFailure actions; next_deadline() says when timer() wants to run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import itertools
+import os
+from collections import Counter, deque
+
+from fastds._ext.sipscan import SipMessage
+from fastds.dispatch.routes import Router
+from fastds.dispatch.selector import Selector
+from fastds.dispatch.sets import Destination
+from fastds.dispatch.timers import TimerQueue
+from fastds.dispatch.txn import (ACCEPTED, COMPLETED, CONFIRMED, PROCEEDING, TERMINATED, Address, ClientTransaction,
+                                 ReportFailure, Send, ServerTransaction)
+from fastds.errors import SipParseError
+from fastds.sip import (BranchFactory, build_ack, build_cancel, build_response, client_transaction_key,
+                        forward_request, forward_response, parse_uri, scan, server_transaction_key)
+from fastds.sip.branch import RecordRoute
+
+M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyConfig:
+    private_sent_by: bytes           # host:port of the private socket, in our Via
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    fr_timeout: float = 5.0
+    fr_inv_timeout: float = 120.0
+    failover_codes: frozenset[int] = frozenset(range(500, 600))
+    max_transactions: int = 100_000
+    record_route: bool = True
+    server_header: bytes = b"fastds"
+    no_route_reason: bytes = b"No route to Media"
+    max_message_bytes: int = 65535
+    max_headers: int = 256
+    overload_retry_after_s: int = 5
+
+
+def next_hop_of(uri_bytes: bytes) -> Address | None:
+    """Where a Route or Request-URI sends a request: an IP literal and port, or None
+    when the host is a name (workers do no DNS; DESIGN.md §1). maddr is never followed."""
+    try:
+        uri = parse_uri(uri_bytes)
+    except SipParseError:
+        return None
+    if uri.host is None:
+        return None
+    host = uri.host.strip(b"[]").decode("ascii", "replace")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host, uri.port or (5061 if uri.kind == "sips" else 5060)
+
+
+class Proxy:
+    def __init__(self, config: ProxyConfig, selector: Selector, router: Router, branches: BranchFactory,
+                 record_route: RecordRoute):
+        self.config = config
+        self.selector = selector
+        self.router = router
+        self.branches = branches
+        self.record_route = record_route
+        self.servers: dict[tuple, ServerTransaction] = {}
+        self.clients: dict[tuple, ClientTransaction] = {}
+        self.timers = TimerQueue()
+        self.counters: Counter[str] = Counter()
+        self._out: list = []
+        self._now = 0.0
+        self._tag_prefix = os.urandom(3).hex().encode()
+        self._tags = itertools.count(1)
+
+    # -- entry points ------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: Address, now: float) -> list:
+        """One datagram from `source`; returns the actions it causes."""
+        self._out = []
+        self._now = now
+        self.counters["packets_in"] += 1
+        try:
+            message = scan(data, self.config.max_message_bytes, self.config.max_headers)
+        except SipParseError as exc:
+            self.counters["parse_errors"] += 1
+            if exc.status_hint and exc.message is not None:
+                self._reply_stateless(exc.message, source, exc.status_hint, exc.reason.encode()[:100])
+            return self._out
+        if message.is_request:
+            self._on_request(message, source)
+        else:
+            self._on_response(message)
+        return self._out
+
+    def timer(self, now: float) -> list:
+        """Run the timers due at `now`; returns the actions they cause."""
+        self._out = []
+        self._now = now
+        for timer in self.timers.expire(now):
+            timer.callback(*timer.args)
+        return self._out
+
+    def next_deadline(self) -> float | None:
+        return self.timers.next_deadline()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _send(self, data: bytes, addr: Address, upstream: bool) -> None:
+        self._out.append(Send(data, addr, upstream))
+
+    def _new_tag(self) -> bytes:
+        return b"fds%s%x" % (self._tag_prefix, next(self._tags))
+
+    def _reply_stateless(self, request: SipMessage, source: Address, code: int, reason: bytes | None = None,
+                         **options) -> None:
+        self.counters[f"replies_{code // 100}xx"] += 1
+        self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self.config.server_header,
+                                  **options), source, True)
+
+    def _top_route_is_ours(self, message: SipMessage) -> bool:
+        spans = message.entry_spans("route")
+        if not spans:
+            return False
+        start, end = spans[0][2], spans[0][3]
+        try:
+            uri = parse_uri(message.data, start, end)
+        except SipParseError:
+            return False
+        return self.record_route.is_ours(uri, message)
+
+    def _is_loop(self, message: SipMessage) -> bool:
+        """A Via we put there: the request came back to us (§16.3 step 4, simplified:
+        a spiral through fastds is refused too)."""
+        for via in message.vias:
+            at = via.find(b"branch=")
+            if at >= 0 and self.branches.is_ours(via[at + 7:].split(b";")[0].split(b",")[0].strip()):
+                return True
+        return False
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _on_request(self, message: SipMessage, source: Address) -> None:
+        method = message.method_id
+        if method == M_ACK:
+            self._on_ack(message, source)
+            return
+        if method == M_CANCEL:
+            self._on_cancel(message, source)
+            return
+        key = server_transaction_key(message)
+        server = self.servers.get(key)
+        if server is not None:
+            self.counters["retransmissions_absorbed"] += 1
+            if server.last_response is not None and server.state != ACCEPTED:
+                self._send(server.last_response, server.source, True)
+            return
+        ruri = message.ruri
+        in_dialog = message.to_tag is not None
+        if method == M_OPTIONS and not in_dialog and ruri.user is None and not message.routes:
+            self._reply_stateless(message, source, 200)  # addressed to fastds itself
+            return
+        if message.max_forwards == 0:
+            self._reply_stateless(message, source, 483)
+            return
+        if self._is_loop(message):
+            self._reply_stateless(message, source, 482)
+            return
+        proxy_require = message.header_values("Proxy-Require")
+        if proxy_require:
+            self._reply_stateless(message, source, 420,
+                                  extra_headers=b"Unsupported: %s\r\n" % b", ".join(proxy_require))
+            return
+        route_is_ours = self._top_route_is_ours(message)
+        if in_dialog:
+            self._on_in_dialog(message, source, key, route_is_ours)
+            return
+        if ruri.kind not in ("sip", "sips", "tel"):
+            self._reply_stateless(message, source, 416)
+            return
+        if message.method_id == M_INVITE and len(self.servers) >= self.config.max_transactions:
+            self.counters["overload_rejected"] += 1
+            self._reply_stateless(message, source, 503, retry_after_s=self.config.overload_retry_after_s)
+            return
+        route = self.router.route(ruri.user)
+        targets = self.selector.select(message, route.rule, source[0].encode())
+        if not targets:
+            self.counters["no_route"] += 1
+            self._reply_stateless(message, source, 500, self.config.no_route_reason)
+            return
+        server = self._new_server(key, message, source)
+        server.targets = deque(targets)
+        server.pop_route = route_is_ours
+        server.record_route = self.config.record_route
+        if route.number is not None and ruri.user_span is not None:
+            start, end = ruri.user_span
+            server.request_uri = message.data[message.ruri_start:start] + route.number + message.data[end:message.ruri_end]
+        self._try_next(server)
+
+    def _new_server(self, key: tuple, message: SipMessage, source: Address) -> ServerTransaction:
+        server = ServerTransaction(key, message, source)
+        server.to_tag = self._new_tag()
+        self.servers[key] = server
+        if server.is_invite:  # one 100 Trying upstream at once (tm auto_100trying)
+            server.last_response = build_response(message, 100)
+            self._send(server.last_response, source, True)
+        return server
+
+    def _on_in_dialog(self, message: SipMessage, source: Address, key: tuple, route_is_ours: bool) -> None:
+        """Loose routing (§16.4, §16.12) through our own Record-Route only."""
+        if not route_is_ours:
+            self.counters["in_dialog_refused"] += 1
+            self._reply_stateless(message, source, 403, b"Forbidden (no fastds Route)")
+            return
+        hop = self._loose_route_hop(message)
+        if hop is None:
+            self._reply_stateless(message, source, 404, b"Next hop is not an IP address")
+            return
+        server = self._new_server(key, message, source)
+        server.pop_route = True
+        server.next_hop = hop
+        self._forward(server, hop, None)
+
+    def _loose_route_hop(self, message: SipMessage) -> Address | None:
+        """After popping our Route: the next Route's URI, else the Request-URI."""
+        routes = message.entry_spans("route")
+        if len(routes) > 1:
+            return next_hop_of(message.data[routes[1][2]:routes[1][3]])
+        return next_hop_of(message.request_uri)
+
+    def _on_ack(self, message: SipMessage, source: Address) -> None:
+        server = self.servers.get(server_transaction_key(message))
+        if server is not None and server.is_invite and server.state in (COMPLETED, CONFIRMED):
+            if server.state == COMPLETED:  # ACK for our non-2xx final: absorbed hop by hop (§17.2.1)
+                server.state = CONFIRMED
+                server.cancel_timers()
+                server.timers.append(self.timers.call_at(self._now + self.config.t4, self._end_server, server))
+            return
+        # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
+        hop = self._loose_route_hop(message) if self._top_route_is_ours(message) else None
+        if hop is None or message.max_forwards == 0:
+            self.counters["ack_dropped"] += 1
+            return
+        self._send(forward_request(message, transport=b"UDP", sent_by=self.config.private_sent_by,
+                                   branch=self.branches.new(), pop_route=True), hop, False)
+
+    def _on_cancel(self, message: SipMessage, source: Address) -> None:
+        """§16.10: answer the CANCEL, stop failover, cancel the live branch."""
+        server = self.servers.get(server_transaction_key(message, b"INVITE"))
+        if server is None or not server.is_invite:
+            self._reply_stateless(message, source, 481)
+            return
+        self._send(build_response(message, 200, to_tag=server.to_tag, server=self.config.server_header), source, True)
+        if server.state != PROCEEDING:
+            return
+        server.cancelled = True
+        server.targets.clear()
+        client = server.client
+        if client is not None and client.provisional:
+            self._send_cancel(client)  # the next hop answers the INVITE 487; relayed
+            return
+        if client is not None:
+            client.cancel_pending = True  # never CANCEL a branch before it answered (§9.1)
+            client.server = None
+            server.client = None
+        self._reply(server, 487)
+
+    # -- forwarding and failover -------------------------------------------------------------
+
+    def _try_next(self, server: ServerTransaction) -> bool:
+        if not server.targets:
+            return False
+        destination = server.targets.popleft()
+        self._forward(server, (destination.host, destination.port), destination)
+        return True
+
+    def _forward(self, server: ServerTransaction, addr: Address, destination: Destination | None) -> None:
+        request = server.request
+        branch = self.branches.new()
+        data = forward_request(
+            request, transport=b"UDP", sent_by=self.config.private_sent_by, branch=branch,
+            record_route=self.record_route.uri(request) if server.record_route else None,
+            pop_route=server.pop_route, request_uri=server.request_uri,
+            source_ip=server.source[0].encode(), source_port=server.source[1])
+        client = ClientTransaction(branch, request.cseq_method, server, destination, addr, data)
+        server.client = client
+        self._start_client(client)
+        if destination is not None:
+            self.counters["forwarded_to_destination"] += 1
+
+    def _start_client(self, client: ClientTransaction) -> None:
+        self.clients[client.key] = client
+        self._send(client.data, client.addr, False)
+        client.retransmit_interval = self.config.t1
+        client.retransmit_timer = self.timers.call_at(self._now + self.config.t1, self._retransmit, client)
+        client.fr_timer = self.timers.call_at(self._now + self.config.fr_timeout, self._client_timeout, client)
+
+    def _send_cancel(self, client: ClientTransaction) -> None:
+        cancel = ClientTransaction(client.branch, b"CANCEL", None, None, client.addr, build_cancel(scan(client.data)))
+        self._start_client(cancel)
+
+    def _retransmit(self, client: ClientTransaction) -> None:
+        """Timer A (INVITE: doubling until a response) / E (non-INVITE: doubling to T2)."""
+        if client.state in (COMPLETED, TERMINATED) or (client.is_invite and client.provisional):
+            return
+        self.counters["retransmissions_sent"] += 1
+        self._send(client.data, client.addr, False)
+        interval = client.retransmit_interval * 2
+        if not client.is_invite:
+            interval = min(interval, self.config.t2) if not client.provisional else self.config.t2
+        client.retransmit_interval = interval
+        client.retransmit_timer = self.timers.call_at(self._now + interval, self._retransmit, client)
+
+    def _client_timeout(self, client: ClientTransaction) -> None:
+        """FR / FR-INV: no final response in time. CANCEL the branch if it had a
+        provisional, then act as on a local 408 (tm's faked reply)."""
+        client.fr_timer = None
+        if client.state in (COMPLETED, TERMINATED):
+            return
+        self.counters["timeouts"] += 1
+        if client.is_invite and client.provisional:
+            self._send_cancel(client)
+            client.state = COMPLETED  # late finals are ACKed, never relayed
+            client.end_timer = self.timers.call_at(self._now + 64 * self.config.t1, self._end_client, client)
+        else:
+            self._end_client(client)
+        server, client.server = client.server, None
+        if server is not None:
+            self._branch_failed(server, client, 408, None)
+
+    def _branch_failed(self, server: ServerTransaction, client: ClientTransaction, code: int,
+                       response: SipMessage | None) -> None:
+        """The failure_route of ANCHORS.md §2 / issue text: fail over on a failover code
+        or local 408, 503 when the list is exhausted; otherwise relay the final."""
+        server.client = None
+        if server.state != PROCEEDING:
+            return
+        if server.cancelled:
+            self._relay_final(server, response) if response is not None else self._reply(server, 487)
+            return
+        fail_over = client.destination is not None and code < 600 and (
+            response is None or code in self.config.failover_codes)
+        if fail_over:
+            self.counters["failovers"] += 1
+            reason = f"{code} from traffic" if response is not None else "timeout (no final reply)"
+            self._out.append(ReportFailure(client.destination, reason))
+            if not self._try_next(server):
+                self._reply(server, 503)
+            return
+        if response is None:
+            self._reply(server, 408)
+        else:
+            self._relay_final(server, response)
+
+    # -- responses -------------------------------------------------------------------------
+
+    def _on_response(self, message: SipMessage) -> None:
+        client = self.clients.get(client_transaction_key(message))
+        if client is None:
+            self._on_stray_response(message)
+            return
+        code = message.status_code
+        if code < 200:
+            self._on_provisional(client, message)
+            return
+        if client.state in (COMPLETED, TERMINATED):  # a retransmitted final
+            if client.ack is not None:
+                self._send(client.ack, client.addr, False)
+            elif client.is_invite and code >= 300:
+                self._ack(client, message)
+            return
+        client.cancel_timers()
+        server, client.server = client.server, None
+        if code < 300:
+            self._end_client(client)
+            if server is not None:
+                server.client = None
+                self._relay_final(server, message)
+            elif client.is_invite:
+                self._relay_stateless(message)  # a 2xx to a cancelled branch still reaches the caller
+            return
+        if client.is_invite:
+            self._ack(client, message)
+        client.state = COMPLETED
+        wait = 32.0 if client.is_invite else self.config.t4  # timers D and K
+        client.end_timer = self.timers.call_at(self._now + wait, self._end_client, client)
+        if server is not None:
+            self._branch_failed(server, client, code, message)
+
+    def _on_provisional(self, client: ClientTransaction, message: SipMessage) -> None:
+        if client.state in (COMPLETED, TERMINATED):
+            return
+        client.provisional = True
+        if client.is_invite:  # FR-INV, restarted on every provisional (tm restart_fr_on_each_reply)
+            if client.fr_timer is not None:
+                client.fr_timer.cancel()
+            client.fr_timer = self.timers.call_at(self._now + self.config.fr_inv_timeout, self._client_timeout, client)
+        if client.cancel_pending:
+            client.cancel_pending = False
+            self._send_cancel(client)
+        server = client.server
+        if server is not None and message.status_code > 100 and server.state == PROCEEDING:
+            server.last_response = forward_response(message)
+            self._send(server.last_response, server.source, True)
+
+    def _ack(self, client: ClientTransaction, response: SipMessage) -> None:
+        client.ack = build_ack(scan(client.data), response)
+        self._send(client.ack, client.addr, False)
+
+    def _relay_final(self, server: ServerTransaction, response: SipMessage) -> None:
+        self._final(server, forward_response(response), response.status_code)
+
+    def _reply(self, server: ServerTransaction, code: int, reason: bytes | None = None) -> None:
+        self._final(server, build_response(server.request, code, reason, to_tag=server.to_tag,
+                                           server=self.config.server_header), code)
+
+    def _final(self, server: ServerTransaction, data: bytes, code: int) -> None:
+        """Send a final response upstream and move the server transaction on (§17.2)."""
+        self.counters[f"replies_{code // 100}xx"] += 1
+        server.last_response = data
+        self._send(data, server.source, True)
+        server.cancel_timers()
+        wait = 64 * self.config.t1  # timers H, J and L
+        if server.is_invite and code < 300:
+            server.state = ACCEPTED  # absorbs INVITE retransmissions; 2xx retransmissions pass statelessly
+        elif server.is_invite:
+            server.state = COMPLETED
+            server.retransmit_interval = self.config.t1
+            server.timers.append(self.timers.call_at(self._now + self.config.t1, self._retransmit_final, server))
+        else:
+            server.state = COMPLETED
+        server.timers.append(self.timers.call_at(self._now + wait, self._end_server, server))
+
+    def _retransmit_final(self, server: ServerTransaction) -> None:
+        """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""
+        if server.state != COMPLETED:
+            return
+        self._send(server.last_response, server.source, True)
+        server.retransmit_interval = min(2 * server.retransmit_interval, self.config.t2)
+        server.timers.append(self.timers.call_at(self._now + server.retransmit_interval, self._retransmit_final,
+                                                 server))
+
+    def _on_stray_response(self, message: SipMessage) -> None:
+        """No transaction (2xx retransmissions after ours ended, §16.7): relay by Via,
+        only when the top Via is ours."""
+        if not self.branches.is_ours(message.branch) or len(message.vias) < 2:
+            self.counters["stray_responses_dropped"] += 1
+            return
+        self._relay_stateless(message)
+
+    def _relay_stateless(self, message: SipMessage) -> None:
+        data = forward_response(message)
+        upstream = scan(data)
+        host = (upstream.received or upstream.via_host).strip(b"[]").decode("ascii", "replace")
+        port = upstream.rport if upstream.rport > 0 else (upstream.via_port or 5060)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            self.counters["stray_responses_dropped"] += 1
+            return
+        self._send(data, (host, port), True)
+
+    # -- ends ------------------------------------------------------------------------------
+
+    def _end_client(self, client: ClientTransaction) -> None:
+        client.state = TERMINATED
+        client.cancel_timers()
+        if self.clients.get(client.key) is client:
+            del self.clients[client.key]
+
+    def _end_server(self, server: ServerTransaction) -> None:
+        server.state = TERMINATED
+        server.cancel_timers()
+        if self.servers.get(server.key) is server:
+            del self.servers[server.key]

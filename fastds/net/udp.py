@@ -1,0 +1,109 @@
+"""UDP transport of one worker: the public and the private socket, and the one timer.
+
+Owns binding (SO_REUSEPORT on the public address so workers share it; a private socket
+on the same IP whose port goes in our Via, so responses return to this worker; the
+receive buffer size), feeding datagrams and the loop clock to the sans-IO Proxy,
+applying its actions through the egress check, and keeping exactly one loop.call_at
+armed for the proxy's next deadline (DESIGN.md §2-§3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+
+from fastds.dispatch.proxy import Proxy
+from fastds.dispatch.txn import ReportFailure, Send
+from fastds.net.egress import EgressPolicy
+
+log = logging.getLogger("fastds.udp")
+
+
+def bind_udp(host: str, port: int, *, reuse_port: bool, rcvbuf_bytes: int) -> socket.socket:
+    """A bound, non-blocking UDP socket; OSError names the address when it is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot bind UDP {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
+    port = sock.getsockname()[1]
+    host = f"[{advertised_host}]" if ":" in advertised_host else advertised_host
+    return f"{host}:{port}".encode()
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, endpoint: "UdpEndpoint"):
+        self._endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self._endpoint.datagram_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable on a send
+        self._endpoint.send_errors += 1
+
+
+class UdpEndpoint:
+    def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
+                 on_failure: Callable[[ReportFailure], None]):
+        self._loop = loop
+        self._proxy = proxy
+        self._egress = egress
+        self._on_failure = on_failure
+        self._public: asyncio.DatagramTransport | None = None
+        self._private: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_at: float | None = None
+        self.packets_out = 0
+        self.send_errors = 0
+
+    async def start(self, public_sock: socket.socket, private_sock: socket.socket) -> None:
+        self._public, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=public_sock)
+        self._private, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=private_sock)
+
+    def close(self) -> None:
+        for transport in (self._public, self._private):
+            if transport is not None:
+                transport.close()
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self._apply(self._proxy.receive(data, (addr[0], addr[1]), self._loop.time()))
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._armed_at = None
+        self._apply(self._proxy.timer(self._loop.time()))
+
+    def _apply(self, actions: list) -> None:
+        now = self._loop.time()
+        for action in actions:
+            if type(action) is Send:
+                if not self._egress.allows(action.addr[0], now):
+                    continue
+                transport = self._public if action.upstream else self._private
+                try:
+                    transport.sendto(action.data, action.addr)
+                    self.packets_out += 1
+                except OSError:
+                    self.send_errors += 1
+            elif type(action) is ReportFailure:
+                self._on_failure(action)
+        deadline = self._proxy.next_deadline()
+        if deadline is not None and (self._armed_at is None or deadline < self._armed_at):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._armed_at = deadline
+            self._timer = self._loop.call_at(deadline, self._fire)

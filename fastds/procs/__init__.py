@@ -1,0 +1,1 @@
+"""Processes: compose settings, store, selection, proxy and sockets. Nothing imports procs/."""

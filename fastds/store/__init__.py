@@ -1,0 +1,48 @@
+"""Destination stores: the OpenSIPS `dispatcher` and `dialplan` tables.
+
+Owns the Store interface every backend implements and opening one from FASTDS_DB_URL.
+Only `fastds db init` creates tables; everything else refuses a missing table or a
+table version fastds does not speak (dispatcher 9, dialplan 5), saying what to do.
+Workers never import this package (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from fastds.errors import StoreError
+
+DISPATCHER_COLUMNS = ("id", "setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs",
+                      "description")
+DIALPLAN_COLUMNS = ("id", "dpid", "pr", "match_op", "match_exp", "match_flags", "subst_exp", "repl_exp", "timerec",
+                    "disabled", "attrs")
+TABLE_VERSIONS = {"dispatcher": 9, "dialplan": 5}
+
+
+class Store(Protocol):
+    async def init_schema(self) -> None: ...
+    async def check_schema(self) -> None: ...
+    async def load_destinations(self) -> list[dict[str, Any]]: ...
+    async def load_dialplan(self, dpid: int) -> list[dict[str, Any]]: ...
+    async def add_destination(self, fields: dict[str, Any]) -> int: ...
+    async def remove_destination(self, destination_id: int) -> None: ...
+    async def set_state(self, destination_id: int, state: int) -> None: ...
+    async def close(self) -> None: ...
+
+
+def check_versions(found: dict[str, int]) -> None:
+    """StoreError unless every table fastds reads has the version it speaks."""
+    for table, version in TABLE_VERSIONS.items():
+        if table not in found:
+            raise StoreError(f"table {table!r} is missing from the version table: run `fastds db init`")
+        if found[table] != version:
+            raise StoreError(f"table {table!r} has version {found[table]}, fastds speaks version {version} "
+                             "(OpenSIPS 3.4); migrate the table or point FASTDS_DB_URL elsewhere")
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        from fastds.store.sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    raise StoreError(f"FASTDS_DB_URL {url.split('@')[-1]!r}: this build has only the SQLite store")
