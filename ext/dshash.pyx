@@ -198,19 +198,20 @@ cdef class SetTable:
                 return i
         return -1
 
-    cdef bint weights_all_zero(self, int limit) noexcept:
+    cdef bint active_weights_all_zero(self, int limit) noexcept:
         cdef int i
         for i in range(limit):
-            if self.weight[i] > 0:
+            if self.state[i] == STATE_ACTIVE and self.weight[i] > 0:
                 return False
         return True
 
     cdef int rendezvous_scores(self, uint64_t h, int limit) noexcept:
         """Weighted rendezvous (HRW) score of every active destination; returns the best.
-        score = w / -ln(u), u uniform in (0, 1) from (key hash, destination seed)."""
+        score = w / -ln(u), u uniform in (0, 1) from (key hash, destination seed); when
+        every active weight is 0 they all count as 1, as in weighted_pick."""
         cdef int i, best = -1
         cdef double u, w
-        cdef bint unweighted = self.weights_all_zero(limit)
+        cdef bint unweighted = self.active_weights_all_zero(limit)
         for i in range(limit):
             self.score[i] = -1.0
             if self.state[i] != STATE_ACTIVE:

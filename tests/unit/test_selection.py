@@ -266,3 +266,10 @@ def test_selector_algorithm_7_needs_a_template():
     with pytest.raises(ValueError, match="FASTDS_HASH_KEY"):
         Selector(sets).select(scan(INVITE), SelectionRule(1, 7))
     assert len(Selector(sets, "$fU").select(scan(INVITE), SelectionRule(1, 7))) == 1
+
+
+def test_zero_weight_survivors_share_equally_with_and_without_c():
+    """Found by hypothesis: with c, survivors all of weight 0 once got nothing."""
+    for flags in (0, C):
+        t = table([0, 0, 1], [0, 0, 2])
+        assert {dshash.select_key(t, b"%d" % i, 0, flags)[0] for i in range(200)} == {0, 1}
