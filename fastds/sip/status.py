@@ -1,7 +1,9 @@
-"""Status codes fastds answers with locally and their reason phrases (RFC 3261 §21)."""
+"""Reason phrases of the status codes fastds builds responses with (RFC 3261 §21)."""
 
 REASONS: dict[int, bytes] = {
     100: b"Trying",
+    180: b"Ringing",
+    183: b"Session Progress",
     200: b"OK",
     400: b"Bad Request",
     403: b"Forbidden",
@@ -13,12 +15,16 @@ REASONS: dict[int, bytes] = {
     481: b"Call/Transaction Does Not Exist",
     482: b"Loop Detected",
     483: b"Too Many Hops",
+    486: b"Busy Here",
     487: b"Request Terminated",
     500: b"Server Internal Error",
     501: b"Not Implemented",
+    502: b"Bad Gateway",
     503: b"Service Unavailable",
     505: b"Version Not Supported",
     513: b"Message Too Large",
+    600: b"Busy Everywhere",
+    603: b"Decline",
 }
 
 

@@ -1,0 +1,384 @@
+"""The sans-IO proxy core with an injected clock: every state change and timer.
+
+Destinations: set 1 = 6001, 6002 (algorithm 8 with flag f: always 6001 first, then
+6002); set 2 = 6003. The caller is 127.0.0.1:5080. Downstream responses are built from
+what the proxy forwarded, so they carry our Via on top as a real next hop's would.
+"""
+
+import pytest
+
+from fastds.dispatch.proxy import Proxy, ProxyConfig
+from fastds.dispatch.routes import Router
+from fastds.dispatch.rules import SelectionRule
+from fastds.dispatch.selector import Selector
+from fastds.dispatch.sets import build_sets
+from fastds.dispatch.txn import ReportFailure, Send
+from fastds.sip import BranchFactory, build_response, scan
+from fastds.sip.branch import RecordRoute
+
+SECRET = b"unit-test-secret"
+CALLER = ("127.0.0.1", 5080)
+D1, D2, D3 = ("127.0.0.1", 6001), ("127.0.0.1", 6002), ("127.0.0.1", 6003)
+T1, FR, FR_INV = 0.5, 5.0, 120.0
+
+
+def make_proxy(states=(0, 0, 0), dialplan=(), alg=8, flags="f", **config) -> Proxy:
+    rows = [{"id": i + 1, "setid": 1 if i < 2 else 2, "destination": f"sip:127.0.0.1:{6001 + i}", "state": s}
+            for i, s in enumerate(states)]
+    sets, problems = build_sets(rows)
+    assert not problems
+    settings = dict(private_sent_by=b"127.0.0.1:5099", t1=T1, fr_timeout=FR, fr_inv_timeout=FR_INV)
+    settings.update(config)
+    return Proxy(ProxyConfig(**settings), Selector(sets), Router(dialplan, SelectionRule.parse(1, alg, flags)),
+                 BranchFactory(SECRET, "unit"), RecordRoute(SECRET, b"127.0.0.1:5060"))
+
+
+def request(method=b"INVITE", ruri=b"sip:+15550100@127.0.0.1:5060", branch=b"z9hG4bK-c1", call_id=b"c1@u",
+            cseq=1, to_tag=None, extra=b"", max_forwards=70, cseq_method=None) -> bytes:
+    to = b"To: <sip:+15550100@127.0.0.1>" + (b";tag=" + to_tag if to_tag else b"")
+    headers = [
+        b"Via: SIP/2.0/UDP 127.0.0.1:5080;branch=" + branch + b";rport",
+        b"Max-Forwards: %d" % max_forwards,
+        b"From: <sip:alice@127.0.0.1:5080>;tag=caller1", to, b"Call-ID: " + call_id,
+        b"CSeq: %d %s" % (cseq, cseq_method or method), b"Contact: <sip:alice@127.0.0.1:5080>",
+    ]
+    return b"%s %s SIP/2.0\r\n" % (method, ruri) + b"".join(h + b"\r\n" for h in headers) + extra + \
+        b"Content-Length: 0\r\n\r\n"
+
+
+def answer(forwarded: bytes, code: int, to_tag=b"callee1", extra=b"") -> bytes:
+    """The response a next hop sends to the request fastds forwarded to it."""
+    response = build_response(scan(forwarded), code, to_tag=to_tag)
+    return response.replace(b"Content-Length: 0\r\n", extra + b"Content-Length: 0\r\n") if extra else response
+
+
+def sends(actions, to=None):
+    return [a for a in actions if isinstance(a, Send) and (to is None or a.addr == to)]
+
+
+def only(actions, to):
+    found = sends(actions, to)
+    assert len(found) == 1, actions
+    return found[0].data
+
+
+def start_invite(proxy, now=0.0, **options):
+    """INVITE in: returns the forwarded bytes (checked: 100 Trying upstream first)."""
+    actions = proxy.receive(request(**options), CALLER, now)
+    assert scan(only(actions, CALLER)).status_code == 100
+    return only(actions, D1)
+
+# -- the normal call ----------------------------------------------------------------------
+
+
+def test_invite_is_answered_100_and_forwarded_with_via_record_route_and_received():
+    proxy = make_proxy()
+    forwarded = scan(start_invite(proxy))
+    assert proxy.branches.is_ours(forwarded.branch) and forwarded.via_host == b"127.0.0.1" and forwarded.via_port == 5099
+    assert forwarded.vias[1] == b"SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-c1;rport=5080;received=127.0.0.1"
+    assert forwarded.max_forwards == 69
+    (record_route,) = forwarded.record_routes
+    assert record_route.startswith(b"<sip:127.0.0.1:5060;lr;ftag=caller1;fds=")
+    assert len(proxy.servers) == 1 and len(proxy.clients) == 1
+
+
+def test_provisional_relayed_but_not_100_and_2xx_ends_the_client():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    assert proxy.receive(answer(forwarded, 100), D1, 0.1) == []
+    ringing = scan(only(proxy.receive(answer(forwarded, 180), D1, 0.2), CALLER))
+    assert ringing.status_code == 180 and len(ringing.vias) == 1 and ringing.branch == b"z9hG4bK-c1"
+    ok = scan(only(proxy.receive(answer(forwarded, 200), D1, 0.3), CALLER))
+    assert ok.status_code == 200 and len(ok.vias) == 1
+    assert proxy.clients == {}
+    assert next(iter(proxy.servers.values())).state == "accepted"
+
+
+def test_retransmitted_invite_is_absorbed_and_the_last_response_resent():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    again = proxy.receive(request(), CALLER, 0.2)
+    assert [scan(s.data).status_code for s in sends(again)] == [100]
+    proxy.receive(answer(forwarded, 180), D1, 0.3)
+    assert [scan(s.data).status_code for s in sends(proxy.receive(request(), CALLER, 0.4))] == [180]
+    proxy.receive(answer(forwarded, 200), D1, 0.5)
+    assert proxy.receive(request(), CALLER, 0.6) == []  # accepted: absorbed, the 2xx retransmits itself
+    assert proxy.counters["retransmissions_absorbed"] == 3
+
+
+def test_accepted_server_transaction_ends_after_64_t1():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    proxy.receive(answer(forwarded, 200), D1, 1.0)
+    proxy.timer(1.0 + 64 * T1 - 0.01)
+    assert len(proxy.servers) == 1
+    proxy.timer(1.0 + 64 * T1)
+    assert proxy.servers == {}
+
+
+def test_invite_retransmitted_with_timer_a_until_a_provisional():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    times = []
+    now = 0.0
+    while now < 4.0:
+        now = proxy.next_deadline()
+        if sends(proxy.timer(now), D1):
+            times.append(now)
+    assert times[:3] == [0.5, 1.5, 3.5]  # T1, then doubling
+    proxy.receive(answer(forwarded, 180), D1, 3.6)
+    assert sends(proxy.timer(7.5), D1) == []
+
+# -- failover -----------------------------------------------------------------------------
+
+
+def test_503_is_acked_reported_and_fails_over_to_the_next_destination():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    actions = proxy.receive(answer(forwarded, 503), D1, 0.2)
+    ack = scan(only(actions, D1))
+    assert ack.method == b"ACK" and ack.branch == scan(forwarded).branch and ack.to_tag == b"callee1"
+    second = scan(only(actions, D2))
+    assert second.method == b"INVITE" and second.branch != scan(forwarded).branch
+    (report,) = [a for a in actions if isinstance(a, ReportFailure)]
+    assert report.destination.port == 6001 and report.reason == "503 from traffic"
+    assert sends(actions, CALLER) == []
+    final = only(proxy.receive(answer(second.data, 503), D2, 0.3), CALLER)
+    assert scan(final).status_code == 503 and scan(final).reason == b"Service Unavailable"
+
+
+def test_fr_timeout_without_reply_fails_over_without_cancel():
+    proxy = make_proxy()
+    start_invite(proxy)
+    actions = proxy.timer(FR)
+    assert b"CANCEL" not in [scan(s.data).method for s in sends(actions, D1)]  # it never answered
+    assert scan(only(actions, D2)).method == b"INVITE"
+    assert [a.reason for a in actions if isinstance(a, ReportFailure)] == ["timeout (no final reply)"]
+
+
+def test_fr_inv_after_a_provisional_cancels_the_branch_then_fails_over():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    proxy.receive(answer(forwarded, 180), D1, 1.0)
+    assert sends(proxy.timer(FR + 1), D2) == []  # FR-INV now rules
+    actions = proxy.timer(1.0 + FR_INV)
+    cancel = scan(only(actions, D1))
+    assert cancel.method == b"CANCEL" and cancel.branch == scan(forwarded).branch
+    assert scan(only(actions, D2)).method == b"INVITE"
+    late = proxy.receive(answer(forwarded, 487), D1, 1.0 + FR_INV + 0.1)
+    assert scan(only(late, D1)).method == b"ACK" and sends(late, CALLER) == []
+
+
+def test_all_destinations_failing_gives_503_and_timer_g_until_the_ack():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    second = only(proxy.receive(answer(forwarded, 500), D1, 0.1), D2)
+    final = only(proxy.receive(answer(second, 502), D2, 0.2), CALLER)
+    assert scan(final).status_code == 503
+    assert only(proxy.timer(0.2 + T1), CALLER) == final  # timer G
+    ack = request(method=b"ACK", to_tag=scan(final).to_tag)
+    assert proxy.receive(ack, CALLER, 1.0) == []
+    assert sends(proxy.timer(0.2 + 3 * T1), CALLER) == []
+    proxy.timer(1.0 + 5.0)  # timer I (T4) ends it
+    assert proxy.servers == {}
+
+
+def test_no_ack_ends_the_server_transaction_with_timer_h():
+    proxy = make_proxy(states=(0, 2, 0))
+    forwarded = start_invite(proxy)
+    proxy.receive(answer(forwarded, 503), D1, 0.0)
+    proxy.timer(64 * T1 - 0.01)
+    assert len(proxy.servers) == 1
+    proxy.timer(64 * T1)
+    assert proxy.servers == {}
+
+
+@pytest.mark.parametrize("code", [486, 404, 603])
+def test_non_failover_codes_and_6xx_are_relayed_without_failover(code):
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    actions = proxy.receive(answer(forwarded, code), D1, 0.1)
+    assert scan(only(actions, CALLER)).status_code == code
+    assert sends(actions, D2) == [] and not [a for a in actions if isinstance(a, ReportFailure)]
+
+
+def test_6xx_stops_failover_even_when_listed():
+    proxy = make_proxy(failover_codes=frozenset(range(500, 700)))
+    forwarded = start_invite(proxy)
+    actions = proxy.receive(answer(forwarded, 600), D1, 0.1)
+    assert scan(only(actions, CALLER)).status_code == 600 and sends(actions, D2) == []
+
+
+def test_retransmitted_final_is_acked_again_not_relayed():
+    proxy = make_proxy(states=(0, 2, 0))
+    forwarded = start_invite(proxy)
+    first = proxy.receive(answer(forwarded, 486), D1, 0.1)
+    again = proxy.receive(answer(forwarded, 486), D1, 0.2)
+    assert only(again, D1) == only(first, D1) and sends(again, CALLER) == []
+
+# -- CANCEL --------------------------------------------------------------------------------
+
+
+def test_cancel_after_a_provisional_is_passed_on_and_the_487_relayed():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    proxy.receive(answer(forwarded, 180), D1, 0.1)
+    actions = proxy.receive(request(method=b"CANCEL"), CALLER, 0.2)
+    assert scan(only(actions, CALLER)).status_code == 200
+    cancel = scan(only(actions, D1))
+    assert cancel.method == b"CANCEL" and cancel.vias == [scan(forwarded).top_via]
+    assert proxy.receive(answer(cancel.data, 200), D1, 0.25) == []  # the 200 for our CANCEL stays here
+    actions = proxy.receive(answer(forwarded, 487), D1, 0.3)
+    assert scan(only(actions, CALLER)).status_code == 487
+    assert scan(only(actions, D1)).method == b"ACK" and sends(actions, D2) == []
+
+
+def test_cancel_before_any_reply_answers_487_and_cancels_once_the_branch_rings():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    actions = proxy.receive(request(method=b"CANCEL"), CALLER, 0.1)
+    assert sorted(scan(s.data).status_code for s in sends(actions, CALLER)) == [200, 487]
+    assert sends(actions, D1) == []  # never CANCEL before the branch answered
+    actions = proxy.receive(answer(forwarded, 180), D1, 0.2)
+    assert scan(only(actions, D1)).method == b"CANCEL" and sends(actions, CALLER) == []
+
+
+def test_cancel_stops_failover():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    proxy.receive(answer(forwarded, 180), D1, 0.1)
+    proxy.receive(request(method=b"CANCEL"), CALLER, 0.2)
+    actions = proxy.receive(answer(forwarded, 503), D1, 0.3)
+    assert sends(actions, D2) == [] and scan(only(actions, CALLER)).status_code == 503
+
+
+def test_cancel_without_transaction_is_481():
+    proxy = make_proxy()
+    assert scan(only(proxy.receive(request(method=b"CANCEL"), CALLER, 0), CALLER)).status_code == 481
+
+# -- local answers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, code", [
+    (dict(max_forwards=0), 483),
+    (dict(method=b"OPTIONS", ruri=b"sip:127.0.0.1:5060"), 200),
+    (dict(extra=b"Proxy-Require: foo\r\n"), 420),
+    (dict(ruri=b"mailto:bob@example.com"), 416),
+])
+def test_local_answers(options, code):
+    response = scan(only(make_proxy().receive(request(**options), CALLER, 0), CALLER))
+    assert response.status_code == code
+    if code == 420:
+        assert response.header("Unsupported") == b"foo"
+
+
+def test_loop_is_482():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    looped = forwarded.replace(b"branch=z9hG4bK-c1", b"branch=z9hG4bK-c2")  # came back to us
+    assert scan(only(proxy.receive(looped, D1, 0.1), D1)).status_code == 482
+
+
+def test_no_active_destination_is_500_no_route_to_media():
+    response = scan(only(make_proxy(states=(1, 2, 0)).receive(request(), CALLER, 0), CALLER))
+    assert (response.status_code, response.reason) == (500, b"No route to Media") and response.to_tag
+
+
+def test_over_the_transaction_bound_new_invites_get_503_retry_after_other_requests_pass():
+    proxy = make_proxy(max_transactions=1)
+    start_invite(proxy)
+    busy = scan(only(proxy.receive(request(branch=b"z9hG4bK-c9", call_id=b"c9"), CALLER, 0.1), CALLER))
+    assert busy.status_code == 503 and busy.header("Retry-After") == b"5"
+    actions = proxy.receive(request(method=b"MESSAGE", branch=b"z9hG4bK-m", call_id=b"m"), CALLER, 0.2)
+    assert scan(only(actions, D1)).method == b"MESSAGE"
+
+
+def test_parse_errors_answer_400_when_the_via_is_readable_else_drop():
+    proxy = make_proxy()
+    bad = request().replace(b"CSeq: 1 INVITE", b"CSeq: x INVITE")
+    response = only(proxy.receive(bad, CALLER, 0), CALLER)  # copies the bad CSeq line as it came
+    assert response.startswith(b"SIP/2.0 400 malformed CSeq number\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;")
+    assert proxy.receive(b"\x00\xffgarbage", CALLER, 0) == []
+    assert proxy.counters["parse_errors"] == 2
+
+
+def test_dialplan_routes_to_another_set_and_rewrites_the_number():
+    rule = {"id": 1, "dpid": 0, "pr": 0, "match_op": 1, "match_exp": r"^\+1555", "match_flags": 0,
+            "subst_exp": r"^\+1(.*)$", "repl_exp": r"001\1", "timerec": None, "disabled": 0,
+            "attrs": "set=2;alg=0;flags=f"}
+    proxy = make_proxy(dialplan=[rule])
+    actions = proxy.receive(request(), CALLER, 0)
+    assert scan(only(actions, D3)).request_uri == b"sip:0015550100@127.0.0.1:5060"
+
+# -- in-dialog requests ----------------------------------------------------------------------------
+
+
+def record_route_of(proxy):
+    return scan(start_invite(proxy)).record_routes[0]
+
+
+def test_bye_through_our_record_route_is_loose_routed_to_the_request_uri():
+    proxy = make_proxy()
+    route = record_route_of(proxy)
+    bye = request(method=b"BYE", ruri=b"sip:bob@127.0.0.1:6002", branch=b"z9hG4bK-b1", cseq=2, to_tag=b"callee1",
+                  extra=b"Route: " + route + b"\r\n")
+    forwarded = scan(only(proxy.receive(bye, CALLER, 1.0), D2))
+    assert forwarded.method == b"BYE" and forwarded.routes == [] and forwarded.record_routes == []
+    response = scan(only(proxy.receive(answer(forwarded.data, 200), D2, 1.1), CALLER))
+    assert (response.status_code, response.cseq_method) == (200, b"BYE")
+
+
+def test_callee_side_bye_reaches_the_caller_and_the_next_route_wins_over_the_uri():
+    proxy = make_proxy()
+    route = record_route_of(proxy)
+    bye = request(method=b"BYE", ruri=b"sip:alice@127.0.0.1:5080", branch=b"z9hG4bK-b2", cseq=5, to_tag=b"caller1",
+                  extra=b"Route: " + route + b", <sip:127.0.0.1:7000;lr>\r\n")
+    bye = bye.replace(b"From: <sip:alice@127.0.0.1:5080>;tag=caller1", b"From: <sip:bob@127.0.0.1>;tag=callee1")
+    assert scan(only(proxy.receive(bye, D1, 1.0), ("127.0.0.1", 7000))).routes == [b"<sip:127.0.0.1:7000;lr>"]
+
+
+def test_in_dialog_request_without_our_signed_route_is_refused():
+    proxy = make_proxy()
+    route = record_route_of(proxy).replace(b"fds=", b"fds=0")
+    for extra in (b"", b"Route: <sip:127.0.0.1:5060;lr>\r\n", b"Route: " + route + b"\r\n"):
+        bye = request(method=b"BYE", ruri=b"sip:bob@127.0.0.1:6002", branch=b"z9hG4bK-b3", to_tag=b"t", extra=extra)
+        assert scan(only(make_proxy().receive(bye, CALLER, 0), CALLER)).status_code == 403
+
+
+def test_ack_for_2xx_is_forwarded_statelessly_through_our_route():
+    proxy = make_proxy()
+    route = record_route_of(proxy)
+    ack = request(method=b"ACK", ruri=b"sip:bob@127.0.0.1:6001", branch=b"z9hG4bK-a2", to_tag=b"callee1",
+                  extra=b"Route: " + route + b"\r\n")
+    forwarded = scan(only(proxy.receive(ack, CALLER, 1.0), D1))
+    assert forwarded.method == b"ACK" and forwarded.routes == [] and len(proxy.servers) == 1
+    assert make_proxy().receive(ack.replace(b"Route: ", b"X-Route: "), CALLER, 0) == []
+
+# -- stray responses and non-INVITE --------------------------------------------------------------
+
+
+def test_stray_2xx_with_our_via_is_relayed_by_the_next_via_others_dropped():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    proxy.receive(answer(forwarded, 200), D1, 0.1)
+    proxy.timer(100.0)  # every transaction gone
+    assert proxy.servers == {}
+    retransmitted = only(proxy.receive(answer(forwarded, 200), D1, 101.0), CALLER)  # via rport/received
+    assert scan(retransmitted).status_code == 200
+    foreign = answer(request(), 200)
+    assert proxy.receive(foreign, D1, 101.0) == [] and proxy.counters["stray_responses_dropped"] == 1
+
+
+def test_non_invite_retransmits_with_timer_e_capped_at_t2_and_fails_over_on_fr():
+    proxy = make_proxy(t2=1.0)
+    actions = proxy.receive(request(method=b"MESSAGE", branch=b"z9hG4bK-m1"), CALLER, 0.0)
+    assert sends(actions, CALLER) == []  # no 100 Trying for non-INVITE
+    times = []
+    now = 0.0
+    while True:
+        now = proxy.next_deadline()
+        actions = proxy.timer(now)
+        if sends(actions, D2):
+            break
+        times.append(now)
+    assert times == [0.5, 1.5, 2.5, 3.5, 4.5] and now == FR
