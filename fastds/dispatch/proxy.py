@@ -25,11 +25,31 @@ from fastds.dispatch.routes import Router
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import TimerQueue
-from fastds.dispatch.txn import (ACCEPTED, COMPLETED, CONFIRMED, PROCEEDING, TERMINATED, Address, ClientTransaction,
-                                 ReportFailure, Send, ServerTransaction)
+from fastds.dispatch.txn import (
+    ACCEPTED,
+    COMPLETED,
+    CONFIRMED,
+    PROCEEDING,
+    TERMINATED,
+    Address,
+    ClientTransaction,
+    ReportFailure,
+    Send,
+    ServerTransaction,
+)
 from fastds.errors import SipParseError
-from fastds.sip import (BranchFactory, build_ack, build_cancel, build_response, client_transaction_key,
-                        forward_request, forward_response, parse_uri, scan, server_transaction_key)
+from fastds.sip import (
+    BranchFactory,
+    build_ack,
+    build_cancel,
+    build_response,
+    client_transaction_key,
+    forward_request,
+    forward_response,
+    parse_uri,
+    scan,
+    server_transaction_key,
+)
 from fastds.sip.branch import RecordRoute
 
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)

@@ -1,14 +1,11 @@
 """The configuration table: parsing, every error at once, warnings, generated docs."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
-from fastds.config import (VARIABLES, effective, env_example, load_settings, markdown_table,
-                           unknown_variables)
+from fastds.config import VARIABLES, effective, env_example, load_settings, markdown_table, unknown_variables
 from fastds.errors import ConfigError
 
 ROOT = Path(__file__).parents[2]
@@ -72,25 +69,3 @@ def test_every_variable_is_documented_and_named_by_convention():
 def test_readme_table_and_env_example_are_generated_from_the_table():
     assert markdown_table() in (ROOT / "README.md").read_text()
     assert (ROOT / "systemd" / "fastds.env.example").read_text() == env_example()
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fastds", *args], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=60)
-
-
-def test_cli_check_prints_effective_settings_as_json():
-    result = run_cli("check", env={"FASTDS_WORKERS": "3"})
-    assert result.returncode == 0, result.stderr
-    assert orjson.loads(result.stdout)["FASTDS_WORKERS"] == 3
-
-
-def test_cli_check_exits_2_naming_the_bad_variable():
-    result = run_cli("check", env={"FASTDS_WORKERS": "abc", "FASTDS_WORKER": "1"})
-    assert result.returncode == 2
-    assert "FASTDS_WORKERS='abc'" in result.stderr and "did you mean FASTDS_WORKERS" in result.stderr
-
-
-def test_cli_version():
-    result = run_cli("--version")
-    assert result.returncode == 0 and result.stdout.startswith("fastds 0.")

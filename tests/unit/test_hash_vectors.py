@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fastds.dispatch.keys import compile_key_template
 from fastds._ext import dshash
+from fastds.dispatch.keys import compile_key_template
 from fastds.sip import scan
 from tests.corpus.make_hash_vectors import table
 

@@ -3,8 +3,18 @@
 import pytest
 
 from bench.micro.messages import INVITE, OK_SDP, RINGING
-from fastds.sip import (BranchFactory, build_ack, build_cancel, build_response, client_transaction_key,
-                        forward_request, forward_response, scan, server_transaction_key, splice)
+from fastds.sip import (
+    BranchFactory,
+    build_ack,
+    build_cancel,
+    build_response,
+    client_transaction_key,
+    forward_request,
+    forward_response,
+    scan,
+    server_transaction_key,
+    splice,
+)
 
 OUR_RR = b"sip:127.0.0.1:5060;lr"
 

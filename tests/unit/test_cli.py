@@ -1,0 +1,43 @@
+"""The `fastds` command as a subprocess: exit statuses, messages, the ds commands."""
+
+import subprocess
+import sys
+
+import orjson
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fastds", *args], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", **(env or {})}, timeout=60)
+
+
+def test_cli_check_prints_effective_settings_as_json():
+    result = run_cli("check", env={"FASTDS_WORKERS": "3"})
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["FASTDS_WORKERS"] == 3
+
+
+def test_cli_check_exits_2_naming_the_bad_variable():
+    result = run_cli("check", env={"FASTDS_WORKERS": "abc", "FASTDS_WORKER": "1"})
+    assert result.returncode == 2
+    assert "FASTDS_WORKERS='abc'" in result.stderr and "did you mean FASTDS_WORKERS" in result.stderr
+
+
+def test_cli_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("fastds 0.")
+
+
+def test_cli_ds_commands_validate_before_writing(tmp_path):
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db"}
+    assert run_cli("ds", "list", env=env).returncode == 1  # no store yet: says to run db init
+    assert run_cli("db", "init", env=env).returncode == 0
+    bad = run_cli("ds", "add", "--set", "1", "--uri", "http://example.com", env=env)
+    assert bad.returncode == 2 and "is not a sip: or sips: URI" in bad.stderr
+    assert run_cli("ds", "add", "--set", "1", "--uri", "sip:127.0.0.1:5070", "--weight", "2", env=env).returncode == 0
+    assert run_cli("ds", "set-state", "1", "probing", env=env).returncode == 0
+    (row,) = orjson.loads(run_cli("ds", "list", "--json", env=env).stdout)
+    assert (row["destination"], row["weight"], row["state"]) == ("sip:127.0.0.1:5070", "2", 2)
+    assert "probing" in run_cli("ds", "list", env=env).stdout
+    assert run_cli("ds", "rm", "7", env=env).returncode == 1
+    assert run_cli("ds", "rm", "1", env=env).returncode == 0

@@ -1,0 +1,39 @@
+"""The egress check and the timer queue."""
+
+import ipaddress
+
+from fastds.dispatch.timers import TimerQueue
+from fastds.net.egress import EgressPolicy
+
+
+def networks(*cidrs):
+    return [ipaddress.ip_network(c) for c in cidrs]
+
+
+def test_egress_allows_only_the_listed_networks_and_counts_the_rest():
+    policy = EgressPolicy(networks("127.0.0.0/8", "::1/128"))
+    assert policy.allows("127.0.0.5", 0) and policy.allows("::1", 0) and policy.allows("::ffff:127.0.0.1", 0)
+    assert not policy.allows("192.0.2.1", 0) and not policy.allows("2001:db8::1", 1) and not policy.allows("x", 2)
+    assert policy.blocked == 3
+    assert not policy.allows("192.0.2.1", 3) and policy.blocked == 4  # cached decisions still count
+
+
+def test_egress_default_allows_everything():
+    assert EgressPolicy(networks("0.0.0.0/0", "::/0")).allows("192.0.2.1", 0)
+    assert not EgressPolicy(networks("0.0.0.0/0")).allows("2001:db8::1", 0)
+
+
+def test_timer_queue_orders_cancels_and_reports_the_next_deadline():
+    queue = TimerQueue()
+    fired = []
+    queue.call_at(3.0, fired.append, "c")
+    first = queue.call_at(1.0, fired.append, "a")
+    queue.call_at(2.0, fired.append, "b")
+    queue.call_at(2.0, fired.append, "b2")
+    assert queue.next_deadline() == 1.0
+    first.cancel()
+    assert queue.next_deadline() == 2.0
+    for timer in queue.expire(2.5):
+        timer.callback(*timer.args)
+    assert fired == ["b", "b2"] and queue.next_deadline() == 3.0
+    assert queue.expire(2.9) == [] and len(queue.expire(3.0)) == 1 and queue.next_deadline() is None

@@ -1,0 +1,70 @@
+"""The SQLite store: schema, versions, and writes that either land or raise."""
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from fastds.errors import StoreError
+from fastds.store import open_store
+from fastds.store.sqlite import SqliteStore
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_init_creates_the_opensips_tables_and_is_idempotent(tmp_path):
+    store = SqliteStore(str(tmp_path / "sub" / "ds.db"))
+    run(store.init_schema())
+    run(store.init_schema())
+    versions = dict(sqlite3.connect(tmp_path / "sub" / "ds.db").execute("SELECT * FROM version").fetchall())
+    assert versions == {"dispatcher": 9, "dialplan": 5}
+
+
+def test_a_missing_store_or_table_says_run_db_init(tmp_path):
+    with pytest.raises(StoreError, match="fastds db init"):
+        run(SqliteStore(str(tmp_path / "none.db")).check_schema())
+    sqlite3.connect(tmp_path / "empty.db").close()
+    with pytest.raises(StoreError, match="no version table"):
+        run(SqliteStore(str(tmp_path / "empty.db")).check_schema())
+
+
+def test_an_unsupported_table_version_is_refused(tmp_path):
+    path = tmp_path / "old.db"
+    run(SqliteStore(str(path)).init_schema())
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE version SET table_version = 8 WHERE table_name = 'dispatcher'")
+    with pytest.raises(StoreError, match="'dispatcher' has version 8, fastds speaks version 9"):
+        run(SqliteStore(str(path)).check_schema())
+
+
+def test_destinations_round_trip(tmp_path):
+    store = SqliteStore(str(tmp_path / "ds.db"))
+    run(store.init_schema())
+    first = run(store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5070", "weight": "3"}))
+    second = run(store.add_destination({"setid": 2, "destination": "sip:127.0.0.1:5071", "state": 1}))
+    run(store.set_state(first, 2))
+    rows = {row["id"]: row for row in run(store.load_destinations())}
+    assert rows[first]["state"] == 2 and rows[first]["weight"] == "3" and rows[first]["attrs"] == ""
+    assert rows[second]["setid"] == 2 and rows[second]["socket"] is None
+    run(store.remove_destination(second))
+    with pytest.raises(StoreError, match=f"no destination with id {second}"):
+        run(store.remove_destination(second))
+    with pytest.raises(StoreError):
+        run(store.set_state(second, 0))
+
+
+def test_dialplan_rows_of_one_dpid(tmp_path):
+    path = tmp_path / "ds.db"
+    run(SqliteStore(str(path)).init_schema())
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO dialplan (dpid, pr, match_op, match_exp, attrs) VALUES (1, 0, 0, '100', 'set=2')")
+        db.execute("INSERT INTO dialplan (dpid, pr, match_op, match_exp, attrs) VALUES (2, 0, 0, '200', 'set=3')")
+    rows = run(SqliteStore(str(path)).load_dialplan(1))
+    assert [(row["match_exp"], row["attrs"]) for row in rows] == [("100", "set=2")]
+
+
+def test_only_sqlite_urls_open_in_this_build():
+    with pytest.raises(StoreError, match="only the SQLite store"):
+        open_store("mysql://root:secret@127.0.0.1:3306/opensips")
