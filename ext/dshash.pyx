@@ -4,12 +4,15 @@
 Owns the per-request arithmetic of the OpenSIPS algorithms (ANCHORS.md §1.4-§1.7) and of
 fastds's flag c (weighted rendezvous hashing): one call per selection, returning the
 indexes to try in order. A SetTable is one destination set's weights and rendezvous
-seeds plus its live state, in-flight load and probe RTT per destination (written by
-the caller), and the round-robin memory of this worker. Indexes are positions in the
-set as ordered by priority. No sockets, no clock; the only Python called per request
-is xxhash's xxh3_64_intdigest.
+seeds plus its live state, in-flight load and probe RTT per destination, and the
+round-robin memory of this worker. The live arrays are its own, or point into the
+shared-memory table (fastds/shm/layout.py) so the prober's state changes are seen by
+the next selection without a copy or a lock. Indexes are positions in the set as
+ordered by priority. No sockets, no clock; the only Python called per request is
+xxhash's xxh3_64_intdigest.
 """
 
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport log
@@ -23,6 +26,14 @@ import os
 import xxhash
 
 cdef object xxh3 = xxhash.xxh3_64_intdigest
+
+cdef extern from *:
+    """
+    static inline int64_t fds_atomic_add(int64_t *p, int64_t delta) {
+        return __atomic_add_fetch(p, delta, __ATOMIC_RELAXED);
+    }
+    """
+    int64_t fds_atomic_add(int64_t *p, int64_t delta) nogil
 
 # algorithm numbers (OpenSIPS)
 cdef enum:
@@ -103,21 +114,41 @@ cdef class SetTable:
     cdef int rr_last, rr_count
     cdef double *score  # scratch for rendezvous ordering
     cdef int *order     # scratch for failover lists
+    cdef Py_buffer live  # the shared-memory buffer the live arrays point into, if any
+    cdef bint has_live
 
-    def __cinit__(self, weights, ids):
+    def __cinit__(self, weights, ids, live=None):
         """weights: int >= 0 per destination; ids: bytes per destination (its URI), which
-        seeds its rendezvous score so a key follows the destination, not its index."""
+        seeds its rendezvous score so a key follows the destination, not its index.
+        live: None (own arrays, all active) or (buffer, state_offset, load_offset,
+        rtt_offset): the set's states (1 byte each), in-flight loads (int64) and RTTs
+        (double, ms) in a writable buffer, e.g. the shared-memory table."""
         cdef int i, n = len(weights)
+        cdef char *base
+        cdef Py_ssize_t state_offset, load_offset, rtt_offset
         if len(ids) != n:
             raise ValueError("weights and ids differ in length")
         self.size = n
         self.weight = <int *>PyMem_Malloc(max(n, 1) * sizeof(int))
         self.seed = <uint64_t *>PyMem_Malloc(max(n, 1) * sizeof(uint64_t))
-        self.state = <unsigned char *>PyMem_Malloc(max(n, 1))
-        self.load = <int64_t *>PyMem_Malloc(max(n, 1) * sizeof(int64_t))
-        self.rtt_ms = <double *>PyMem_Malloc(max(n, 1) * sizeof(double))
         self.score = <double *>PyMem_Malloc(max(n, 1) * sizeof(double))
         self.order = <int *>PyMem_Malloc(max(n, 1) * sizeof(int))
+        if live is None:
+            self.state = <unsigned char *>PyMem_Malloc(max(n, 1))
+            self.load = <int64_t *>PyMem_Malloc(max(n, 1) * sizeof(int64_t))
+            self.rtt_ms = <double *>PyMem_Malloc(max(n, 1) * sizeof(double))
+        else:
+            buffer, state_offset, load_offset, rtt_offset = live
+            PyObject_GetBuffer(buffer, &self.live, PyBUF_WRITABLE)
+            self.has_live = True
+            if (state_offset < 0 or load_offset < 0 or rtt_offset < 0 or load_offset % 8 or rtt_offset % 8
+                    or state_offset + n > self.live.len or load_offset + 8 * n > self.live.len
+                    or rtt_offset + 8 * n > self.live.len):
+                raise ValueError("live arrays outside the buffer or misaligned")
+            base = <char *>self.live.buf
+            self.state = <unsigned char *>(base + state_offset)
+            self.load = <int64_t *>(base + load_offset)
+            self.rtt_ms = <double *>(base + rtt_offset)
         if not (self.weight and self.seed and self.state and self.load and self.rtt_ms and self.score and self.order):
             raise MemoryError()
         for i in range(n):
@@ -125,20 +156,24 @@ cdef class SetTable:
                 raise ValueError(f"weight of destination {i} is negative")
             self.weight[i] = weights[i]
             self.seed[i] = xxh3(ids[i])
-            self.state[i] = STATE_ACTIVE
-            self.load[i] = 0
-            self.rtt_ms[i] = -1.0
+            if live is None:
+                self.state[i] = STATE_ACTIVE
+                self.load[i] = 0
+                self.rtt_ms[i] = -1.0
         self.rr_last = -1
         self.rr_count = 0
 
     def __dealloc__(self):
         PyMem_Free(self.weight)
         PyMem_Free(self.seed)
-        PyMem_Free(self.state)
-        PyMem_Free(self.load)
-        PyMem_Free(self.rtt_ms)
         PyMem_Free(self.score)
         PyMem_Free(self.order)
+        if self.has_live:
+            PyBuffer_Release(&self.live)
+        else:
+            PyMem_Free(self.state)
+            PyMem_Free(self.load)
+            PyMem_Free(self.rtt_ms)
 
     cdef int _index(self, int i) except -1:
         if not 0 <= i < self.size:
@@ -157,6 +192,10 @@ cdef class SetTable:
     def set_load(self, int i, int64_t in_flight):
         """In-flight transactions of destination i (algorithm 9)."""
         self.load[self._index(i)] = in_flight
+
+    def add_load(self, int i, int64_t delta):
+        """Atomically add to destination i's in-flight count (workers share it)."""
+        return fds_atomic_add(&self.load[self._index(i)], delta)
 
     def set_rtt(self, int i, double rtt_ms):
         """Last probe round trip of destination i in ms, < 0 unknown (algorithm 10)."""
@@ -293,8 +332,8 @@ cdef list failover_order(SetTable t, int selected, int limit, int alg, int flags
 
 
 cdef inline double sort_key(SetTable t, int i, int alg) noexcept:
-    if alg == ALG_LOAD:
-        return <double>t.load[i]
+    if alg == ALG_LOAD:  # stale decrements across a reload may leave a count below 0
+        return <double>max(t.load[i], 0)
     return t.rtt_ms[i] if t.rtt_ms[i] >= 0 else 1e300  # unknown RTT sorts last
 
 

@@ -61,17 +61,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the SIP load balancer in the foreground (one worker)."""
+    """Run the SIP load balancer in the foreground: master, prober and workers."""
     settings = _settings_or_exit()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from fastds.procs import worker
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    from fastds.procs import master
 
-    try:
-        worker.run(settings)
-    except (FastdsError, OSError) as exc:
-        print(f"fastds: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    return 0
+    return master.run(settings)
 
 
 def cmd_db_init(args: argparse.Namespace) -> int:

@@ -204,6 +204,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("FASTDS_SIP_MAX_HEADERS", integer(16, 10000), "256", "most header lines in one message; more is a 400"),
     Var("FASTDS_SIP_RCVBUF_BYTES", integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts"),
     Var("FASTDS_WORKERS", integer(0, 256), "0", "SIP worker processes; 0 = one per CPU"),
+    Var("FASTDS_SHM_DESTINATIONS", integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)"),
+    Var("FASTDS_SHM_ROUTES_BYTES", integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory"),
     Var("FASTDS_NODE_ID", NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name"),
     Var("FASTDS_STATE_DIR", TEXT, "/var/lib/fastds", "directory for state fastds keeps itself (the generated FASTDS_SECRET)"),
     Var("FASTDS_DB_URL", DB_URL, "sqlite:///var/lib/fastds/fastds.db", "destination store: sqlite:///file or mysql://user:pass@host:port/db"),
@@ -289,6 +291,16 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
             hint = f"; did you mean {close[0]}?" if close else ""
             warnings.append(f"unknown variable {name} is ignored{hint}")
     return warnings
+
+
+def systemd_environment(environ: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """(NOTIFY_SOCKET, WATCHDOG_USEC) that systemd gives a Type=notify service; '' and 0 outside."""
+    environ = os.environ if environ is None else environ
+    try:
+        watchdog_usec = int(environ.get("WATCHDOG_USEC", "0"))
+    except ValueError:
+        watchdog_usec = 0
+    return environ.get("NOTIFY_SOCKET", ""), watchdog_usec
 
 
 def effective(settings: Settings) -> dict[str, Any]:

@@ -106,6 +106,7 @@ class Proxy:
         self._now = 0.0
         self._tag_prefix = os.urandom(3).hex().encode()
         self._tags = itertools.count(1)
+        self.draining = False  # graceful stop: new INVITEs are refused, everything else goes on
 
     # -- entry points ------------------------------------------------------------------
 
@@ -137,6 +138,11 @@ class Proxy:
 
     def next_deadline(self) -> float | None:
         return self.timers.next_deadline()
+
+    def busy(self) -> bool:
+        """A transaction still waits for a final response (a graceful stop waits for it)."""
+        return any(server.state == PROCEEDING for server in self.servers.values()) or any(
+            client.state not in (COMPLETED, TERMINATED) for client in self.clients.values())
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -211,6 +217,10 @@ class Proxy:
             return
         if ruri.kind not in ("sip", "sips", "tel"):
             self._reply_stateless(message, source, 416)
+            return
+        if message.method_id == M_INVITE and self.draining:
+            self.counters["drain_rejected"] += 1
+            self._reply_stateless(message, source, 503, b"Shutting Down", retry_after_s=self.config.overload_retry_after_s)
             return
         if message.method_id == M_INVITE and len(self.servers) >= self.config.max_transactions:
             self.counters["overload_rejected"] += 1
@@ -321,6 +331,9 @@ class Proxy:
         self._start_client(client)
         if destination is not None:
             self.counters["forwarded_to_destination"] += 1
+            client.load = self.selector.load_slot(destination)
+            if client.load is not None:
+                client.load[0].add_load(client.load[1], 1)  # algorithm 9 reads it
 
     def _start_client(self, client: ClientTransaction) -> None:
         self.clients[client.key] = client
@@ -499,6 +512,9 @@ class Proxy:
     def _end_client(self, client: ClientTransaction) -> None:
         client.state = TERMINATED
         client.cancel_timers()
+        if client.load is not None:
+            client.load[0].add_load(client.load[1], -1)
+            client.load = None
         if self.clients.get(client.key) is client:
             del self.clients[client.key]
 

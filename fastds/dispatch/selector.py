@@ -3,12 +3,14 @@
 Owns turning a SelectionRule and a scanned request into the ordered destinations to try
 (selected first, then the failover list). The arithmetic is in ext/dshash.pyx, one call
 per selection; this module maps sets to SetTables, applies append mode (flag a) and
-carries the live state, in-flight load and RTT the caller reports per destination.
+says where a destination's in-flight count lives. The live state, load and RTT arrays
+are the tables' own (seeded from each destination's state) or, with `live`, slices of
+the shared-memory table that the prober writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fastds._ext import dshash
 from fastds._ext.sipscan import SipMessage
@@ -20,20 +22,30 @@ _APPEND = FLAG_BITS["a"]
 
 
 class Selector:
-    def __init__(self, sets: Mapping[int, DestinationSet], key_template: str | None = None):
+    def __init__(self, sets: Mapping[int, DestinationSet], key_template: str | None = None,
+                 live: Callable[[int], tuple] | None = None):
+        """live: set id -> the `live` argument of dshash.SetTable (shared memory)."""
         self.sets = dict(sets)
         self._tables: dict[int, dshash.SetTable] = {}
+        self._where: dict[tuple[int, int], tuple[dshash.SetTable, int]] = {}
         for set_id, destination_set in self.sets.items():
-            table = dshash.SetTable([d.weight for d in destination_set.destinations],
-                                    [d.uri.encode() for d in destination_set.destinations])
-            for index, destination in enumerate(destination_set.destinations):
-                table.set_state(index, destination.state)
+            destinations = destination_set.destinations
+            table = dshash.SetTable([d.weight for d in destinations], [d.uri.encode() for d in destinations],
+                                    live(set_id) if live else None)
+            for index, destination in enumerate(destinations):
+                if live is None:
+                    table.set_state(index, destination.state)
+                self._where[(set_id, destination.id)] = (table, index)
             self._tables[set_id] = table
         self._template = dshash.KeyTemplate(compile_key_template(key_template)) if key_template else None
 
     def table(self, set_id: int) -> dshash.SetTable:
         """The live table of a set: set_state / set_load / set_rtt by destination index."""
         return self._tables[set_id]
+
+    def load_slot(self, destination: Destination) -> tuple[dshash.SetTable, int] | None:
+        """Where `destination`'s in-flight count is kept (add_load on the table)."""
+        return self._where.get((destination.set_id, destination.id))
 
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:

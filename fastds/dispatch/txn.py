@@ -72,7 +72,7 @@ class ServerTransaction:
 class ClientTransaction:
     __slots__ = ("branch", "method", "server", "destination", "addr", "data", "is_invite", "state",
                  "provisional", "cancel_pending", "retransmit_timer", "retransmit_interval", "fr_timer",
-                 "end_timer", "ack")
+                 "end_timer", "ack", "load")
 
     def __init__(self, branch: bytes, method: bytes, server: ServerTransaction | None,
                  destination: Destination | None, addr: Address, data: bytes):
@@ -91,6 +91,7 @@ class ClientTransaction:
         self.fr_timer: Timer | None = None
         self.end_timer: Timer | None = None
         self.ack: bytes | None = None  # the ACK sent for a non-2xx final, resent on retransmissions
+        self.load: tuple | None = None  # (SetTable, index) whose in-flight count this transaction holds
 
     @property
     def key(self) -> tuple:

@@ -1,44 +1,41 @@
-"""A SIP worker: loads routing, binds its sockets, runs the proxy on uvloop until stopped.
+"""A SIP worker process: the proxy on uvloop over the shared destination table.
 
-Owns composing one worker (DESIGN.md §1-§2): the public socket (SO_REUSEPORT) and the
-private one on the same IP, the advertised address in Via and Record-Route, the branch
-and Record-Route keys, and the graceful stop on SIGTERM / SIGINT. Passive failures are
-logged here until the prober process takes them (ds_mark_dst "p").
+Owns composing one worker (DESIGN.md §1-§2): its public socket (SO_REUSEPORT, shared
+with the other workers) and private socket, routing read from shared memory only (never
+the store), traffic failures sent to the prober's datagram socket, its counters row in
+shared memory, and the graceful stop on SIGTERM: new INVITEs get 503, open transactions
+finish, up to FASTDS_DRAIN_TIMEOUT_MS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import signal
 import socket
 
 import uvloop
 
+from fastds._ext import dshash
 from fastds.config import Settings
 from fastds.dispatch.proxy import Proxy, ProxyConfig
+from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.txn import ReportFailure
+from fastds.errors import FastdsError
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import UdpEndpoint, bind_udp, sent_by
-from fastds.procs.loading import load_routing
-from fastds.procs.secret import load_or_create_secret
+from fastds.procs import EXIT_BOOT_FAILURE
+from fastds.shm.layout import ShmView
+from fastds.shm.live import LiveRouter, LiveSelector
 from fastds.sip import BranchFactory
 from fastds.sip.branch import RecordRoute
-from fastds.store import open_store
 
 log = logging.getLogger("fastds.worker")
-
-
-def advertised_host(settings: Settings) -> str:
-    if settings.sip_advertise:
-        return settings.sip_advertise
-    host = settings.sip_listen[0]
-    if host not in ("0.0.0.0", "::"):
-        return host
-    guess = socket.gethostbyname(socket.gethostname())
-    log.warning("FASTDS_SIP_LISTEN is a wildcard: advertising %s (from the host name); set FASTDS_SIP_ADVERTISE", guess)
-    return guess
+COUNTERS_EVERY_S = 1.0
+DRAIN_POLL_S = 0.1
+DRAIN_QUIET_POLLS = 3  # idle this many polls in a row: the ACK / BYE after a last 200 has passed
 
 
 def node_id(settings: Settings) -> str:
@@ -56,39 +53,74 @@ def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:
         max_headers=settings.sip_max_headers)
 
 
-def report_failure(report: ReportFailure) -> None:
-    destination = report.destination
-    log.info("set %d %s failed on traffic (%s)", destination.set_id, destination.uri, report.reason)
+class FailureReporter:
+    """Passive failures (ds_mark_dst "p") to the prober, one datagram each."""
+
+    def __init__(self, address: str):
+        self._address = address
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+        self.lost = 0
+
+    def __call__(self, report: ReportFailure) -> None:
+        try:
+            self._socket.sendto(b"%d %s" % (report.destination.id, report.reason.encode()), self._address)
+        except OSError:
+            self.lost += 1  # the prober is restarting; its probes will catch up
 
 
-async def serve(settings: Settings) -> None:
-    store = open_store(settings.db_url)
-    try:
-        selector, router, problems = await load_routing(store, settings)
-    finally:
-        await store.close()
-    for problem in problems:
-        log.warning("%s", problem)
-    secret = load_or_create_secret(settings.secret, settings.state_dir)
-    host, port = settings.sip_listen
-    public = bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-    private = bind_udp(host, 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-    advertised = advertised_host(settings)
-    proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), selector, router,
-                  BranchFactory(secret, node_id(settings)), RecordRoute(secret, sent_by(public, advertised)))
+async def serve(settings: Settings, view: ShmView, index: int, public: socket.socket, private: socket.socket,
+                secret: bytes, advertised: str, ready_fd: int, report_address: str) -> None:
     loop = asyncio.get_running_loop()
-    endpoint = UdpEndpoint(loop, proxy, EgressPolicy(settings.egress_allow), report_failure)
+    default = SelectionRule.parse(settings.default_set, settings.default_alg, settings.default_flags)
+    proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), LiveSelector(view, settings.hash_key),
+                  LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
+                  RecordRoute(secret, sent_by(public, advertised)))
+    egress = EgressPolicy(settings.egress_allow)
+    endpoint = UdpEndpoint(loop, proxy, egress, FailureReporter(report_address))
     await endpoint.start(public, private)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    destinations = sum(len(s.destinations) for s in selector.sets.values())
-    log.info("fastds worker listening on %s:%d (private port %d), %d sets, %d destinations",
-             host, port, private.getsockname()[1], len(selector.sets), destinations)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reloads come through shared memory
+
+    def publish_counters() -> None:
+        counters = dict(proxy.counters, packets_out=endpoint.packets_out, egress_blocked=egress.blocked,
+                        transactions_open=len(proxy.servers))
+        view.write_worker_counters(index, counters)
+
+    async def counters_loop() -> None:
+        while True:
+            publish_counters()
+            await asyncio.sleep(COUNTERS_EVERY_S)
+
+    publisher = loop.create_task(counters_loop())
+    os.write(ready_fd, b"W")
+    log.info("worker %d listening on %s:%d (private port %d)", index, *settings.sip_listen,
+             private.getsockname()[1])
     await stop.wait()
-    log.info("stopping")
+    proxy.draining = True
+    deadline = loop.time() + settings.drain_timeout_ms / 1000
+    quiet = 0
+    while loop.time() < deadline and quiet < DRAIN_QUIET_POLLS:
+        quiet = 0 if proxy.busy() else quiet + 1
+        await asyncio.sleep(DRAIN_POLL_S)
+    log.info("worker %d stopped (%s)", index, "drained" if quiet >= DRAIN_QUIET_POLLS else "drain timeout")
+    publisher.cancel()
+    publish_counters()
     endpoint.close()
 
 
-def run(settings: Settings) -> None:
-    uvloop.run(serve(settings))
+def main(settings: Settings, region, index: int, secret: bytes, advertised: str, ready_fd: int,
+         report_address: str) -> int:
+    try:
+        view = ShmView(region)
+        host, port = settings.sip_listen
+        public = bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+        private = bind_udp(host, 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+    except (OSError, FastdsError) as exc:
+        log.error("worker %d cannot start: %s", index, exc)
+        return EXIT_BOOT_FAILURE
+    dshash.seed_random()  # forked children must not share algorithm 6's sequence
+    uvloop.run(serve(settings, view, index, public, private, secret, advertised, ready_fd, report_address))
+    return 0

@@ -1,5 +1,5 @@
-"""Messages fastds builds itself: local responses (RFC 3261 §8.2.6, §16.7 step 10) and
-the hop-by-hop CANCEL (§9.1) and ACK for a non-2xx final response (§17.1.1.3).
+"""Messages fastds builds itself: local responses (RFC 3261 §8.2.6, §16.7 step 10), the
+hop-by-hop CANCEL (§9.1) and ACK for a non-2xx final response (§17.1.1.3), and probes.
 
 Owns the copying rules: which header lines are copied from which message. Lines are
 copied as they were received (compact forms and all), never re-serialised. Sans-IO.
@@ -89,3 +89,11 @@ def build_ack(sent: SipMessage, response: SipMessage) -> bytes:
     """ACK for a non-2xx final `response` to the INVITE `sent`; To comes from the
     response, so it carries the tag the next hop chose (§17.1.1.3)."""
     return _hop_request(sent, b"ACK", _line(response, response.idx_to))
+
+
+def build_probe(method: bytes, uri: bytes, *, sent_by: bytes, branch: bytes, from_uri: bytes, from_tag: bytes,
+                call_id: bytes, cseq: int) -> bytes:
+    """The health probe sent to a destination (OPTIONS by default; ANCHORS.md §1.9)."""
+    return (b"%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s\r\nMax-Forwards: 70\r\n"
+            b"From: <%s>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n"
+            % (method, uri, sent_by, branch, from_uri, from_tag, uri, call_id, cseq, method))

@@ -1,0 +1,141 @@
+"""Destination health: the OpenSIPS dispatcher state machine, sans-IO (ANCHORS.md §1.3, §1.9).
+
+Owns which destinations are probed when, and what probe replies and traffic failures do
+to their state. States: 0 active, 1 inactive (administrative; never probed, never
+changed by failures), 2 probing (failed: probed every interval, back to active on 200
+or a FASTDS_PING_REPLY_CODES code). A failure (negative probe of an active destination
+in probing mode 1 or probe_mode 1, a timeout, or a traffic report like ds_mark_dst "p")
+counts towards FASTDS_PROBING_THRESHOLD; reaching it moves active -> probing. Only a
+positive probe resets the count. Time enters as `now`; the prober does the I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastds.dispatch.sets import STATE_NAMES, Destination
+
+ACTIVE, INACTIVE, PROBING = 0, 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class StateChange:
+    destination: Destination
+    slot: int
+    old: int
+    new: int
+    reason: str
+
+    def log_line(self) -> str:
+        d = self.destination
+        return f"set {d.set_id} {d.uri} {STATE_NAMES[self.old]} -> {STATE_NAMES[self.new]} ({self.reason})"
+
+
+class Tracked:
+    __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored")
+
+    def __init__(self, destination: Destination, slot: int, state: int, failures: int, stored: int):
+        self.destination = destination
+        self.slot = slot
+        self.state = state
+        self.failures = failures
+        self.next_probe = 0.0
+        self.probing_now = False
+        self.stored = stored  # the state the store holds, as far as fastds knows
+
+
+class Health:
+    def __init__(self, threshold: int, probing_mode: int, reply_codes: frozenset[int], interval_s: float):
+        self.threshold = threshold
+        self.probing_mode = probing_mode
+        self.alive_codes = frozenset(reply_codes) | {200}
+        self.interval_s = interval_s
+        self.tracked: dict[int, Tracked] = {}  # by destination id
+
+    def load(self, destinations: list[tuple[Destination, int]], now: float, inherit: bool,
+             runtime: dict[int, int] | None = None) -> dict[int, int]:
+        """Track a new generation's (destination, slot) pairs; with `inherit`, runtime
+        state and failure counts of destinations still present carry over (OpenSIPS
+        inherit_state) -- except where the store's state changed since fastds last read
+        or wrote it: that is an operator's edit, and it wins (OpenSIPS #3059 asked for it).
+        runtime: states by destination id that a previous prober left in shared memory
+        (a respawned prober starts from them). Returns the state to publish per id."""
+        previous = self.tracked if inherit else {}
+        runtime = runtime or {}
+        self.tracked = {}
+        for destination, slot in destinations:
+            old = previous.get(destination.id)
+            if old is not None and destination.state == old.stored:
+                state, failures = old.state, old.failures
+            else:
+                state, failures = runtime.get(destination.id, destination.state), 0
+            tracked = self.tracked[destination.id] = Tracked(destination, slot, state, failures, destination.state)
+            tracked.next_probe = now  # probe right away, then every interval
+        return {dest_id: t.state for dest_id, t in self.tracked.items()}
+
+    def stored(self, dest_id: int, state: int) -> None:
+        """The prober wrote `state` to the store."""
+        tracked = self.tracked.get(dest_id)
+        if tracked is not None:
+            tracked.stored = state
+
+    def _probed(self, tracked: Tracked) -> bool:
+        if tracked.state == INACTIVE:
+            return False
+        return tracked.state == PROBING or self.probing_mode == 1 or tracked.destination.probe_mode == 1
+
+    def due(self, now: float) -> list[Tracked]:
+        """Destinations to probe now (each at most once in flight); schedules the next."""
+        found = []
+        for tracked in self.tracked.values():
+            if tracked.next_probe <= now and not tracked.probing_now and self._probed(tracked):
+                tracked.probing_now = True
+                tracked.next_probe = now + self.interval_s
+                found.append(tracked)
+        return found
+
+    def next_deadline(self) -> float | None:
+        deadlines = [t.next_probe for t in self.tracked.values() if self._probed(t) and not t.probing_now]
+        return min(deadlines) if deadlines else None
+
+    def _set(self, tracked: Tracked, state: int, reason: str) -> StateChange | None:
+        if tracked.state == state:
+            return None
+        change = StateChange(tracked.destination, tracked.slot, tracked.state, state, reason)
+        tracked.state = state
+        return change
+
+    def _failure(self, tracked: Tracked, reason: str) -> StateChange | None:
+        if tracked.state == INACTIVE:
+            return None  # "already inactive": failures do not touch an administratively disabled one
+        tracked.failures = min(tracked.failures + 1, self.threshold)
+        if tracked.state == ACTIVE and tracked.failures >= self.threshold:
+            return self._set(tracked, PROBING, reason)
+        return None
+
+    def probe_result(self, dest_id: int, code: int | None) -> StateChange | None:
+        """A probe's final reply code, or None for a timeout."""
+        tracked = self.tracked.get(dest_id)
+        if tracked is None:
+            return None  # the destination left in a reload
+        tracked.probing_now = False
+        if code in self.alive_codes:
+            tracked.failures = 0
+            if tracked.state == INACTIVE:
+                return None
+            return self._set(tracked, ACTIVE, f"{code} to probe")
+        return self._failure(tracked, "probe timeout" if code is None else f"{code} to probe")
+
+    def traffic_failure(self, dest_id: int, reason: str) -> StateChange | None:
+        """A worker's report (ds_mark_dst "p"): failover code or local 408 on live traffic."""
+        tracked = self.tracked.get(dest_id)
+        return None if tracked is None else self._failure(tracked, reason)
+
+    def set_state(self, dest_id: int, state: int, reason: str) -> StateChange | None:
+        """An operator's change (ds_set_state); a new active state clears nothing else."""
+        tracked = self.tracked.get(dest_id)
+        if tracked is None:
+            return None
+        if state == ACTIVE:
+            tracked.next_probe = 0.0
+        return self._set(tracked, state, reason)

@@ -1,0 +1,268 @@
+"""The master process of `fastds run`: supervise only (DESIGN.md §1).
+
+Owns the shared memory (mapped before forking, so every child and every respawned child
+shares it), spawning the prober and FASTDS_WORKERS workers, reaping and respawning a
+child that dies (back-off, logged with its exit status or signal), halting with a
+non-zero status when a child fails at boot instead of respawning it forever, and the
+signals: handlers only enqueue (the wakeup fd carries the signal number); SIGHUP asks
+the prober to reload, SIGTERM / SIGINT stop the workers gracefully, then the prober.
+sd_notify: READY=1 once every worker has bound its sockets, WATCHDOG=1 while every
+child is up, STATUS= one line, STOPPING=1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import select
+import signal
+import socket
+import time
+
+from fastds.config import Settings, systemd_environment
+from fastds.errors import FastdsError
+from fastds.procs import EXIT_BOOT_FAILURE, prober, worker
+from fastds.procs.notify import Notifier
+from fastds.procs.secret import load_or_create_secret
+from fastds.shm.layout import ShmView, create
+
+log = logging.getLogger("fastds.master")
+EXIT_HALTED = 1
+BOOT_TIMEOUT_S = 60.0
+FIRST_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 10.0
+HEALTHY_AFTER_S = 10.0  # a child that lived this long starts its back-off afresh
+STOP_GRACE_S = 5.0
+
+
+@dataclasses.dataclass
+class Child:
+    kind: str  # "prober" or "worker"
+    index: int
+    pid: int = 0
+    started: float = 0.0
+    backoff: float = 0.0
+    respawn_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return "prober" if self.kind == "prober" else f"worker {self.index}"
+
+
+def advertised_host(settings: Settings) -> str:
+    if settings.sip_advertise:
+        return settings.sip_advertise
+    host = settings.sip_listen[0]
+    if host not in ("0.0.0.0", "::"):
+        return host
+    guess = socket.gethostbyname(socket.gethostname())
+    log.warning("FASTDS_SIP_LISTEN is a wildcard: advertising %s (from the host name); set FASTDS_SIP_ADVERTISE", guess)
+    return guess
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+class Master:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.worker_count = settings.workers or os.cpu_count() or 1
+        notify_socket, watchdog_usec = systemd_environment()
+        self.notifier = Notifier(notify_socket)
+        self.watchdog_s = watchdog_usec / 2e6 if watchdog_usec else 0.0
+        self.children: dict[int, Child] = {}  # by pid
+        self.prober = Child("prober", 0)
+        self.workers = [Child("worker", i) for i in range(self.worker_count)]
+        self.stopping = False
+        self.halt_reason: str | None = None
+        self._status = ""
+
+    # -- children ---------------------------------------------------------------------
+
+    def _spawn(self, child: Child) -> None:
+        pid = os.fork()
+        if pid == 0:  # the child: its own signal handling, nothing of the master's
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                for signum in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(signum, signal.SIG_DFL)
+                os.close(self._wakeup_r)
+                os.close(self._ready_r)
+                if child.kind == "prober":
+                    code = prober.main(self.settings, self.region, self.secret, self.advertised, self.report_address)
+                else:
+                    code = worker.main(self.settings, self.region, child.index, self.secret, self.advertised,
+                                       self._ready_w, self.report_address)
+            except BaseException:  # noqa: BLE001 - a child must never return into the master's code
+                log.exception("%s crashed", child.name)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        child.pid = pid
+        child.started = time.monotonic()
+        child.respawn_at = None
+        self.children[pid] = child
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            child.pid = 0
+            if self.stopping:
+                log.info("%s exited (%s)", child.name, describe_status(status))
+                continue
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_BOOT_FAILURE:
+                self.halt_reason = f"{child.name} failed at boot ({describe_status(status)}); see its error above"
+                continue
+            lived = time.monotonic() - child.started
+            child.backoff = FIRST_BACKOFF_S if lived >= HEALTHY_AFTER_S or not child.backoff else min(
+                2 * child.backoff, MAX_BACKOFF_S)
+            child.respawn_at = time.monotonic() + child.backoff
+            log.warning("%s (pid %d) died after %.1fs: %s; respawning in %.1fs", child.name, pid, lived,
+                        describe_status(status), child.backoff)
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        for child in [self.prober, *self.workers]:
+            if child.pid == 0 and child.respawn_at is not None and child.respawn_at <= now:
+                self._spawn(child)
+                log.info("%s respawned as pid %d", child.name, child.pid)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _wait(self, timeout: float) -> tuple[list[int], int]:
+        """Block up to `timeout` for signals or worker ready bytes; returns both."""
+        try:
+            readable, _, _ = select.select([self._wakeup_r, self._ready_r], [], [], max(timeout, 0))
+        except InterruptedError:
+            readable = []
+        signums, ready = [], 0
+        if self._wakeup_r in readable:
+            signums = list(os.read(self._wakeup_r, 512))
+        if self._ready_r in readable:
+            ready = len(os.read(self._ready_r, 512))
+        if signal.SIGCHLD in signums or not readable:
+            self._reap()
+        return signums, ready
+
+    def _boot(self) -> int | None:
+        """Prober first (it publishes generation 1), then the workers; None when booted."""
+        view = ShmView(self.region)
+        self._spawn(self.prober)
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while view.generation == 0:
+            signums, _ = self._wait(0.05)
+            if self.halt_reason or self.prober.pid == 0 or time.monotonic() > deadline:
+                return self._halt(self.halt_reason or "the prober did not publish the destinations")
+            if signal.SIGTERM in signums or signal.SIGINT in signums:
+                return self._stop()
+        for child in self.workers:
+            self._spawn(child)
+        bound = 0
+        while bound < self.worker_count:
+            signums, ready = self._wait(0.05)
+            bound += ready
+            if self.halt_reason or any(child.pid == 0 for child in self.workers) or time.monotonic() > deadline:
+                return self._halt(self.halt_reason or "a worker did not bind its sockets")
+            if signal.SIGTERM in signums or signal.SIGINT in signums:
+                return self._stop()
+        return None
+
+    def _update_status(self) -> None:
+        view = ShmView(self.region)
+        alive = sum(1 for child in self.workers if child.pid)
+        status = (f"{alive}/{self.worker_count} workers, prober {'up' if self.prober.pid else 'down'}, "
+                  f"generation {view.generation}, {view.count(view.generation & 1)} destinations")
+        if status != self._status:
+            self._status = status
+            self.notifier.notify(f"STATUS={status}")
+
+    def run(self) -> int:
+        settings = self.settings
+        try:
+            self.secret = load_or_create_secret(settings.secret, settings.state_dir)
+        except FastdsError as exc:
+            log.error("%s", exc)
+            return EXIT_HALTED
+        self.advertised = advertised_host(settings)
+        self.region = create(settings.shm_destinations, self.worker_count, settings.shm_routes_bytes)
+        self.report_address = f"\0fastds-{os.getpid()}-prober"
+        self._wakeup_r, wakeup_w = os.pipe()
+        self._ready_r, self._ready_w = os.pipe()
+        for fd in (self._wakeup_r, wakeup_w, self._ready_r):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wakeup_w)
+        for signum in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: None)  # only enqueue: the wakeup fd carries the number
+        code = self._boot()
+        if code is not None:
+            return code
+        self._update_status()
+        self.notifier.notify("READY=1", f"STATUS={self._status}")
+        log.info("fastds ready: %d workers on %s:%d, prober up", self.worker_count, *settings.sip_listen)
+        next_watchdog = 0.0
+        while True:
+            now = time.monotonic()
+            pending = [child.respawn_at for child in [self.prober, *self.workers] if child.respawn_at is not None]
+            timeout = min([1.0] + [at - now for at in pending] + ([next_watchdog - now] if self.watchdog_s else []))
+            signums, _ = self._wait(timeout)
+            if self.halt_reason:
+                return self._halt(self.halt_reason)
+            if signal.SIGTERM in signums or signal.SIGINT in signums:
+                return self._stop()
+            if signal.SIGHUP in signums and self.prober.pid:
+                log.info("SIGHUP: reloading destinations and routes")
+                os.kill(self.prober.pid, signal.SIGHUP)
+            self._respawn_due()
+            self._update_status()
+            if self.watchdog_s and time.monotonic() >= next_watchdog:
+                if all(child.pid for child in [self.prober, *self.workers]):
+                    self.notifier.notify("WATCHDOG=1")
+                next_watchdog = time.monotonic() + self.watchdog_s
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _terminate(self, children: list[Child], grace_s: float) -> None:
+        for child in children:
+            if child.pid:
+                os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while any(child.pid for child in children) and time.monotonic() < deadline:
+            self._wait(0.05)
+        for child in children:
+            if child.pid:
+                log.warning("%s did not stop in time; killing it", child.name)
+                os.kill(child.pid, signal.SIGKILL)
+        while any(child.pid for child in children):
+            self._wait(0.05)
+
+    def _stop(self) -> int:
+        self.stopping = True
+        self.notifier.notify("STOPPING=1")
+        log.info("stopping: draining workers (up to %d ms)", self.settings.drain_timeout_ms)
+        self._terminate(self.workers, self.settings.drain_timeout_ms / 1000 + STOP_GRACE_S)
+        self._terminate([self.prober], STOP_GRACE_S)
+        log.info("stopped")
+        return 0
+
+    def _halt(self, reason: str) -> int:
+        log.error("halting: %s", reason)
+        self.stopping = True
+        self._terminate([*self.workers, self.prober], STOP_GRACE_S)
+        return EXIT_HALTED
+
+
+def run(settings: Settings) -> int:
+    return Master(settings).run()

@@ -1,0 +1,201 @@
+"""The shared-memory destination table: the single layout definition, its reader and writer.
+
+Owns every byte offset. The master maps one anonymous shared region before forking, so
+the prober and every worker (respawned ones too) see the same memory. The prober is the
+only writer of topology and states; workers read, and add to in-flight counts
+atomically (ext/dshash.pyx). Two topology areas: a reload writes the idle one, then bumps
+`generation` (area = generation & 1), which workers compare on every datagram; no lock
+is ever taken on the hot path. A segment whose magic, layout version or record size
+differ from this build's raises ShmLayoutError on attach.
+
+    header (64 B)  magic, layout version, record size, capacity, worker slots,
+                   generation (u64), destinations in area 0 and area 1
+    workers        worker_slots x len(WORKER_COUNTERS) u64 (each worker writes its row)
+    area 0, 1      records[capacity] | state u8[capacity] (padded to 8) |
+                   in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown)
+    routes 0, 1    u32 length + the dialplan rows of that generation as JSON (orjson)
+
+A set's destinations are contiguous in an area, in set order (priority), so the slot of
+index i of a set is the set's first slot + i.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import mmap
+import struct
+from typing import Any
+
+import orjson
+
+from fastds.dispatch.sets import Destination, DestinationSet
+from fastds.errors import ShmLayoutError
+
+MAGIC = b"FASTDSHM"
+LAYOUT_VERSION = 1
+HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
+RECORD = struct.Struct("<iiiiiiBxH48s180s")  # id set weight priority probe_mode index transport port host uri
+TRANSPORTS = ("udp", "tcp", "tls")
+WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_open", "replies_5xx", "failovers",
+                   "egress_blocked", "retransmissions_sent", "timeouts", "no_route")
+_GENERATION_OFFSET = 32
+_COUNTS_OFFSET = 40
+
+
+def _round8(n: int) -> int:
+    return (n + 7) & ~7
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    capacity: int
+    worker_slots: int
+    routes_bytes: int
+
+    @property
+    def workers_offset(self) -> int:
+        return HEADER.size
+
+    @property
+    def area_size(self) -> int:
+        return self.capacity * RECORD.size + _round8(self.capacity) + 16 * self.capacity
+
+    def area_offset(self, area: int) -> int:
+        return HEADER.size + self.worker_slots * len(WORKER_COUNTERS) * 8 + area * self.area_size
+
+    def record_offset(self, area: int, slot: int) -> int:
+        return self.area_offset(area) + slot * RECORD.size
+
+    def state_offset(self, area: int, slot: int) -> int:
+        return self.area_offset(area) + self.capacity * RECORD.size + slot
+
+    def load_offset(self, area: int, slot: int) -> int:
+        return self.area_offset(area) + self.capacity * RECORD.size + _round8(self.capacity) + 8 * slot
+
+    def rtt_offset(self, area: int, slot: int) -> int:
+        return self.load_offset(area, 0) + 8 * self.capacity + 8 * slot
+
+    def routes_offset(self, area: int) -> int:
+        return self.area_offset(2) + area * _round8(4 + self.routes_bytes)
+
+    @property
+    def size(self) -> int:
+        return self.routes_offset(2)
+
+
+def create(capacity: int, worker_slots: int, routes_bytes: int) -> mmap.mmap:
+    """A zeroed anonymous shared mapping with the header written (generation 0: empty)."""
+    layout = Layout(capacity, worker_slots, routes_bytes)
+    region = mmap.mmap(-1, layout.size, flags=mmap.MAP_SHARED)
+    HEADER.pack_into(region, 0, MAGIC, LAYOUT_VERSION, RECORD.size, capacity, worker_slots, routes_bytes, 0, 0, 0)
+    return region
+
+
+class ShmView:
+    """Read access for any process; checks the header on attach."""
+
+    def __init__(self, region):
+        self.region = region
+        magic, version, record_size, capacity, worker_slots, routes_bytes, _, _, _ = HEADER.unpack_from(region, 0)
+        if magic != MAGIC or version != LAYOUT_VERSION or record_size != RECORD.size:
+            raise ShmLayoutError(f"shared memory has magic {magic!r}, layout {version}, record size {record_size}; "
+                                 f"this build expects {MAGIC!r}, {LAYOUT_VERSION}, {RECORD.size}")
+        self.layout = Layout(capacity, worker_slots, routes_bytes)
+        self._words = memoryview(region)[_GENERATION_OFFSET:_GENERATION_OFFSET + 8].cast("Q")
+
+    @property
+    def generation(self) -> int:
+        return self._words[0]
+
+    def count(self, area: int) -> int:
+        return struct.unpack_from("<I", self.region, _COUNTS_OFFSET + 4 * area)[0]
+
+    def sets(self, generation: int) -> tuple[dict[int, DestinationSet], dict[int, int]]:
+        """The destination sets of a generation, and each set's first slot."""
+        area = generation & 1
+        members: dict[int, list[Destination]] = {}
+        first_slot: dict[int, int] = {}
+        for slot in range(self.count(area)):
+            (dest_id, set_id, weight, priority, probe_mode, _index, transport, port, host,
+             uri) = RECORD.unpack_from(self.region, self.layout.record_offset(area, slot))
+            first_slot.setdefault(set_id, slot)
+            members.setdefault(set_id, []).append(Destination(
+                id=dest_id, set_id=set_id, uri=uri.rstrip(b"\0").decode(), weight=weight, priority=priority,
+                state=self.region[self.layout.state_offset(area, slot)], probe_mode=probe_mode, attrs="", socket="",
+                description="", host=host.rstrip(b"\0").decode(), port=port, transport=TRANSPORTS[transport]))
+        return {set_id: DestinationSet(set_id, tuple(found)) for set_id, found in members.items()}, first_slot
+
+    def dialplan(self, generation: int) -> list[dict[str, Any]]:
+        offset = self.layout.routes_offset(generation & 1)
+        (length,) = struct.unpack_from("<I", self.region, offset)
+        return orjson.loads(self.region[offset + 4:offset + 4 + length]) if length else []
+
+    def live(self, generation: int, first_slot: int) -> tuple:
+        """The `live` argument of dshash.SetTable for a set starting at first_slot."""
+        area = generation & 1
+        return (self.region, self.layout.state_offset(area, first_slot), self.layout.load_offset(area, first_slot),
+                self.layout.rtt_offset(area, first_slot))
+
+    def state(self, generation: int, slot: int) -> int:
+        return self.region[self.layout.state_offset(generation & 1, slot)]
+
+    def rtt_ms(self, generation: int, slot: int) -> float:
+        return struct.unpack_from("<d", self.region, self.layout.rtt_offset(generation & 1, slot))[0]
+
+    def in_flight(self, generation: int, slot: int) -> int:
+        return max(0, struct.unpack_from("<q", self.region, self.layout.load_offset(generation & 1, slot))[0])
+
+    def worker_counters(self, worker: int) -> dict[str, int]:
+        offset = self.layout.workers_offset + worker * len(WORKER_COUNTERS) * 8
+        return dict(zip(WORKER_COUNTERS, struct.unpack_from(f"<{len(WORKER_COUNTERS)}Q", self.region, offset)))
+
+    def write_worker_counters(self, worker: int, counters) -> None:
+        """A worker publishes its own row (no other process writes it)."""
+        offset = self.layout.workers_offset + worker * len(WORKER_COUNTERS) * 8
+        struct.pack_into(f"<{len(WORKER_COUNTERS)}Q", self.region, offset,
+                         *(max(0, int(counters.get(name, 0))) for name in WORKER_COUNTERS))
+
+
+def slots(sets: dict[int, DestinationSet]) -> list[tuple[Destination, int]]:
+    """(destination, slot) in the order publish() writes them: sets by id, then priority."""
+    return [(d, slot) for slot, d in enumerate(d for set_id in sorted(sets) for d in sets[set_id].destinations)]
+
+
+class ShmWriter(ShmView):
+    """The prober's write access: topology, states and RTTs."""
+
+    def publish(self, sets: dict[int, DestinationSet], states: dict[int, int],
+                dialplan: list[dict[str, Any]]) -> int:
+        """Write sets into the idle area, states by destination id (else each row's
+        own), and the dialplan rows, then make it current; returns the new generation."""
+        generation = self.generation + 1
+        area = generation & 1
+        routes = orjson.dumps(dialplan)
+        if len(routes) > self.layout.routes_bytes:
+            raise ShmLayoutError(f"the dialplan takes {len(routes)} bytes, more than FASTDS_SHM_ROUTES_BYTES="
+                                 f"{self.layout.routes_bytes}")
+        routes_at = self.layout.routes_offset(area)
+        struct.pack_into("<I", self.region, routes_at, len(routes))
+        self.region[routes_at + 4:routes_at + 4 + len(routes)] = routes
+        destinations = [d for d, _ in slots(sets)]
+        if len(destinations) > self.layout.capacity:
+            raise ShmLayoutError(f"{len(destinations)} destinations do not fit the shared table "
+                                 f"(FASTDS_SHM_DESTINATIONS={self.layout.capacity})")
+        index_in_set: dict[int, int] = {}
+        for slot, d in enumerate(destinations):
+            index = index_in_set[d.set_id] = index_in_set.get(d.set_id, -1) + 1
+            RECORD.pack_into(self.region, self.layout.record_offset(area, slot), d.id, d.set_id, d.weight, d.priority,
+                             d.probe_mode, index, TRANSPORTS.index(d.transport), d.port, d.host.encode()[:48],
+                             d.uri.encode()[:180])
+            self.region[self.layout.state_offset(area, slot)] = states.get(d.id, d.state)
+            struct.pack_into("<q", self.region, self.layout.load_offset(area, slot), 0)
+            struct.pack_into("<d", self.region, self.layout.rtt_offset(area, slot), -1.0)
+        struct.pack_into("<I", self.region, _COUNTS_OFFSET + 4 * area, len(destinations))
+        self._words[0] = generation  # one aligned 8-byte store: readers see the old or the new area
+        return generation
+
+    def set_state(self, slot: int, state: int) -> None:
+        self.region[self.layout.state_offset(self.generation & 1, slot)] = state
+
+    def set_rtt(self, slot: int, rtt_ms: float) -> None:
+        struct.pack_into("<d", self.region, self.layout.rtt_offset(self.generation & 1, slot), rtt_ms)

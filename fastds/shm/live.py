@@ -1,0 +1,68 @@
+"""A worker's routing over the shared-memory table, rebuilt when the generation moves.
+
+Owns the generation check a worker makes before each selection and route (one aligned
+8-byte read), and rebuilding the Selector and the Router from the new area after a
+reload; states, loads and RTTs are read in place, so a state change by the prober is
+seen by the very next selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastds._ext.sipscan import SipMessage
+from fastds.dispatch.routes import Route, Router
+from fastds.dispatch.rules import SelectionRule
+from fastds.dispatch.selector import Selector
+from fastds.dispatch.sets import Destination
+from fastds.shm.layout import ShmView
+
+
+class LiveSelector:
+    def __init__(self, view: ShmView, key_template: str | None):
+        self._view = view
+        self._key_template = key_template
+        self.generation = -1
+        self._selector: Selector | None = None
+        self.current()
+
+    def current(self) -> Selector:
+        generation = self._view.generation
+        if generation != self.generation:
+            sets, first_slot = self._view.sets(generation)
+            self._selector = Selector(sets, self._key_template,
+                                      live=lambda set_id: self._view.live(generation, first_slot[set_id]))
+            self.generation = generation
+        return self._selector
+
+    @property
+    def sets(self):
+        return self.current().sets
+
+    def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
+               previous: Sequence[Destination] = ()) -> list[Destination]:
+        return self.current().select(message, rule, source_ip, previous)
+
+    def load_slot(self, destination: Destination):
+        return self.current().load_slot(destination)
+
+
+class LiveRouter:
+    def __init__(self, view: ShmView, default: SelectionRule):
+        self._view = view
+        self._default = default
+        self.generation = -1
+        self._router: Router | None = None
+        self.problems: list[str] = []
+        self.current()
+
+    def current(self) -> Router:
+        generation = self._view.generation
+        if generation != self.generation:
+            self._router = Router(self._view.dialplan(generation), self._default)
+            self.problems = self._router.problems
+            self.generation = generation
+        return self._router
+
+    def route(self, number: bytes | None) -> Route:
+        return self.current().route(number)

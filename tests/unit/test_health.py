@@ -1,0 +1,117 @@
+"""The prober's state machine with an injected clock (OpenSIPS semantics, ANCHORS §1.3, §1.9)."""
+
+from fastds.dispatch.health import ACTIVE, INACTIVE, PROBING, Health
+from fastds.dispatch.sets import build_sets
+
+INTERVAL = 10.0
+
+
+def health(threshold=3, probing_mode=0, reply_codes=frozenset(), states=(0, 0, 1), probe_modes=(0, 0, 0)):
+    sets, _ = build_sets([{"id": i + 1, "setid": 1, "destination": f"sip:127.0.0.1:{6001 + i}", "state": s,
+                           "probe_mode": p} for i, (s, p) in enumerate(zip(states, probe_modes))])
+    h = Health(threshold, probing_mode, reply_codes, INTERVAL)
+    h.load([(d, slot) for slot, d in enumerate(sets[1].destinations)], 0.0, inherit=False)
+    return h
+
+
+def ids(tracked):
+    return sorted(t.destination.id for t in tracked)
+
+
+def test_mode_0_probes_only_probing_destinations_never_inactive_ones():
+    h = health(states=(0, 2, 1))
+    assert ids(h.due(0.0)) == [2]
+    assert h.due(1.0) == []  # one probe in flight at a time
+    h.probe_result(2, None)
+    assert h.due(INTERVAL - 0.1) == [] and ids(h.due(INTERVAL)) == [2]
+
+
+def test_mode_1_and_probe_mode_1_probe_active_ones_too():
+    assert ids(health(probing_mode=1).due(0.0)) == [1, 2]
+    assert ids(health(probe_modes=(1, 0, 1)).due(0.0)) == [1]
+
+
+def test_failures_reach_the_threshold_then_probing():
+    h = health(threshold=3)
+    assert h.traffic_failure(1, "503 from traffic") is None
+    assert h.traffic_failure(1, "503 from traffic") is None
+    change = h.traffic_failure(1, "503 from traffic")
+    assert (change.old, change.new) == (ACTIVE, PROBING)
+    assert change.log_line() == "set 1 sip:127.0.0.1:6001 active -> probing (503 from traffic)"
+    assert h.traffic_failure(1, "again") is None
+
+
+def test_positive_probe_reactivates_and_resets_the_count():
+    h = health(threshold=2)
+    h.traffic_failure(1, "x")
+    h.traffic_failure(1, "x")
+    assert ids(h.due(0.0)) == [1]
+    change = h.probe_result(1, 200)
+    assert (change.old, change.new, change.reason) == (PROBING, ACTIVE, "200 to probe")
+    assert h.traffic_failure(1, "x") is None  # the count restarted from 0
+
+
+def test_reply_codes_count_as_alive_and_others_keep_probing():
+    h = health(threshold=1, reply_codes=frozenset({405}))
+    h.traffic_failure(1, "x")
+    h.due(0.0)
+    assert h.probe_result(1, 404) is None and h.tracked[1].state == PROBING
+    h.due(INTERVAL)
+    assert h.probe_result(1, 405).new == ACTIVE
+
+
+def test_negative_probes_move_active_to_probing_in_mode_1():
+    h = health(threshold=2, probing_mode=1)
+    h.due(0.0)
+    assert h.probe_result(1, 503) is None
+    h.due(INTERVAL)
+    assert h.probe_result(1, None).reason == "probe timeout"
+
+
+def test_inactive_is_untouched_by_failures_and_probes():
+    h = health(threshold=1)
+    assert h.traffic_failure(3, "x") is None and h.tracked[3].state == INACTIVE
+    assert h.probe_result(3, 200) is None and h.tracked[3].state == INACTIVE
+
+
+def test_reload_inherits_runtime_state_unless_told_not_to():
+    h = health(threshold=1)
+    h.traffic_failure(1, "x")
+    pairs = [(t.destination, t.slot) for t in h.tracked.values()]
+    assert h.load(pairs, 5.0, inherit=True)[1] == PROBING
+    assert h.load(pairs, 5.0, inherit=False)[1] == ACTIVE
+
+
+def test_reload_applies_a_state_an_operator_changed_in_the_store():
+    import dataclasses
+
+    h = health(threshold=1)
+    h.traffic_failure(1, "x")  # runtime: probing; store still says active
+    edited = [(dataclasses.replace(t.destination, state=INACTIVE) if t.destination.id == 2 else t.destination, t.slot)
+              for t in h.tracked.values()]
+    states = h.load(edited, 5.0, inherit=True)
+    assert states[1] == PROBING and states[2] == INACTIVE
+
+
+def test_operator_state_changes():
+    h = health()
+    assert h.set_state(1, INACTIVE, "ds_set_state").new == INACTIVE
+    assert h.due(0.0) == []
+    assert h.set_state(1, ACTIVE, "ds_set_state").new == ACTIVE
+    assert h.set_state(99, ACTIVE, "x") is None
+
+
+def test_next_deadline_is_the_earliest_probe():
+    h = health(states=(0, 2, 2))
+    assert h.next_deadline() == 0.0
+    h.due(0.0)
+    assert h.next_deadline() is None  # both in flight
+    h.probe_result(2, 503)
+    assert h.next_deadline() == INTERVAL
+
+
+def test_a_respawned_prober_starts_from_the_states_in_shared_memory():
+    h = health()
+    pairs = [(t.destination, t.slot) for t in h.tracked.values()]
+    fresh = Health(3, 0, frozenset(), INTERVAL)
+    assert fresh.load(pairs, 0.0, inherit=False, runtime={1: PROBING})[1] == PROBING

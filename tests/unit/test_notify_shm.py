@@ -1,0 +1,84 @@
+"""sd_notify against a fake NOTIFY_SOCKET, and the shared-memory layout."""
+
+import socket
+
+import pytest
+
+from fastds._ext import dshash
+from fastds.config import systemd_environment
+from fastds.dispatch.sets import build_sets
+from fastds.errors import ShmLayoutError
+from fastds.procs.notify import Notifier
+from fastds.shm.layout import HEADER, WORKER_COUNTERS, ShmView, ShmWriter, create
+
+
+def test_notifier_sends_to_a_path_and_to_the_abstract_namespace(tmp_path):
+    for address in (str(tmp_path / "notify"), "@fastds-test-notify"):
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        server.bind("\0" + address[1:] if address.startswith("@") else address)
+        notifier = Notifier(address)
+        assert notifier.notify("READY=1", "STATUS=2 workers")
+        assert server.recv(1024) == b"READY=1\nSTATUS=2 workers"
+        notifier.close()
+        server.close()
+    assert Notifier("").notify("READY=1") is False
+
+
+def test_systemd_environment():
+    assert systemd_environment({"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "3000000"}) == ("/run/x", 3000000)
+    assert systemd_environment({"WATCHDOG_USEC": "junk"}) == ("", 0)
+
+
+def sets(n, setid=1, first_id=1):
+    found, _ = build_sets([{"id": first_id + i, "setid": setid, "destination": f"sip:127.0.0.1:{7000 + i}",
+                            "weight": i + 1} for i in range(n)])
+    return found
+
+
+def test_header_is_64_bytes_and_checked_on_attach():
+    region = create(8, 2, 4096)
+    assert HEADER.size == 64 and ShmView(region).generation == 0
+    region[0:8] = b"NOTOURS!"
+    with pytest.raises(ShmLayoutError, match="magic"):
+        ShmView(region)
+
+
+def test_publish_flips_areas_and_keeps_the_old_one_readable():
+    writer = ShmWriter(create(8, 2, 4096))
+    first = writer.publish(sets(2), {}, [{"id": 1}])
+    second = writer.publish({**sets(3), **sets(1, setid=2, first_id=9)}, {2: 2}, [])
+    assert (first, second) == (1, 2) and writer.generation == 2
+    old, _ = writer.sets(first)
+    new, first_slot = writer.sets(second)
+    assert [d.id for d in old[1].destinations] == [1, 2] and writer.dialplan(first) == [{"id": 1}]
+    assert [(d.id, d.state) for d in new[1].destinations] == [(1, 0), (2, 2), (3, 0)] and first_slot == {1: 0, 2: 3}
+    assert writer.dialplan(second) == []
+
+
+def test_too_many_destinations_or_routes_are_refused():
+    writer = ShmWriter(create(2, 1, 4096))
+    with pytest.raises(ShmLayoutError, match="FASTDS_SHM_DESTINATIONS=2"):
+        writer.publish(sets(3), {}, [])
+    with pytest.raises(ShmLayoutError, match="FASTDS_SHM_ROUTES_BYTES"):
+        writer.publish(sets(1), {}, [{"x": "y" * 5000}])
+    assert writer.generation == 0
+
+
+def test_set_tables_read_states_loads_and_rtts_in_place():
+    writer = ShmWriter(create(8, 2, 4096))
+    generation = writer.publish(sets(3), {}, [])
+    found, first_slot = writer.sets(generation)
+    table = dshash.SetTable([1, 1, 1], [b"a", b"b", b"c"], writer.live(generation, first_slot[1]))
+    writer.set_state(1, 2)
+    assert table.get_state(1) == 2
+    table.add_load(2, 3)
+    assert writer.in_flight(generation, 2) == 3
+    writer.set_rtt(0, 12.5)
+    assert writer.rtt_ms(generation, 0) == 12.5
+
+
+def test_worker_counters_rows():
+    view = ShmView(create(4, 3, 4096))
+    view.write_worker_counters(2, {"packets_in": 7, "replies_5xx": 1, "unknown": 5})
+    assert view.worker_counters(2) == {**dict.fromkeys(WORKER_COUNTERS, 0), "packets_in": 7, "replies_5xx": 1}
+    assert view.worker_counters(0)["packets_in"] == 0
