@@ -5,7 +5,7 @@ import time
 
 from fastds._ext import dshash
 from fastds.sip import scan
-from tests.integration.conftest import free_udp_port, wait_for
+from tests.harness import free_udp_port, wait_for
 
 CALLS = 40
 

@@ -1,0 +1,178 @@
+"""Test harness: `fastds run` as a subprocess on loopback, SIPp UAC/UAS around it.
+
+Every fastds runs with FASTDS_EGRESS_ALLOW=127.0.0.0/8 and only loopback destinations.
+Every SIPp run is bounded in calls and time (-m, -timeout, subprocess timeout) and every
+process started here is ended by its PID. Waits are on conditions with generous bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fastds.store.sqlite import SqliteStore
+
+ROOT = Path(__file__).parents[1]
+SCENARIOS = ROOT / "bench" / "sipp"
+SIPP = shutil.which("sipp")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+def sipp_stats(path: Path) -> dict[str, str]:
+    rows = list(csv.reader(path.read_text().splitlines(), delimiter=";"))
+    return dict(zip(rows[0], rows[-1]))
+
+
+class Sipp:
+    """A SIPp process writing its statistics to a CSV file."""
+
+    def __init__(self, directory: Path, name: str, args: list[str]):
+        self.stat_file = directory / f"{name}.csv"
+        self.log = directory / f"{name}.log"
+        command = [SIPP, *args, "-i", "127.0.0.1", "-nostdin", "-trace_stat", "-stf", str(self.stat_file),
+                   "-fd", "1", "-trace_err", "-error_file", str(directory / f"{name}.errors")]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+
+    def stop(self) -> dict[str, str]:
+        stop_process(self.process)
+        return self.stats()
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop_process(self.process)
+            raise AssertionError(f"SIPp did not finish in {timeout}s: {self.log.read_text()[-2000:]}") from None
+
+    def stats(self) -> dict[str, str]:
+        wait_for(lambda: self.stat_file.exists() and len(self.stat_file.read_text().splitlines()) > 1, 10,
+                 f"statistics in {self.stat_file}")
+        return sipp_stats(self.stat_file)
+
+
+class Harness:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_udp_port()
+        self.db = directory / "fastds.db"
+        self.processes: list[subprocess.Popen] = []
+        self.sipps: list[Sipp] = []
+        self.log = directory / "fastds.log"
+        self._run(self._init_store())
+
+    @staticmethod
+    def _run(coroutine):
+        return asyncio.run(coroutine)
+
+    async def _init_store(self):
+        store = SqliteStore(str(self.db))
+        await store.init_schema()
+        await store.close()
+
+    def add_destination(self, port: int, setid: int = 1, state: int = 0, weight: int = 1) -> None:
+        async def add():
+            store = SqliteStore(str(self.db))
+            await store.add_destination({"setid": setid, "destination": f"sip:127.0.0.1:{port}", "state": state,
+                                         "weight": str(weight)})
+            await store.close()
+
+        self._run(add())
+
+    def env(self, **overrides) -> dict[str, str]:
+        env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{self.port}",
+               "FASTDS_DB_URL": f"sqlite:///{self.db}", "FASTDS_STATE_DIR": str(self.directory),
+               "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_LOG_LEVEL": "info", "FASTDS_WORKERS": "1"}
+        env.update({f"FASTDS_{key.upper()}": str(value) for key, value in overrides.items()})
+        return env
+
+    def start_fastds(self, expect_ready: bool = True, extra_env: dict[str, str] | None = None,
+                     **overrides) -> subprocess.Popen:
+        """`fastds run`; overrides are FASTDS_* settings by lower-case name, extra_env raw variables."""
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen([sys.executable, "-m", "fastds", "run"],
+                                       env={**self.env(**overrides), **(extra_env or {})},
+                                       stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        if expect_ready:
+            wait_for(lambda: process.poll() is not None or b"fastds ready" in self.log.read_bytes(), 30,
+                     "fastds to be ready")
+            assert process.poll() is None, self.log.read_text()
+        return process
+
+    def log_lines(self, needle: str) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if needle in line]
+
+    def uas(self, scenario: str, port: int, *extra: str) -> Sipp:
+        """A callee; -aa answers the prober's OPTIONS with 200."""
+        name = f"uas-{port}-{len(self.sipps)}"
+        sipp = Sipp(self.directory, name, ["-sf", str(SCENARIOS / scenario), "-p", str(port), "-aa",
+                                           "-timeout", "120s", *extra])
+        self.sipps.append(sipp)
+        return sipp
+
+    def start_uac(self, scenario: str, calls: int, rate: int = 20, timeout: float = 60, pause_ms: int = 50,
+                  *extra: str) -> Sipp:
+        sipp = Sipp(self.directory, f"uac-{scenario}-{len(self.sipps)}", [
+            "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{self.port}", "-p", str(free_udp_port()), "-s", "cust",
+            "-m", str(calls), "-r", str(rate), "-d", str(pause_ms), "-timeout", f"{int(timeout)}s",
+            "-recv_timeout", "15s",  # a call whose answer was lost fails instead of waiting forever
+            "-trace_msg", "-message_file", str(self.directory / f"uac-{scenario}.messages"), *extra])
+        self.sipps.append(sipp)
+        sipp.timeout = timeout
+        return sipp
+
+    def uac(self, scenario: str, calls: int, rate: int = 20, timeout: float = 60) -> tuple[int, dict[str, str]]:
+        sipp = self.start_uac(scenario, calls, rate, timeout)
+        code = sipp.wait(timeout + 30)
+        return code, sipp.stats()
+
+    def close(self) -> None:
+        for sipp in self.sipps:
+            stop_process(sipp.process)
+        for process in self.processes:
+            stop_process(process)
+
+
+@pytest.fixture
+def harness(tmp_path):
+    if SIPP is None:
+        pytest.fail("SIPp is required: apt-get install -y sip-tester")
+    harness = Harness(tmp_path)
+    yield harness
+    harness.close()

@@ -1,0 +1,30 @@
+"""systemd/fastds.service passes `systemd-analyze verify` (ExecStart pointed at this install)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_unit_verifies(tmp_path):
+    analyze, fastds = shutil.which("systemd-analyze"), shutil.which("fastds")
+    if analyze is None:
+        pytest.fail("systemd-analyze is required: apt-get install -y systemd")
+    unit = (ROOT / "systemd" / "fastds.service").read_text()
+    assert "ExecStart=/usr/local/bin/fastds run" in unit and "Type=notify" in unit
+    (tmp_path / "fastds.service").write_text(unit.replace("/usr/local/bin/fastds", fastds))
+    result = subprocess.run([analyze, "verify", str(tmp_path / "fastds.service")], capture_output=True, text=True,
+                            timeout=60)
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if "fastds.service" in line]
+    assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+def test_unit_has_what_an_operator_expects():
+    unit = (ROOT / "systemd" / "fastds.service").read_text()
+    for line in ("NotifyAccess=main", "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID",
+                 "EnvironmentFile=-/etc/default/fastds", "Restart=on-failure", "DynamicUser=yes",
+                 "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=fastds"):
+        assert line in unit
