@@ -1,7 +1,9 @@
-"""`python -m bench.micro`: every micro-benchmark table (SIP scan/rewrite, selection)."""
+"""`python -m bench.micro`: every micro-benchmark (SIP scan/rewrite, selection, a whole call)."""
 
-from bench.micro import selection, sip
+from bench.micro import call, selection, sip
 
 sip.main()
 print()
 selection.main()
+print()
+call.main()

@@ -15,6 +15,7 @@ Send / ReportFailure actions; next_deadline() says when timer() wants to run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import itertools
 import os
@@ -73,6 +74,15 @@ class ProxyConfig:
     overload_retry_after_s: int = 5
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def next_hop_of(uri_bytes: bytes) -> Address | None:
     """Where a Route or Request-URI sends a request: an IP literal and port, or None
     when the host is a name (workers do no DNS; DESIGN.md §1). maddr is never followed."""
@@ -83,9 +93,7 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
     if uri.host is None:
         return None
     host = uri.host.strip(b"[]").decode("ascii", "replace")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
+    if not _is_ip_literal(host):
         return None
     return host, uri.port or (5061 if uri.kind == "sips" else 5060)
 
@@ -132,8 +140,8 @@ class Proxy:
         """Run the timers due at `now`; returns the actions they cause."""
         self._out = []
         self._now = now
-        for timer in self.timers.expire(now):
-            timer.callback(*timer.args)
+        for callback, args in self.timers.expire(now):
+            callback(*args)
         return self._out
 
     def next_deadline(self) -> float | None:
@@ -365,13 +373,13 @@ class Proxy:
         if client.state in (COMPLETED, TERMINATED):
             return
         self.counters["timeouts"] += 1
+        server, client.server = client.server, None
         if client.is_invite and client.provisional:
             self._send_cancel(client)
             client.state = COMPLETED  # late finals are ACKed, never relayed
             client.end_timer = self.timers.call_at(self._now + 64 * self.config.t1, self._end_client, client)
         else:
             self._end_client(client)
-        server, client.server = client.server, None
         if server is not None:
             self._branch_failed(server, client, 408, None)
 
@@ -500,9 +508,7 @@ class Proxy:
         upstream = scan(data)
         host = (upstream.received or upstream.via_host).strip(b"[]").decode("ascii", "replace")
         port = upstream.rport if upstream.rport > 0 else (upstream.via_port or 5060)
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
+        if not _is_ip_literal(host):
             self.counters["stray_responses_dropped"] += 1
             return
         self._send(data, (host, port), True)
@@ -512,6 +518,7 @@ class Proxy:
     def _end_client(self, client: ClientTransaction) -> None:
         client.state = TERMINATED
         client.cancel_timers()
+        client.server = None  # no server <-> client cycle outlives the transaction
         if client.load is not None:
             client.load[0].add_load(client.load[1], -1)
             client.load = None
@@ -521,5 +528,6 @@ class Proxy:
     def _end_server(self, server: ServerTransaction) -> None:
         server.state = TERMINATED
         server.cancel_timers()
+        server.client = None
         if self.servers.get(server.key) is server:
             del self.servers[server.key]

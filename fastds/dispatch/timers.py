@@ -1,8 +1,11 @@
 """The timer queue of one worker: every transaction timer, one deadline for the loop.
 
-Owns ordering timers by deadline (a heap; cancelled entries are skipped lazily) so the
-network layer arms a single loop.call_at for next_deadline() instead of one handle per
-transaction (DESIGN.md §3). Sans-IO: time only enters as `now` arguments.
+Owns ordering timers by deadline (a heap) so the network layer arms a single
+loop.call_at for next_deadline() instead of one handle per transaction (DESIGN.md §3).
+A cancelled timer drops its callback and arguments at once (so it keeps no transaction
+alive) and the heap is compacted when cancelled entries outnumber live ones: a 120 s
+FR-INV timer cancelled by a 200 must not linger for 120 s. Sans-IO: time only enters as
+`now` arguments.
 """
 
 from __future__ import annotations
@@ -13,44 +16,72 @@ from collections.abc import Callable
 from typing import Any
 
 
-class Timer:
-    __slots__ = ("deadline", "callback", "args", "cancelled")
+_COMPACT_AT_LEAST = 1024
 
-    def __init__(self, deadline: float, callback: Callable[..., Any], args: tuple):
+
+class Timer:
+    __slots__ = ("deadline", "callback", "args", "cancelled", "_queue")
+
+    def __init__(self, deadline: float, callback: Callable[..., Any], args: tuple, queue: "TimerQueue"):
         self.deadline = deadline
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self._queue = queue
 
     def cancel(self) -> None:
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self.callback = None
+            self.args = ()
+            if self._queue is not None:
+                self._queue._cancelled_one()
+                self._queue = None
 
 
 class TimerQueue:
     def __init__(self):
         self._heap: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()
+        self._cancelled = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        """Live timers."""
+        return len(self._heap) - self._cancelled
 
     def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(deadline, callback, args)
+        timer = Timer(deadline, callback, args, self)
         heapq.heappush(self._heap, (deadline, next(self._order), timer))
+        return timer
+
+    def _cancelled_one(self) -> None:
+        self._cancelled += 1
+        if self._cancelled >= _COMPACT_AT_LEAST and 2 * self._cancelled > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
+
+    def _pop(self) -> Timer:
+        timer = heapq.heappop(self._heap)[2]
+        if timer.cancelled:
+            self._cancelled -= 1
         return timer
 
     def next_deadline(self) -> float | None:
         heap = self._heap
         while heap and heap[0][2].cancelled:
-            heapq.heappop(heap)
+            self._pop()
         return heap[0][0] if heap else None
 
-    def expire(self, now: float) -> list[Timer]:
-        """Remove and return the timers due at `now`, earliest first (the caller runs them)."""
+    def expire(self, now: float) -> list[tuple[Callable[..., Any], tuple]]:
+        """Remove the timers due at `now`; their (callback, args), earliest first, for the
+        caller to run. A fired timer lets go of both (no reference cycle survives it)."""
         due = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            timer = heapq.heappop(heap)[2]
+            timer = self._pop()
             if not timer.cancelled:
-                due.append(timer)
+                due.append((timer.callback, timer.args))
+                timer.cancelled = True  # fired: cancel() is now a no-op
+                timer.callback, timer.args, timer._queue = None, (), None
         return due

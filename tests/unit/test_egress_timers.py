@@ -33,7 +33,18 @@ def test_timer_queue_orders_cancels_and_reports_the_next_deadline():
     assert queue.next_deadline() == 1.0
     first.cancel()
     assert queue.next_deadline() == 2.0
-    for timer in queue.expire(2.5):
-        timer.callback(*timer.args)
+    for callback, args in queue.expire(2.5):
+        callback(*args)
     assert fired == ["b", "b2"] and queue.next_deadline() == 3.0
     assert queue.expire(2.9) == [] and len(queue.expire(3.0)) == 1 and queue.next_deadline() is None
+
+
+def test_cancelled_timers_let_go_at_once_and_the_heap_is_compacted():
+    queue = TimerQueue()
+    held = object()
+    timers = [queue.call_at(100.0 + i, print, held) for i in range(3000)]
+    for timer in timers[:2500]:
+        timer.cancel()
+    assert all(timer.args == () and timer.callback is None for timer in timers[:2500])
+    assert len(queue) == 500 and len(queue._heap) < 3000  # compacted once cancelled ones outnumbered the rest
+    assert queue.next_deadline() == 2600.0

@@ -1,0 +1,362 @@
+"""Load benchmark: fastds and Kamailio side by side, same SIPp load, same backends, one run.
+
+`python -m bench.load` runs everything (about 20 minutes on a 2-core machine): each proxy at
+a fixed rate, a step-up to the highest rate with < 0.1 % failed calls, and a failover run
+(one backend answering 503, one dead port, one healthy). Every figure is the median of
+--runs runs. Results: JSON lines in bench/results/runs.jsonl, bench/results/summary.md and
+the plot bench/results/load.png (needs matplotlib: `pip install -e '.[bench]'`).
+`python -m bench.load --smoke` is the 10-second check CI runs against fastds alone.
+
+Per run: calls attempted / completed / failed, achieved calls/s, setup time p50 / p99 (the
+INVITE-to-200 time of each call, from SIPp's -trace_rtt), CPU seconds of all the proxy's
+processes (utime + stime from /proc, before and after) and so CPU-µs per completed call,
+SIPp's own CPU (the UAC's rusage), and the load average. Everything listens on 127.0.0.1;
+fastds runs with FASTDS_EGRESS_ALLOW=127.0.0.0/8. Each SIPp run is bounded by -m and
+-timeout, and every process started here is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from fastds.store.sqlite import SqliteStore
+
+BENCH = Path(__file__).parent
+SCENARIOS = BENCH / "sipp"
+RESULTS = BENCH / "results"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CALL_HOLD_MS = 100
+FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            todo += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    return found
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+def wait_for_line(log: Path, needle: bytes, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and needle in log.read_bytes():
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"{process.args[0]} did not start: {log.read_text()[-2000:] if log.exists() else ''}")
+
+
+# -- proxies under test ------------------------------------------------------------------
+
+class Fastds:
+    name = "fastds"
+
+    def __init__(self, workdir: Path, workers: int):
+        self.workdir, self.workers = workdir, workers
+        self.port = free_udp_port()
+
+    def start(self, backends: list[int]) -> None:
+        db = self.workdir / "fastds.db"
+
+        async def fill():
+            store = SqliteStore(str(db))
+            await store.init_schema()
+            for port in backends:
+                await store.add_destination({"setid": 1, "destination": f"sip:127.0.0.1:{port}"})
+            await store.close()
+
+        asyncio.run(fill())
+        env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{self.port}",
+               "FASTDS_DB_URL": f"sqlite:///{db}", "FASTDS_STATE_DIR": str(self.workdir),
+               "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_WORKERS": str(self.workers),
+               "FASTDS_DEFAULT_ALG": "2", "FASTDS_DEFAULT_FLAGS": "f", "FASTDS_FR_TIMEOUT_MS": str(FR_TIMEOUT_MS),
+               "FASTDS_PING_INTERVAL_S": "10", "FASTDS_PROBING_THRESHOLD": "3", "FASTDS_LOG_LEVEL": "warning"}
+        self.log = self.workdir / "fastds.log"
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "fastds", "run"], env=env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while len(process_tree(self.process.pid)) < self.workers + 2:  # master, prober, workers
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"fastds did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        time.sleep(0.5)  # the workers bind right after they fork
+
+    def stop(self) -> None:
+        stop(self.process, 60)
+
+
+class Kamailio:
+    name = "kamailio"
+
+    def __init__(self, workdir: Path, children: int):
+        self.workdir, self.children = workdir, children
+        self.port = free_udp_port()
+
+    def start(self, backends: list[int]) -> None:
+        listing = self.workdir / "dispatcher.list"
+        listing.write_text("".join(f"1 sip:127.0.0.1:{port}\n" for port in backends))
+        self.log = self.workdir / "kamailio.log"
+        command = [shutil.which("kamailio") or "/usr/sbin/kamailio", "-f", str(BENCH / "kamailio" / "kamailio.cfg"),
+                   "-DD", "-E", "-m", "256", "-M", "16", "-P", str(self.workdir / "kamailio.pid"),
+                   "-A", f"LISTEN=udp:127.0.0.1:{self.port}", "-A", f'LIST_FILE="{listing}"',
+                   "-A", f"CHILDREN={self.children}", "-A", f"FR_TIMER={FR_TIMEOUT_MS}"]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        wait_for_line(self.log, b"Listening on", self.process, 30)
+        time.sleep(1.0)
+
+    def stop(self) -> None:
+        stop(self.process, 30)
+
+
+# -- one run ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Run:
+    proxy: str
+    processes: int
+    scenario: str
+    rate: int
+    duration_s: int
+    attempted: int
+    completed: int
+    failed: int
+    achieved_cps: float
+    setup_p50_ms: float
+    setup_p99_ms: float
+    proxy_cpu_s: float
+    cpu_us_per_call: float
+    sipp_cpu_s: float
+    loadavg_1m: float
+    when: str
+
+    @property
+    def failed_pct(self) -> float:
+        return 100.0 * self.failed / max(self.attempted, 1)
+
+
+def sipp(args: list[str], workdir: Path, name: str) -> subprocess.Popen:
+    log = open(workdir / f"{name}.log", "wb")
+    return subprocess.Popen(["sipp", *args, "-i", "127.0.0.1", "-nostdin"], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=workdir)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: str) -> Run:
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
+    backends, uases = [], []
+    layout = ["uas.xml", "uas.xml"] if scenario == "normal" else ["uas_503.xml", None, "uas.xml"]
+    for index, backend in enumerate(layout):
+        port = free_udp_port()
+        backends.append(port)
+        if backend is not None:  # None: a dead port
+            uases.append(sipp(["-sf", str(SCENARIOS / backend), "-p", str(port), "-aa", "-timeout",
+                               f"{duration_s + 60}s"], workdir, f"uas{index}"))
+    proxy = Fastds(workdir, processes) if kind == "fastds" else Kamailio(workdir, processes)
+    try:
+        proxy.start(backends)
+        calls = rate * duration_s
+        pids = process_tree(proxy.process.pid)
+        before = cpu_seconds(pids)
+        uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.port}", "-p", str(free_udp_port()),
+                    "-t", "un", "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
+                    "-m", str(calls), "-r", str(rate), "-d", str(CALL_HOLD_MS), "-recv_timeout", "10s",
+                    "-timeout", f"{duration_s + 40}s", "-trace_stat", "-stf", "uac.csv", "-trace_rtt",
+                    "-rtt_freq", "1"], workdir, "uac")
+        _, status, usage = os.wait4(uac.pid, 0)
+        uac.returncode = os.waitstatus_to_exitcode(status)
+        after = cpu_seconds(process_tree(proxy.process.pid))
+    finally:
+        proxy.stop()
+        for uas in uases:
+            stop(uas)
+    rows = list(csv.reader((workdir / "uac.csv").read_text().splitlines(), delimiter=";"))
+    stats = dict(zip(rows[0], rows[-1]))
+    completed, failed = int(stats["SuccessfulCall(C)"]), int(stats["FailedCall(C)"])
+    elapsed = sum(float(x) * f for x, f in zip(stats["ElapsedTime(C)"].split(":"), (3600, 60, 1)))
+    setup_ms = []
+    for path in workdir.glob("*_rtt.csv"):
+        for line in path.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 2 and parts[1].strip():
+                setup_ms.append(float(parts[1]))
+    proxy_cpu = sum(after.get(pid, 0) - before.get(pid, 0) for pid in after)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return Run(kind, processes, scenario, rate, duration_s, int(stats["OutgoingCall(C)"]), completed, failed,
+               round(completed / max(elapsed, 1e-9), 1), round(percentile(setup_ms, 0.5), 2),
+               round(percentile(setup_ms, 0.99), 2), round(proxy_cpu, 3),
+               round(1e6 * proxy_cpu / max(completed, 1), 1), round(usage.ru_utime + usage.ru_stime, 3),
+               os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def median_run(runs: list[Run]) -> dict:
+    """The median of every measured figure over repeated runs."""
+    first = runs[0]
+    numbers = ("attempted", "completed", "failed", "achieved_cps", "setup_p50_ms", "setup_p99_ms", "proxy_cpu_s",
+               "cpu_us_per_call", "sipp_cpu_s", "loadavg_1m")
+    merged = {field: statistics.median(getattr(run, field) for run in runs) for field in numbers}
+    merged.update(proxy=first.proxy, processes=first.processes, scenario=first.scenario, rate=first.rate,
+                  runs=len(runs), failed_pct=statistics.median(run.failed_pct for run in runs))
+    return merged
+
+
+def measure(kind: str, processes: int, rate: int, duration_s: int, scenario: str, runs: int, out) -> dict:
+    found = []
+    for _ in range(runs):
+        run = run_once(kind, processes, rate, duration_s, scenario)
+        out.write(orjson.dumps(dataclasses.asdict(run)) + b"\n")
+        out.flush()
+        print(f"  {kind:8} {scenario:8} {rate:5d}/s: {run.completed}/{run.attempted} ok, {run.failed_pct:.2f}% failed,"
+              f" {run.cpu_us_per_call:.0f} µs CPU/call, setup p50 {run.setup_p50_ms} p99 {run.setup_p99_ms} ms",
+              flush=True)
+        found.append(run)
+    return median_run(found)
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+def plot(points: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (cpu_axis, failed_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, rows in points.items():
+        rows = sorted(rows, key=lambda row: row["rate"])
+        cpu_axis.plot([r["rate"] for r in rows], [r["cpu_us_per_call"] for r in rows], marker="o", label=name)
+        failed_axis.plot([r["rate"] for r in rows], [r["failed_pct"] for r in rows], marker="o", label=name)
+    cpu_axis.set(xlabel="offered calls/s", ylabel="proxy CPU-µs per completed call", title="CPU per call")
+    failed_axis.set(xlabel="offered calls/s", ylabel="failed calls %", title="Failed calls")
+    failed_axis.axhline(0.1, color="grey", linestyle=":", linewidth=1)
+    for axis in (cpu_axis, failed_axis):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(f"fastds vs Kamailio 5.6, SIPp on one {os.cpu_count()}-core machine, {time.strftime('%Y-%m-%d')}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| proxy | processes | scenario | offered/s | achieved/s | completed | failed % | setup p50 ms |"
+             " setup p99 ms | proxy CPU-µs/call | SIPp CPU s | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['proxy']} | {r['processes']} | {r['scenario']} | {r['rate']} | {r['achieved_cps']:.0f} |"
+                     f" {r['completed']:.0f} | {r['failed_pct']:.3f} | {r['setup_p50_ms']:.2f} | {r['setup_p99_ms']:.2f} |"
+                     f" {r['cpu_us_per_call']:.0f} | {r['sipp_cpu_s']:.1f} | {r['loadavg_1m']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--proxies", default="fastds,kamailio")
+    parser.add_argument("--fastds-workers", type=int, default=2)
+    parser.add_argument("--kamailio-children", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=1000, help="the fixed rate of the side-by-side table")
+    parser.add_argument("--step-rates", default="500,1000,1500,2000,2500,3000,3500,4000")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
+    parser.add_argument("--skip-step-up", action="store_true")
+    parser.add_argument("--skip-failover", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="fastds alone, 50 calls/s for 10 s, once; CI's check")
+    args = parser.parse_args()
+    if args.smoke:
+        run = run_once("fastds", 2, 50, 10, "normal")
+        print(orjson.dumps(dataclasses.asdict(run)).decode())
+        return 0 if run.completed == run.attempted == 500 and run.cpu_us_per_call > 0 else 1
+    RESULTS.mkdir(exist_ok=True)
+    processes = {"fastds": args.fastds_workers, "kamailio": args.kamailio_children}
+    proxies = args.proxies.split(",")
+    summary: list[dict] = []
+    points: dict[str, list[dict]] = {name: [] for name in proxies}
+    highest: dict[str, int] = {}
+    with open(RESULTS / "runs.jsonl", "ab") as out:
+        for name in proxies:
+            summary.append(measure(name, processes[name], args.rate, args.duration, "normal", args.runs, out))
+            points[name].append(summary[-1])
+        if not args.skip_failover:
+            for name in proxies:
+                summary.append(measure(name, processes[name], min(args.rate, 200), args.duration, "failover",
+                                       args.runs, out))
+        if not args.skip_step_up:
+            for name in proxies:
+                for rate in (int(r) for r in args.step_rates.split(",")):
+                    if rate == args.rate:
+                        row = next(r for r in summary if r["proxy"] == name and r["scenario"] == "normal")
+                    else:
+                        row = measure(name, processes[name], rate, args.duration, "normal", args.runs, out)
+                        points[name].append(row)
+                    if row["failed_pct"] >= 0.1 or row["achieved_cps"] < 0.97 * rate:
+                        break
+                    highest[name] = rate
+    report = [f"Machine: {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}; medians of {args.runs} runs of"
+              f" {args.duration} s; calls hold {CALL_HOLD_MS} ms; fastds {processes['fastds']} workers, Kamailio"
+              f" {processes['kamailio']} UDP children; FR timer {FR_TIMEOUT_MS} ms for both.", "", table(summary)]
+    if highest:
+        report.append("Highest offered rate with < 0.1 % failed calls (and ≥ 97 % of it achieved): " +
+                      ", ".join(f"{name} {rate}/s" for name, rate in highest.items()) + "\n")
+    (RESULTS / "summary.md").write_text("\n".join(report))
+    print("\n".join(report))
+    if any(len(rows) > 1 for rows in points.values()):
+        plot(points, RESULTS / "load.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
