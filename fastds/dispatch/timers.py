@@ -15,7 +15,6 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-
 _COMPACT_AT_LEAST = 1024
 
 
