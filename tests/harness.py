@@ -11,8 +11,6 @@ import asyncio
 import csv
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.load import free_udp_port
+from bench.load import stop as stop_process
 from fastds.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).parents[1]
 SCENARIOS = ROOT / "bench" / "sipp"
 SIPP = shutil.which("sipp")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -41,16 +35,6 @@ def wait_for(condition, timeout: float, what: str):
             return result
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 def sipp_stats(path: Path) -> dict[str, str]:
