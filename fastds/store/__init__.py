@@ -45,4 +45,8 @@ def open_store(url: str) -> Store:
         from fastds.store.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    raise StoreError(f"FASTDS_DB_URL {url.split('@')[-1]!r}: this build has only the SQLite store")
+    if url.startswith("mysql://"):
+        from fastds.store.mysql import MysqlStore
+
+        return MysqlStore(url)
+    raise StoreError(f"FASTDS_DB_URL {url.split('@')[-1]!r}: expected sqlite:///path or mysql://...")

@@ -1,0 +1,106 @@
+"""The production store: MySQL / MariaDB through asyncmy, with the OpenSIPS 3.4 tables.
+
+Owns the SQL against MySQL (schema in mysql.sql beside this file) and the connection: one
+connection, opened on first use and again after any failure, so a database that went
+away is retried on the next call. Every driver error becomes a StoreError that names the
+server (never the password); a write either reaches the table or raises.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import asyncmy
+from asyncmy.cursors import DictCursor
+from asyncmy.errors import Error as DriverError
+
+from fastds.errors import StoreError
+from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions
+
+SCHEMA = Path(__file__).with_name("mysql.sql")
+CONNECT_TIMEOUT_S = 5
+
+
+def parse_mysql_url(url: str) -> dict[str, Any]:
+    """mysql://user:password@host:port/database -> asyncmy.connect() arguments."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "mysql" or not parts.hostname or not parts.path.strip("/"):
+        raise StoreError("FASTDS_DB_URL must look like mysql://user:password@host:port/database")
+    return {"host": parts.hostname, "port": parts.port or 3306, "user": urllib.parse.unquote(parts.username or ""),
+            "password": urllib.parse.unquote(parts.password or ""), "db": parts.path.strip("/")}
+
+
+class MysqlStore:
+    def __init__(self, url: str):
+        self._params = parse_mysql_url(url)
+        self.name = f"MySQL {self._params['user']}@{self._params['host']}:{self._params['port']}/{self._params['db']}"
+        self._connection = None
+
+    async def _execute(self, sql: str, params: tuple = (), fetch: bool = False):
+        """Run one statement; (rows or None, rowcount, lastrowid). A failure drops the
+        connection so the next call reconnects."""
+        try:
+            if self._connection is None:
+                self._connection = await asyncmy.connect(**self._params, autocommit=True,
+                                                         connect_timeout=CONNECT_TIMEOUT_S)
+            async with self._connection.cursor(DictCursor) as cursor:
+                await cursor.execute(sql, params)
+                rows = await cursor.fetchall() if fetch else None
+                return rows, cursor.rowcount, cursor.lastrowid
+        except (DriverError, OSError) as exc:
+            await self.close()
+            raise StoreError(f"{self.name}: {exc}") from None
+
+    async def init_schema(self) -> None:
+        for statement in filter(None, (part.strip() for part in SCHEMA.read_text().split(";\n"))):
+            lines = [line for line in statement.splitlines() if not line.startswith("--")]
+            if lines:
+                await self._execute("\n".join(lines))
+        await self.check_schema()
+
+    async def check_schema(self) -> None:
+        try:
+            rows, _, _ = await self._execute("SELECT table_name, table_version FROM version", fetch=True)
+        except StoreError as exc:
+            if "doesn't exist" in str(exc):
+                raise StoreError(f"{self.name} has no version table: run `fastds db init`") from None
+            raise
+        check_versions({row["table_name"]: int(row["table_version"]) for row in rows})
+
+    async def load_destinations(self) -> list[dict[str, Any]]:
+        rows, _, _ = await self._execute(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher", fetch=True)
+        return list(rows)
+
+    async def load_dialplan(self, dpid: int) -> list[dict[str, Any]]:
+        rows, _, _ = await self._execute(f"SELECT {', '.join(DIALPLAN_COLUMNS)} FROM dialplan WHERE dpid = %s",
+                                         (dpid,), fetch=True)
+        return list(rows)
+
+    async def add_destination(self, fields: dict[str, Any]) -> int:
+        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        _, count, row_id = await self._execute(
+            f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})",
+            tuple(fields[column] for column in columns))
+        if count != 1:
+            raise StoreError(f"{self.name}: the destination was not written")
+        return int(row_id)
+
+    async def remove_destination(self, destination_id: int) -> None:
+        _, count, _ = await self._execute("DELETE FROM dispatcher WHERE id = %s", (destination_id,))
+        if count != 1:
+            raise StoreError(f"no destination with id {destination_id}")
+
+    async def set_state(self, destination_id: int, state: int) -> None:
+        _, count, _ = await self._execute("UPDATE dispatcher SET state = %s WHERE id = %s", (state, destination_id))
+        if count != 1:
+            rows, _, _ = await self._execute("SELECT state FROM dispatcher WHERE id = %s", (destination_id,),
+                                             fetch=True)
+            if not rows:  # MySQL counts changed rows: an UPDATE to the same value matches but changes none
+                raise StoreError(f"no destination with id {destination_id}")
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()

@@ -1,0 +1,218 @@
+"""The MySQL/MariaDB store against the real MariaDB of this machine (127.0.0.1:3306).
+
+Each test gets a fresh database, dropped afterwards. A database outage is a TCP relay in
+front of MariaDB that the test cuts and restores, so the shared server is never restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import threading
+
+import asyncmy
+import pytest
+
+from fastds.dispatch.sets import build_sets
+from fastds.errors import StoreError
+from fastds.procs.prober import resolve
+from fastds.store import open_store
+from fastds.store.mysql import MysqlStore, parse_mysql_url
+
+SERVER = dict(host="127.0.0.1", port=3306, user="root", password="")
+OPENSIPS_DISPATCHER = """CREATE TABLE dispatcher (
+    id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    setid INT DEFAULT 0 NOT NULL, destination CHAR(192) DEFAULT '' NOT NULL, socket CHAR(128) DEFAULT NULL,
+    state INT DEFAULT 0 NOT NULL, probe_mode INT(11) UNSIGNED DEFAULT 0, weight CHAR(64) DEFAULT 1 NOT NULL,
+    priority INT DEFAULT 0, attrs CHAR(128) DEFAULT '' NOT NULL, description CHAR(64) DEFAULT '' NOT NULL
+) ENGINE=InnoDB"""
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def admin(*statements):
+    connection = await asyncmy.connect(**SERVER, autocommit=True)
+    async with connection.cursor() as cursor:
+        for statement in statements:
+            await cursor.execute(statement)
+    connection.close()
+
+
+@pytest.fixture
+def database():
+    name = f"fastds_test_{secrets.token_hex(4)}"
+    run(admin(f"CREATE DATABASE {name}"))
+    yield name
+    run(admin(f"DROP DATABASE {name}"))
+
+
+def url(name: str, port: int = 3306) -> str:
+    return f"mysql://root:@127.0.0.1:{port}/{name}"
+
+
+def test_url_parsing_and_errors_never_show_the_password():
+    assert parse_mysql_url("mysql://ops:s%40cret@db.example:3307/opensips") == {
+        "host": "db.example", "port": 3307, "user": "ops", "password": "s@cret", "db": "opensips"}
+    with pytest.raises(StoreError, match="mysql://user:password@host:port/database"):
+        parse_mysql_url("mysql://host-only")
+    with pytest.raises(StoreError) as info:
+        run(MysqlStore("mysql://ops:hunter2@127.0.0.1:1/opensips").check_schema())
+    assert "ops@127.0.0.1:1/opensips" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_db_init_creates_the_opensips_tables_once(database):
+    async def body():
+        store = open_store(url(database))
+        await store.init_schema()
+        await store.init_schema()
+        await store.check_schema()
+        assert await store.load_destinations() == [] and await store.load_dialplan(0) == []
+        await store.close()
+
+    run(body())
+
+
+def test_missing_tables_and_unsupported_versions_are_refused(database):
+    async def body():
+        store = MysqlStore(url(database))
+        with pytest.raises(StoreError, match="run `fastds db init`"):
+            await store.check_schema()
+        await store.init_schema()
+        await admin(f"UPDATE {database}.version SET table_version = 4 WHERE table_name = 'dialplan'")
+        with pytest.raises(StoreError, match="'dialplan' has version 4, fastds speaks version 5"):
+            await store.check_schema()
+        await store.close()
+
+    run(body())
+
+
+def test_destinations_round_trip_and_state_write_back(database):
+    async def body():
+        store = MysqlStore(url(database))
+        await store.init_schema()
+        first = await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5070", "weight": "3"})
+        second = await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5071"})
+        await store.set_state(first, 2)
+        await store.set_state(first, 2)  # unchanged value: still a known destination, not an error
+        rows = {row["id"]: row for row in await store.load_destinations()}
+        assert rows[first]["state"] == 2 and rows[first]["weight"] == "3" and rows[second]["socket"] is None
+        await store.remove_destination(second)
+        with pytest.raises(StoreError, match=f"no destination with id {second}"):
+            await store.set_state(second, 0)
+        with pytest.raises(StoreError):
+            await store.remove_destination(second)
+        await store.close()
+
+    run(body())
+
+
+def test_a_table_opensips_made_loads_as_opensips_reads_it(database):
+    run(admin(f"USE {database}", OPENSIPS_DISPATCHER,
+              "CREATE TABLE version (table_name CHAR(32) NOT NULL, table_version INT UNSIGNED DEFAULT 0 NOT NULL,"
+              " CONSTRAINT t_name_idx UNIQUE (table_name))",
+              "INSERT INTO version VALUES ('dispatcher', 9), ('dialplan', 5)",
+              "CREATE TABLE dialplan (id INT UNSIGNED AUTO_INCREMENT PRIMARY KEY, dpid INT NOT NULL, pr INT DEFAULT 0"
+              " NOT NULL, match_op INT NOT NULL, match_exp CHAR(64) NOT NULL, match_flags INT DEFAULT 0 NOT NULL,"
+              " subst_exp CHAR(64), repl_exp CHAR(32), timerec CHAR(255), disabled INT DEFAULT 0 NOT NULL,"
+              " attrs CHAR(255))",
+              "INSERT INTO dispatcher (setid, destination, weight, priority, probe_mode, description) VALUES"
+              " (1, 'sip:127.0.0.1:5080', '5', NULL, NULL, 'by hand'),"
+              " (1, 'sip:nowhere.invalid:5060', '1', 2, 0, 'does not resolve'),"
+              " (2, 'sip:127.0.0.1:5081;transport=tcp', '10', 1, 1, '')",
+              "INSERT INTO dialplan (dpid, pr, match_op, match_exp, attrs) VALUES (0, 1, 1, '^00', 'set=2;alg=4')"))
+
+    async def load():
+        store = MysqlStore(url(database))
+        await store.check_schema()
+        rows, dialplan = await store.load_destinations(), await store.load_dialplan(0)
+        await store.close()
+        return rows, dialplan
+
+    rows, dialplan = run(load())
+    sets, problems = build_sets(rows)
+    sets, unresolved = resolve(sets)
+    assert problems == [] and len(unresolved) == 1 and "could not resolve nowhere.invalid" in unresolved[0]
+    (by_hand,) = sets[1].destinations
+    assert (by_hand.weight, by_hand.priority, by_hand.probe_mode, by_hand.description) == (5, 0, 0, "by hand")
+    assert sets[2].destinations[0].transport == "tcp" and sets[2].destinations[0].probe_mode == 1
+    assert dialplan[0]["attrs"] == "set=2;alg=4"
+
+
+class Relay:
+    """A TCP relay to MariaDB that can be cut (every connection closed) and restored."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", 3306))
+            self.pairs.append((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.open = False
+        for pair in self.pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.pairs.clear()
+
+    def restore(self):
+        self.open = True
+
+    def close(self):
+        self.cut()
+        self.listener.close()
+
+
+def test_the_database_going_away_is_an_error_and_coming_back_is_picked_up(database):
+    relay = Relay()
+    try:
+        async def outage_and_back():
+            store = MysqlStore(url(database, relay.port))
+            await store.init_schema()
+            dest = await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5070"})
+            relay.cut()
+            with pytest.raises(StoreError, match=f"root@127.0.0.1:{relay.port}/{database}"):
+                await store.set_state(dest, 2)
+            relay.restore()
+            await store.set_state(dest, 2)  # reconnects by itself
+            rows = await store.load_destinations()
+            await store.close()
+            return rows
+
+        assert run(outage_and_back())[0]["state"] == 2
+    finally:
+        relay.close()
