@@ -65,6 +65,10 @@ def test_dialplan_rows_of_one_dpid(tmp_path):
     assert [(row["match_exp"], row["attrs"]) for row in rows] == [("100", "set=2")]
 
 
-def test_only_sqlite_urls_open_in_this_build():
-    with pytest.raises(StoreError, match="only the SQLite store"):
-        open_store("mysql://root:secret@127.0.0.1:3306/opensips")
+def test_store_urls_pick_the_backend():
+    from fastds.store.mysql import MysqlStore
+
+    assert isinstance(open_store("sqlite:///tmp/x.db"), SqliteStore)
+    assert isinstance(open_store("mysql://root:secret@127.0.0.1:3306/opensips"), MysqlStore)
+    with pytest.raises(StoreError, match="expected sqlite:///path or mysql://"):
+        open_store("postgres://x/y")
