@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import asyncmy
 import pytest
 
 from bench.load import free_udp_port
@@ -160,3 +164,86 @@ def harness(tmp_path):
     harness = Harness(tmp_path)
     yield harness
     harness.close()
+
+
+# -- MariaDB (127.0.0.1:3306, root, empty password) -------------------------------------------
+
+MARIADB = dict(host="127.0.0.1", port=3306, user="root", password="")
+
+
+async def admin(*statements: str) -> None:
+    connection = await asyncmy.connect(**MARIADB, autocommit=True)
+    async with connection.cursor() as cursor:
+        for statement in statements:
+            await cursor.execute(statement)
+    connection.close()
+
+
+def mysql_url(name: str, port: int = 3306) -> str:
+    return f"mysql://root:@127.0.0.1:{port}/{name}"
+
+
+@pytest.fixture
+def mysql_database():
+    """A fresh database on the machine's MariaDB, dropped afterwards."""
+    name = f"fastds_test_{secrets.token_hex(4)}"
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    yield name
+    asyncio.run(admin(f"DROP DATABASE {name}"))
+
+
+class Relay:
+    """A TCP relay to MariaDB that can be cut (every connection closed) and restored: a
+    database outage without restarting the shared server."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = True
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", 3306))
+            self.pairs.append((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, target):
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.open = False
+        for pair in self.pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.pairs.clear()
+
+    def restore(self):
+        self.open = True
+
+    def close(self):
+        self.cut()
+        self.listener.close()

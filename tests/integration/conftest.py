@@ -1,3 +1,3 @@
-"""The harness fixture (tests/harness.py) for the integration tests."""
+"""The fixtures of tests/harness.py."""
 
-from tests.harness import harness  # noqa: F401 - a fixture, used by name
+from tests.harness import harness, mysql_database  # noqa: F401 - fixtures, used by name

@@ -7,11 +7,7 @@ front of MariaDB that the test cuts and restores, so the shared server is never 
 from __future__ import annotations
 
 import asyncio
-import secrets
-import socket
-import threading
 
-import asyncmy
 import pytest
 
 from fastds.dispatch.sets import build_sets
@@ -19,8 +15,8 @@ from fastds.errors import StoreError
 from fastds.procs.prober import resolve
 from fastds.store import open_store
 from fastds.store.mysql import MysqlStore, parse_mysql_url
+from tests.harness import Relay, admin, mysql_url
 
-SERVER = dict(host="127.0.0.1", port=3306, user="root", password="")
 OPENSIPS_DISPATCHER = """CREATE TABLE dispatcher (
     id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
     setid INT DEFAULT 0 NOT NULL, destination CHAR(192) DEFAULT '' NOT NULL, socket CHAR(128) DEFAULT NULL,
@@ -33,26 +29,6 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-async def admin(*statements):
-    connection = await asyncmy.connect(**SERVER, autocommit=True)
-    async with connection.cursor() as cursor:
-        for statement in statements:
-            await cursor.execute(statement)
-    connection.close()
-
-
-@pytest.fixture
-def database():
-    name = f"fastds_test_{secrets.token_hex(4)}"
-    run(admin(f"CREATE DATABASE {name}"))
-    yield name
-    run(admin(f"DROP DATABASE {name}"))
-
-
-def url(name: str, port: int = 3306) -> str:
-    return f"mysql://root:@127.0.0.1:{port}/{name}"
-
-
 def test_url_parsing_and_errors_never_show_the_password():
     assert parse_mysql_url("mysql://ops:s%40cret@db.example:3307/opensips") == {
         "host": "db.example", "port": 3307, "user": "ops", "password": "s@cret", "db": "opensips"}
@@ -63,9 +39,9 @@ def test_url_parsing_and_errors_never_show_the_password():
     assert "ops@127.0.0.1:1/opensips" in str(info.value) and "hunter2" not in str(info.value)
 
 
-def test_db_init_creates_the_opensips_tables_once(database):
+def test_db_init_creates_the_opensips_tables_once(mysql_database):
     async def body():
-        store = open_store(url(database))
+        store = open_store(mysql_url(mysql_database))
         await store.init_schema()
         await store.init_schema()
         await store.check_schema()
@@ -75,13 +51,13 @@ def test_db_init_creates_the_opensips_tables_once(database):
     run(body())
 
 
-def test_missing_tables_and_unsupported_versions_are_refused(database):
+def test_missing_tables_and_unsupported_versions_are_refused(mysql_database):
     async def body():
-        store = MysqlStore(url(database))
+        store = MysqlStore(mysql_url(mysql_database))
         with pytest.raises(StoreError, match="run `fastds db init`"):
             await store.check_schema()
         await store.init_schema()
-        await admin(f"UPDATE {database}.version SET table_version = 4 WHERE table_name = 'dialplan'")
+        await admin(f"UPDATE {mysql_database}.version SET table_version = 4 WHERE table_name = 'dialplan'")
         with pytest.raises(StoreError, match="'dialplan' has version 4, fastds speaks version 5"):
             await store.check_schema()
         await store.close()
@@ -89,9 +65,9 @@ def test_missing_tables_and_unsupported_versions_are_refused(database):
     run(body())
 
 
-def test_destinations_round_trip_and_state_write_back(database):
+def test_destinations_round_trip_and_state_write_back(mysql_database):
     async def body():
-        store = MysqlStore(url(database))
+        store = MysqlStore(mysql_url(mysql_database))
         await store.init_schema()
         first = await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5070", "weight": "3"})
         second = await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5071"})
@@ -109,8 +85,8 @@ def test_destinations_round_trip_and_state_write_back(database):
     run(body())
 
 
-def test_a_table_opensips_made_loads_as_opensips_reads_it(database):
-    run(admin(f"USE {database}", OPENSIPS_DISPATCHER,
+def test_a_table_opensips_made_loads_as_opensips_reads_it(mysql_database):
+    run(admin(f"USE {mysql_database}", OPENSIPS_DISPATCHER,
               "CREATE TABLE version (table_name CHAR(32) NOT NULL, table_version INT UNSIGNED DEFAULT 0 NOT NULL,"
               " CONSTRAINT t_name_idx UNIQUE (table_name))",
               "INSERT INTO version VALUES ('dispatcher', 9), ('dialplan', 5)",
@@ -125,7 +101,7 @@ def test_a_table_opensips_made_loads_as_opensips_reads_it(database):
               "INSERT INTO dialplan (dpid, pr, match_op, match_exp, attrs) VALUES (0, 1, 1, '^00', 'set=2;alg=4')"))
 
     async def load():
-        store = MysqlStore(url(database))
+        store = MysqlStore(mysql_url(mysql_database))
         await store.check_schema()
         rows, dialplan = await store.load_destinations(), await store.load_dialplan(0)
         await store.close()
@@ -141,71 +117,15 @@ def test_a_table_opensips_made_loads_as_opensips_reads_it(database):
     assert dialplan[0]["attrs"] == "set=2;alg=4"
 
 
-class Relay:
-    """A TCP relay to MariaDB that can be cut (every connection closed) and restored."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.open = True
-        self.pairs: list[tuple[socket.socket, socket.socket]] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                continue
-            server = socket.create_connection(("127.0.0.1", 3306))
-            self.pairs.append((client, server))
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, target):
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, target):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self):
-        self.open = False
-        for pair in self.pairs:
-            for sock in pair:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self.pairs.clear()
-
-    def restore(self):
-        self.open = True
-
-    def close(self):
-        self.cut()
-        self.listener.close()
-
-
-def test_the_database_going_away_is_an_error_and_coming_back_is_picked_up(database):
+def test_the_database_going_away_is_an_error_and_coming_back_is_picked_up(mysql_database):
     relay = Relay()
     try:
         async def outage_and_back():
-            store = MysqlStore(url(database, relay.port))
+            store = MysqlStore(mysql_url(mysql_database, relay.port))
             await store.init_schema()
             dest = await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:5070"})
             relay.cut()
-            with pytest.raises(StoreError, match=f"root@127.0.0.1:{relay.port}/{database}"):
+            with pytest.raises(StoreError, match=f"root@127.0.0.1:{relay.port}/{mysql_database}"):
                 await store.set_state(dest, 2)
             relay.restore()
             await store.set_state(dest, 2)  # reconnects by itself
