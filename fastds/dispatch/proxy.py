@@ -101,6 +101,8 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
 class Proxy:
     def __init__(self, config: ProxyConfig, selector: Selector, router: Router, branches: BranchFactory,
                  record_route: RecordRoute):
+        # selector / router: any object with select() + load_slot() / route(): a Selector and
+        # a Router here and in tests, their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
         self.selector = selector
         self.router = router
