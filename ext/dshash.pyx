@@ -5,7 +5,8 @@ Owns the per-request arithmetic of the OpenSIPS algorithms (ANCHORS.md §1.4-§1
 fastds's flag c (weighted rendezvous hashing): one call per selection, returning the
 indexes to try in order. A SetTable is one destination set's weights and rendezvous
 seeds plus its live state, in-flight load and probe RTT per destination, and the
-round-robin memory of this worker. The live arrays are its own, or point into the
+round-robin memory of this worker, and two traffic counters per destination (picks as
+first choice, failovers away from it). The live arrays are its own, or point into the
 shared-memory table (fastds/shm/layout.py) so the prober's state changes are seen by
 the next selection without a copy or a lock. Indexes are positions in the set as
 ordered by priority. No sockets, no clock; the only Python called per request is
@@ -111,6 +112,7 @@ cdef class SetTable:
     cdef unsigned char *state
     cdef int64_t *load
     cdef double *rtt_ms
+    cdef int64_t *counters  # per destination: [2i] picks, [2i + 1] failovers
     cdef int rr_last, rr_count
     cdef double *score  # scratch for rendezvous ordering
     cdef int *order     # scratch for failover lists
@@ -121,11 +123,12 @@ cdef class SetTable:
         """weights: int >= 0 per destination; ids: bytes per destination (its URI), which
         seeds its rendezvous score so a key follows the destination, not its index.
         live: None (own arrays, all active) or (buffer, state_offset, load_offset,
-        rtt_offset): the set's states (1 byte each), in-flight loads (int64) and RTTs
-        (double, ms) in a writable buffer, e.g. the shared-memory table."""
+        rtt_offset, counters_offset): the set's states (1 byte each), in-flight loads
+        (int64), RTTs (double, ms) and counter pairs (2 x int64) in a writable buffer,
+        e.g. the shared-memory table."""
         cdef int i, n = len(weights)
         cdef char *base
-        cdef Py_ssize_t state_offset, load_offset, rtt_offset
+        cdef Py_ssize_t state_offset, load_offset, rtt_offset, counters_offset
         if len(ids) != n:
             raise ValueError("weights and ids differ in length")
         self.size = n
@@ -137,19 +140,23 @@ cdef class SetTable:
             self.state = <unsigned char *>PyMem_Malloc(max(n, 1))
             self.load = <int64_t *>PyMem_Malloc(max(n, 1) * sizeof(int64_t))
             self.rtt_ms = <double *>PyMem_Malloc(max(n, 1) * sizeof(double))
+            self.counters = <int64_t *>PyMem_Malloc(max(n, 1) * 2 * sizeof(int64_t))
         else:
-            buffer, state_offset, load_offset, rtt_offset = live
+            buffer, state_offset, load_offset, rtt_offset, counters_offset = live
             PyObject_GetBuffer(buffer, &self.live, PyBUF_WRITABLE)
             self.has_live = True
-            if (state_offset < 0 or load_offset < 0 or rtt_offset < 0 or load_offset % 8 or rtt_offset % 8
-                    or state_offset + n > self.live.len or load_offset + 8 * n > self.live.len
-                    or rtt_offset + 8 * n > self.live.len):
+            if (state_offset < 0 or load_offset < 0 or rtt_offset < 0 or counters_offset < 0 or load_offset % 8
+                    or rtt_offset % 8 or counters_offset % 8 or state_offset + n > self.live.len
+                    or load_offset + 8 * n > self.live.len or rtt_offset + 8 * n > self.live.len
+                    or counters_offset + 16 * n > self.live.len):
                 raise ValueError("live arrays outside the buffer or misaligned")
             base = <char *>self.live.buf
             self.state = <unsigned char *>(base + state_offset)
             self.load = <int64_t *>(base + load_offset)
             self.rtt_ms = <double *>(base + rtt_offset)
-        if not (self.weight and self.seed and self.state and self.load and self.rtt_ms and self.score and self.order):
+            self.counters = <int64_t *>(base + counters_offset)
+        if not (self.weight and self.seed and self.state and self.load and self.rtt_ms and self.counters
+                and self.score and self.order):
             raise MemoryError()
         for i in range(n):
             if weights[i] < 0:
@@ -160,6 +167,7 @@ cdef class SetTable:
                 self.state[i] = STATE_ACTIVE
                 self.load[i] = 0
                 self.rtt_ms[i] = -1.0
+                self.counters[2 * i] = self.counters[2 * i + 1] = 0
         self.rr_last = -1
         self.rr_count = 0
 
@@ -174,6 +182,7 @@ cdef class SetTable:
             PyMem_Free(self.state)
             PyMem_Free(self.load)
             PyMem_Free(self.rtt_ms)
+            PyMem_Free(self.counters)
 
     cdef int _index(self, int i) except -1:
         if not 0 <= i < self.size:
@@ -196,6 +205,19 @@ cdef class SetTable:
     def add_load(self, int i, int64_t delta):
         """Atomically add to destination i's in-flight count (workers share it)."""
         return fds_atomic_add(&self.load[self._index(i)], delta)
+
+    def add_pick(self, int i):
+        """Destination i was chosen first for a request (OpenSIPS first_hit_counter)."""
+        return fds_atomic_add(&self.counters[2 * self._index(i)], 1)
+
+    def add_failover(self, int i):
+        """A request failed over away from destination i."""
+        return fds_atomic_add(&self.counters[2 * self._index(i) + 1], 1)
+
+    def counts(self, int i):
+        """(picks, failovers) of destination i."""
+        i = self._index(i)
+        return self.counters[2 * i], self.counters[2 * i + 1]
 
     def set_rtt(self, int i, double rtt_ms):
         """Last probe round trip of destination i in ms, < 0 unknown (algorithm 10)."""

@@ -139,3 +139,15 @@ class Health:
         if state == ACTIVE:
             tracked.next_probe = 0.0
         return self._set(tracked, state, reason)
+
+    def mark_probing(self, dest_id: int, reason: str) -> StateChange | None:
+        """MI `ds_set_state p`, as OpenSIPS does it: the request counts as one failure
+        (probing only at the threshold); on an inactive destination it is ignored and the
+        inactive flag is then cleared, so the destination ends active (ANCHORS.md §1.3)."""
+        tracked = self.tracked.get(dest_id)
+        if tracked is None:
+            return None
+        if tracked.state == INACTIVE:
+            tracked.next_probe = 0.0
+            return self._set(tracked, ACTIVE, reason)
+        return self._failure(tracked, reason)

@@ -101,7 +101,7 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
 class Proxy:
     def __init__(self, config: ProxyConfig, selector: Selector, router: Router, branches: BranchFactory,
                  record_route: RecordRoute):
-        # selector / router: any object with select() + load_slot() / route(): a Selector and
+        # selector / router: any object with select() + live_slot() / route(): a Selector and
         # a Router here and in tests, their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
         self.selector = selector
@@ -242,6 +242,9 @@ class Proxy:
             self.counters["no_route"] += 1
             self._reply_stateless(message, source, 500, self.config.no_route_reason)
             return
+        first = self.selector.live_slot(targets[0])
+        if first is not None:
+            first[0].add_pick(first[1])
         server = self._new_server(key, message, source)
         server.targets = deque(targets)
         server.pop_route = route_is_ours
@@ -341,7 +344,7 @@ class Proxy:
         self._start_client(client)
         if destination is not None:
             self.counters["forwarded_to_destination"] += 1
-            client.load = self.selector.load_slot(destination)
+            client.load = self.selector.live_slot(destination)
             if client.load is not None:
                 client.load[0].add_load(client.load[1], 1)  # algorithm 9 reads it
 
@@ -399,6 +402,9 @@ class Proxy:
             response is None or code in self.config.failover_codes)
         if fail_over:
             self.counters["failovers"] += 1
+            failed = self.selector.live_slot(client.destination)
+            if failed is not None:
+                failed[0].add_failover(failed[1])
             reason = f"{code} from traffic" if response is not None else "timeout (no final reply)"
             self._out.append(ReportFailure(client.destination, reason))
             if not self._try_next(server):

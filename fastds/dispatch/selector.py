@@ -43,8 +43,9 @@ class Selector:
         """The live table of a set: set_state / set_load / set_rtt by destination index."""
         return self._tables[set_id]
 
-    def load_slot(self, destination: Destination) -> tuple[dshash.SetTable, int] | None:
-        """Where `destination`'s in-flight count is kept (add_load on the table)."""
+    def live_slot(self, destination: Destination) -> tuple[dshash.SetTable, int] | None:
+        """Where `destination`'s in-flight count and counters are kept (add_load,
+        add_pick, add_failover on the table)."""
         return self._where.get((destination.set_id, destination.id))
 
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",

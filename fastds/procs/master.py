@@ -1,12 +1,12 @@
 """The master process of `fastds run`: supervise only (DESIGN.md §1).
 
 Owns the shared memory (mapped before forking, so every child and every respawned child
-shares it), spawning the prober and FASTDS_WORKERS workers, reaping and respawning a
+shares it), spawning the prober, FASTDS_WORKERS workers and the API process, reaping and respawning a
 child that dies (back-off, logged with its exit status or signal), halting with a
 non-zero status when a child fails at boot instead of respawning it forever, and the
 signals: handlers only enqueue (the wakeup fd carries the signal number); SIGHUP asks
-the prober to reload, SIGTERM / SIGINT stop the workers gracefully, then the prober.
-sd_notify: READY=1 once every worker has bound its sockets, WATCHDOG=1 while every
+the prober to reload, SIGTERM / SIGINT stop the API, the workers gracefully, then the
+prober. sd_notify: READY=1 once every worker and the API have bound their sockets, WATCHDOG=1 while every
 child is up, STATUS= one line, STOPPING=1.
 """
 
@@ -22,7 +22,8 @@ import time
 
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
-from fastds.procs import EXIT_BOOT_FAILURE, prober, worker
+from fastds.procs import EXIT_BOOT_FAILURE, api, prober, worker
+from fastds.procs.control import control_address
 from fastds.procs.notify import Notifier
 from fastds.procs.secret import load_or_create_secret
 from fastds.shm.layout import ShmView, create
@@ -38,7 +39,7 @@ STOP_GRACE_S = 5.0
 
 @dataclasses.dataclass
 class Child:
-    kind: str  # "prober" or "worker"
+    kind: str  # "prober", "worker" or "api"
     index: int
     pid: int = 0
     started: float = 0.0
@@ -47,7 +48,7 @@ class Child:
 
     @property
     def name(self) -> str:
-        return "prober" if self.kind == "prober" else f"worker {self.index}"
+        return f"worker {self.index}" if self.kind == "worker" else self.kind
 
 
 def advertised_host(settings: Settings) -> str:
@@ -77,6 +78,7 @@ class Master:
         self.children: dict[int, Child] = {}  # by pid
         self.prober = Child("prober", 0)
         self.workers = [Child("worker", i) for i in range(self.worker_count)]
+        self.api = Child("api", 0)
         self.stopping = False
         self.halt_reason: str | None = None
         self._status = ""
@@ -94,7 +96,10 @@ class Master:
                 os.close(self._wakeup_r)
                 os.close(self._ready_r)
                 if child.kind == "prober":
-                    code = prober.main(self.settings, self.region, self.secret, self.advertised, self.report_address)
+                    code = prober.main(self.settings, self.region, self.secret, self.advertised, self.report_address,
+                                       self.control_address)
+                elif child.kind == "api":
+                    code = api.main(self.settings, self.region, self._ready_w, self.control_address)
                 else:
                     code = worker.main(self.settings, self.region, child.index, self.secret, self.advertised,
                                        self._ready_w, self.report_address)
@@ -135,7 +140,7 @@ class Master:
 
     def _respawn_due(self) -> None:
         now = time.monotonic()
-        for child in [self.prober, *self.workers]:
+        for child in self.all_children:
             if child.pid == 0 and child.respawn_at is not None and child.respawn_at <= now:
                 self._spawn(child)
                 log.info("%s respawned as pid %d", child.name, child.pid)
@@ -157,8 +162,13 @@ class Master:
             self._reap()
         return signums, ready
 
+    @property
+    def all_children(self) -> list[Child]:
+        return [self.prober, *self.workers, self.api]
+
     def _boot(self) -> int | None:
-        """Prober first (it publishes generation 1), then the workers; None when booted."""
+        """Prober first (it publishes generation 1), then the workers and the API; None
+        when booted."""
         view = ShmView(self.region)
         self._spawn(self.prober)
         deadline = time.monotonic() + BOOT_TIMEOUT_S
@@ -168,14 +178,15 @@ class Master:
                 return self._halt(self.halt_reason or "the prober did not publish the destinations")
             if signal.SIGTERM in signums or signal.SIGINT in signums:
                 return self._stop()
-        for child in self.workers:
+        for child in [*self.workers, self.api]:
             self._spawn(child)
         bound = 0
-        while bound < self.worker_count:
+        while bound < self.worker_count + 1:
             signums, ready = self._wait(0.05)
             bound += ready
-            if self.halt_reason or any(child.pid == 0 for child in self.workers) or time.monotonic() > deadline:
-                return self._halt(self.halt_reason or "a worker did not bind its sockets")
+            if (self.halt_reason or any(child.pid == 0 for child in [*self.workers, self.api])
+                    or time.monotonic() > deadline):
+                return self._halt(self.halt_reason or "a worker or the API did not bind its sockets")
             if signal.SIGTERM in signums or signal.SIGINT in signums:
                 return self._stop()
         return None
@@ -184,6 +195,7 @@ class Master:
         view = ShmView(self.region)
         alive = sum(1 for child in self.workers if child.pid)
         status = (f"{alive}/{self.worker_count} workers, prober {'up' if self.prober.pid else 'down'}, "
+                  f"API {'up' if self.api.pid else 'down'}, "
                   f"generation {view.generation}, {view.count(view.generation & 1)} destinations")
         if status != self._status:
             self._status = status
@@ -199,6 +211,7 @@ class Master:
         self.advertised = advertised_host(settings)
         self.region = create(settings.shm_destinations, self.worker_count, settings.shm_routes_bytes)
         self.report_address = f"\0fastds-{os.getpid()}-prober"
+        self.control_address = control_address(os.getpid())
         self._wakeup_r, wakeup_w = os.pipe()
         self._ready_r, self._ready_w = os.pipe()
         for fd in (self._wakeup_r, wakeup_w, self._ready_r):
@@ -211,11 +224,12 @@ class Master:
             return code
         self._update_status()
         self.notifier.notify("READY=1", f"STATUS={self._status}")
-        log.info("fastds ready: %d workers on %s:%d, prober up", self.worker_count, *settings.sip_listen)
+        log.info("fastds ready: %d workers on %s:%d, prober up, API on %s:%d", self.worker_count,
+                 *settings.sip_listen, *settings.api_listen)
         next_watchdog = 0.0
         while True:
             now = time.monotonic()
-            pending = [child.respawn_at for child in [self.prober, *self.workers] if child.respawn_at is not None]
+            pending = [child.respawn_at for child in self.all_children if child.respawn_at is not None]
             timeout = min([1.0] + [at - now for at in pending] + ([next_watchdog - now] if self.watchdog_s else []))
             signums, _ = self._wait(timeout)
             if self.halt_reason:
@@ -228,7 +242,7 @@ class Master:
             self._respawn_due()
             self._update_status()
             if self.watchdog_s and time.monotonic() >= next_watchdog:
-                if all(child.pid for child in [self.prober, *self.workers]):
+                if all(child.pid for child in self.all_children):
                     self.notifier.notify("WATCHDOG=1")
                 next_watchdog = time.monotonic() + self.watchdog_s
 
@@ -252,6 +266,7 @@ class Master:
         self.stopping = True
         self.notifier.notify("STOPPING=1")
         log.info("stopping: draining workers (up to %d ms)", self.settings.drain_timeout_ms)
+        self._terminate([self.api], STOP_GRACE_S)
         self._terminate(self.workers, self.settings.drain_timeout_ms / 1000 + STOP_GRACE_S)
         self._terminate([self.prober], STOP_GRACE_S)
         log.info("stopped")
@@ -260,7 +275,7 @@ class Master:
     def _halt(self, reason: str) -> int:
         log.error("halting: %s", reason)
         self.stopping = True
-        self._terminate([*self.workers, self.prober], STOP_GRACE_S)
+        self._terminate(self.all_children, STOP_GRACE_S)
         return EXIT_HALTED
 
 

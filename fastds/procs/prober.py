@@ -3,8 +3,9 @@
 Owns the only writes to the shared table: it loads sets and dialplan rules from the
 store and publishes them (SIGHUP = reload, keeping runtime state), sends OPTIONS probes
 (FASTDS_PING_*) and measures their round trip, takes workers' traffic failure reports on
-a local datagram socket, applies fastds/dispatch/health.py to all of it, logs every state
-change in one line and writes changed states back to the store in batches.
+a local datagram socket and the API's requests (set a state, reload) on another
+(fastds/procs/control.py), applies fastds/dispatch/health.py to all of it, logs every
+state change in one line and writes changed states back to the store in batches.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import logging
 import os
 import signal
 import socket
+from typing import Any
 
+import orjson
 import uvloop
 
 from fastds.config import Settings
@@ -29,6 +32,7 @@ from fastds.errors import FastdsError, SipParseError, StoreError
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import bind_udp, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
+from fastds.procs.control import MAX_DATAGRAM
 from fastds.shm.layout import ShmWriter, slots
 from fastds.sip import BranchFactory, scan
 from fastds.sip.build import build_probe
@@ -83,9 +87,15 @@ class Prober:
         self.socket: socket.socket | None = None
         self._call_ids = itertools.count(1)
         self._store_failing = False
+        self._reloading = asyncio.Lock()
 
-    async def reload(self, now: float, inherit: bool = True) -> int:
-        """Load sets and rules from the store and publish them as a new generation."""
+    async def reload(self, now: float, inherit: bool = True) -> tuple[int, list[str]]:
+        """Load sets and rules from the store and publish them as a new generation;
+        returns it and a line per row or rule skipped. One reload at a time."""
+        async with self._reloading:
+            return await self._reload(now, inherit)
+
+    async def _reload(self, now: float, inherit: bool) -> tuple[int, list[str]]:
         runtime = {}
         if not self.health.tracked and self.writer.generation:  # respawned: keep what the last prober knew
             sets_now, _ = self.writer.sets(self.writer.generation)
@@ -95,13 +105,14 @@ class Prober:
         sets, problems = build_sets(rows)
         sets, unresolved = resolve(sets)
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
-        for problem in problems + unresolved + Router(dialplan, default).problems:
+        problems += unresolved + Router(dialplan, default).problems
+        for problem in problems:
             log.warning("%s", problem)
         states = self.health.load(slots(sets), now, inherit, runtime)
         generation = self.writer.publish(sets, states, dialplan)
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules", generation, len(sets),
                  len(states), len(dialplan))
-        return generation
+        return generation, problems
 
     def apply(self, change: StateChange | None) -> None:
         if change is None:
@@ -165,6 +176,30 @@ class Prober:
         if dest_id.isdigit():
             self.apply(self.health.traffic_failure(int(dest_id), reason or "traffic failure"))
 
+    async def control(self, request: dict[str, Any], now: float) -> dict[str, Any]:
+        """One request from the API process (fastds/procs/control.py) -> its reply."""
+        op = request.get("op")
+        if op == "ping":
+            return {"ok": True, "generation": self.writer.generation}
+        if op == "set_state":
+            dest_id, state = request.get("destination"), request.get("state")
+            if not isinstance(dest_id, int) or dest_id not in self.health.tracked or state not in (0, 1, 2):
+                return {"ok": False, "error": "destination not found" if state in (0, 1, 2) else "bad state"}
+            if request.get("mi") and state == 2:
+                change = self.health.mark_probing(dest_id, "MI command")
+            else:
+                change = self.health.set_state(dest_id, state, "API" if not request.get("mi") else "MI command")
+            self.apply(change)
+            return {"ok": True, "state": self.health.tracked[dest_id].state, "changed": change is not None}
+        if op == "reload":
+            try:
+                generation, problems = await self.reload(now, inherit=bool(request.get("inherit", True)))
+            except (FastdsError, OSError) as exc:
+                log.error("reload failed, keeping generation %d: %s", self.writer.generation, exc)
+                return {"ok": False, "error": str(exc)}
+            return {"ok": True, "generation": generation, "problems": problems[:50]}
+        return {"ok": False, "error": f"unknown op {op!r}"}
+
     async def flush(self) -> None:
         """Write changed states back to the store (batched); keep them if it is down."""
         for dest_id, state in list(self.dirty.items()):
@@ -185,7 +220,8 @@ class Prober:
         self._store_failing = False
 
 
-async def serve(settings: Settings, region, secret: bytes, advertised: str, report_address: str) -> int:
+async def serve(settings: Settings, region, secret: bytes, advertised: str, report_address: str,
+                control_address: str) -> int:
     loop = asyncio.get_running_loop()
     store = open_store(settings.db_url)
     writer = ShmWriter(region)
@@ -197,6 +233,9 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         reports = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         reports.bind(report_address)
         reports.setblocking(False)
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        control.bind(control_address)
+        control.setblocking(False)
     except (FastdsError, OSError) as exc:
         log.error("prober cannot start: %s", exc)
         await store.close()
@@ -214,6 +253,29 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
 
     loop.add_reader(prober.socket.fileno(), drain, prober.socket, lambda data: prober.reply(data, loop.time()))
     loop.add_reader(reports.fileno(), drain, reports, prober.report)
+
+    async def answer(data: bytes, sender: str) -> None:
+        try:
+            request = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(request, dict):
+            return
+        reply = await prober.control(request, loop.time())
+        try:
+            control.sendto(orjson.dumps({"id": request.get("id"), **reply}), sender)
+        except OSError as exc:
+            log.warning("cannot answer the API's %r request: %s", request.get("op"), exc)
+
+    def on_control() -> None:
+        while True:
+            try:
+                data, sender = control.recvfrom(MAX_DATAGRAM)
+            except OSError:
+                return
+            loop.create_task(answer(data, sender))
+
+    loop.add_reader(control.fileno(), on_control)
     stop = asyncio.Event()
     reload_requested = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -224,10 +286,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         now = loop.time()
         if reload_requested.is_set():
             reload_requested.clear()
-            try:
-                await prober.reload(now)
-            except (FastdsError, OSError) as exc:
-                log.error("reload failed, keeping generation %d: %s", writer.generation, exc)
+            await prober.control({"op": "reload", "inherit": True}, now)
         prober.send_probes(now)
         prober.expire(now)
         if now >= next_flush:
@@ -242,5 +301,6 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
     return 0
 
 
-def main(settings: Settings, region, secret: bytes, advertised: str, report_address: str) -> int:
-    return uvloop.run(serve(settings, region, secret, advertised, report_address))
+def main(settings: Settings, region, secret: bytes, advertised: str, report_address: str,
+         control_address: str) -> int:
+    return uvloop.run(serve(settings, region, secret, advertised, report_address, control_address))

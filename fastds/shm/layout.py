@@ -12,11 +12,14 @@ differ from this build's raises ShmLayoutError on attach.
                    generation (u64), destinations in area 0 and area 1
     workers        worker_slots x len(WORKER_COUNTERS) u64 (each worker writes its row)
     area 0, 1      records[capacity] | state u8[capacity] (padded to 8) |
-                   in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown)
+                   in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown) |
+                   counters (picks i64, failovers i64)[capacity]
     routes 0, 1    u32 length + the dialplan rows of that generation as JSON (orjson)
 
 A set's destinations are contiguous in an area, in set order (priority), so the slot of
-index i of a set is the set's first slot + i.
+index i of a set is the set's first slot + i. A record holds every dispatcher column but
+the stored state, so the API process answers from here without the store. Counters
+follow a destination id across reloads (publish copies them).
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
-RECORD = struct.Struct("<iiiiiiBxH48s180s")  # id set weight priority probe_mode index transport port host uri
+# id set weight priority probe_mode index transport port host uri attrs socket description
+RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
 TRANSPORTS = ("udp", "tcp", "tls")
 WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_open", "replies_5xx", "failovers",
                    "egress_blocked", "retransmissions_sent", "timeouts", "no_route")
@@ -44,6 +48,10 @@ _COUNTS_OFFSET = 40
 
 def _round8(n: int) -> int:
     return (n + 7) & ~7
+
+
+def _text(field: bytes) -> str:
+    return field.rstrip(b"\0").decode("utf-8", "replace")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +66,7 @@ class Layout:
 
     @property
     def area_size(self) -> int:
-        return self.capacity * RECORD.size + _round8(self.capacity) + 16 * self.capacity
+        return self.capacity * RECORD.size + _round8(self.capacity) + 32 * self.capacity
 
     def area_offset(self, area: int) -> int:
         return HEADER.size + self.worker_slots * len(WORKER_COUNTERS) * 8 + area * self.area_size
@@ -74,6 +82,9 @@ class Layout:
 
     def rtt_offset(self, area: int, slot: int) -> int:
         return self.load_offset(area, 0) + 8 * self.capacity + 8 * slot
+
+    def counters_offset(self, area: int, slot: int) -> int:
+        return self.rtt_offset(area, 0) + 8 * self.capacity + 16 * slot
 
     def routes_offset(self, area: int) -> int:
         return self.area_offset(2) + area * _round8(4 + self.routes_bytes)
@@ -116,13 +127,14 @@ class ShmView:
         members: dict[int, list[Destination]] = {}
         first_slot: dict[int, int] = {}
         for slot in range(self.count(area)):
-            (dest_id, set_id, weight, priority, probe_mode, _index, transport, port, host,
-             uri) = RECORD.unpack_from(self.region, self.layout.record_offset(area, slot))
+            (dest_id, set_id, weight, priority, probe_mode, _index, transport, port, host, uri, attrs, sock,
+             description) = RECORD.unpack_from(self.region, self.layout.record_offset(area, slot))
             first_slot.setdefault(set_id, slot)
             members.setdefault(set_id, []).append(Destination(
-                id=dest_id, set_id=set_id, uri=uri.rstrip(b"\0").decode(), weight=weight, priority=priority,
-                state=self.region[self.layout.state_offset(area, slot)], probe_mode=probe_mode, attrs="", socket="",
-                description="", host=host.rstrip(b"\0").decode(), port=port, transport=TRANSPORTS[transport]))
+                id=dest_id, set_id=set_id, uri=_text(uri), weight=weight, priority=priority,
+                state=self.region[self.layout.state_offset(area, slot)], probe_mode=probe_mode, attrs=_text(attrs),
+                socket=_text(sock), description=_text(description), host=_text(host), port=port,
+                transport=TRANSPORTS[transport]))
         return {set_id: DestinationSet(set_id, tuple(found)) for set_id, found in members.items()}, first_slot
 
     def dialplan(self, generation: int) -> list[dict[str, Any]]:
@@ -134,7 +146,7 @@ class ShmView:
         """The `live` argument of dshash.SetTable for a set starting at first_slot."""
         area = generation & 1
         return (self.region, self.layout.state_offset(area, first_slot), self.layout.load_offset(area, first_slot),
-                self.layout.rtt_offset(area, first_slot))
+                self.layout.rtt_offset(area, first_slot), self.layout.counters_offset(area, first_slot))
 
     def state(self, generation: int, slot: int) -> int:
         return self.region[self.layout.state_offset(generation & 1, slot)]
@@ -144,6 +156,10 @@ class ShmView:
 
     def in_flight(self, generation: int, slot: int) -> int:
         return max(0, struct.unpack_from("<q", self.region, self.layout.load_offset(generation & 1, slot))[0])
+
+    def counts(self, generation: int, slot: int) -> tuple[int, int]:
+        """(picks, failovers) of the destination in `slot`, summed over the workers."""
+        return struct.unpack_from("<qq", self.region, self.layout.counters_offset(generation & 1, slot))
 
     def worker_counters(self, worker: int) -> dict[str, int]:
         offset = self.layout.workers_offset + worker * len(WORKER_COUNTERS) * 8
@@ -181,15 +197,23 @@ class ShmWriter(ShmView):
         if len(destinations) > self.layout.capacity:
             raise ShmLayoutError(f"{len(destinations)} destinations do not fit the shared table "
                                  f"(FASTDS_SHM_DESTINATIONS={self.layout.capacity})")
+        previous_counts = {}
+        if self.generation:
+            old_sets, old_first = self.sets(self.generation)
+            previous_counts = {d.id: self.counts(self.generation, old_first[set_id] + i)
+                               for set_id, found in old_sets.items() for i, d in enumerate(found.destinations)}
         index_in_set: dict[int, int] = {}
         for slot, d in enumerate(destinations):
             index = index_in_set[d.set_id] = index_in_set.get(d.set_id, -1) + 1
             RECORD.pack_into(self.region, self.layout.record_offset(area, slot), d.id, d.set_id, d.weight, d.priority,
                              d.probe_mode, index, TRANSPORTS.index(d.transport), d.port, d.host.encode()[:48],
-                             d.uri.encode()[:180])
+                             d.uri.encode()[:192], d.attrs.encode()[:128], d.socket.encode()[:128],
+                             d.description.encode()[:64])
             self.region[self.layout.state_offset(area, slot)] = states.get(d.id, d.state)
             struct.pack_into("<q", self.region, self.layout.load_offset(area, slot), 0)
             struct.pack_into("<d", self.region, self.layout.rtt_offset(area, slot), -1.0)
+            struct.pack_into("<qq", self.region, self.layout.counters_offset(area, slot),
+                             *previous_counts.get(d.id, (0, 0)))
         struct.pack_into("<I", self.region, _COUNTS_OFFSET + 4 * area, len(destinations))
         self._words[0] = generation  # one aligned 8-byte store: readers see the old or the new area
         return generation

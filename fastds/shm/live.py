@@ -43,8 +43,8 @@ class LiveSelector:
                previous: Sequence[Destination] = ()) -> list[Destination]:
         return self.current().select(message, rule, source_ip, previous)
 
-    def load_slot(self, destination: Destination):
-        return self.current().load_slot(destination)
+    def live_slot(self, destination: Destination):
+        return self.current().live_slot(destination)
 
 
 class LiveRouter:

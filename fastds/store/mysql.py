@@ -78,6 +78,23 @@ class MysqlStore:
                                          (dpid,), fetch=True)
         return list(rows)
 
+    async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
+        rows, _, _ = await self._execute(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher WHERE id = %s",
+                                         (destination_id,), fetch=True)
+        return rows[0] if rows else None
+
+    async def _update(self, destination_id: int, assignments: str, params: tuple) -> None:
+        _, count, _ = await self._execute(f"UPDATE dispatcher SET {assignments} WHERE id = %s",
+                                          (*params, destination_id))
+        # MySQL counts changed rows: an UPDATE to the same values matches but changes none
+        if count != 1 and await self.get_destination(destination_id) is None:
+            raise StoreError(f"no destination with id {destination_id}")
+
+    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
+        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        await self._update(destination_id, ", ".join(f"{c} = %s" for c in columns),
+                           tuple(fields[column] for column in columns))
+
     async def add_destination(self, fields: dict[str, Any]) -> int:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
         _, count, row_id = await self._execute(
@@ -93,12 +110,7 @@ class MysqlStore:
             raise StoreError(f"no destination with id {destination_id}")
 
     async def set_state(self, destination_id: int, state: int) -> None:
-        _, count, _ = await self._execute("UPDATE dispatcher SET state = %s WHERE id = %s", (state, destination_id))
-        if count != 1:
-            rows, _, _ = await self._execute("SELECT state FROM dispatcher WHERE id = %s", (destination_id,),
-                                             fetch=True)
-            if not rows:  # MySQL counts changed rows: an UPDATE to the same value matches but changes none
-                raise StoreError(f"no destination with id {destination_id}")
+        await self._update(destination_id, "state = %s", (state,))
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -65,6 +65,18 @@ class SqliteStore:
         return [dict(row) for row in self._execute(
             f"SELECT {', '.join(DIALPLAN_COLUMNS)} FROM dialplan WHERE dpid = ?", (dpid,))]
 
+    async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
+        row = self._execute(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher WHERE id = ?",
+                            (destination_id,)).fetchone()
+        return dict(row) if row is not None else None
+
+    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
+        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        cursor = self._execute(f"UPDATE dispatcher SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+                               (*(fields[column] for column in columns), destination_id))
+        if cursor.rowcount != 1:
+            raise StoreError(f"no destination with id {destination_id}")
+
     async def add_destination(self, fields: dict[str, Any]) -> int:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
         cursor = self._execute(

@@ -115,3 +115,12 @@ def test_a_respawned_prober_starts_from_the_states_in_shared_memory():
     pairs = [(t.destination, t.slot) for t in h.tracked.values()]
     fresh = Health(3, 0, frozenset(), INTERVAL)
     assert fresh.load(pairs, 0.0, inherit=False, runtime={1: PROBING})[1] == PROBING
+
+
+def test_mi_probing_request_counts_towards_the_threshold_and_reenables_an_inactive_one():
+    h = health(threshold=2, states=(0, 0, 1))
+    assert h.mark_probing(1, "MI command") is None and h.tracked[1].state == ACTIVE
+    assert h.mark_probing(1, "MI command").new == PROBING
+    change = h.mark_probing(3, "MI command")  # inactive: probing ignored, inactive cleared
+    assert (change.old, change.new) == (INACTIVE, ACTIVE)
+    assert h.mark_probing(99, "MI command") is None

@@ -1,0 +1,265 @@
+"""The management HTTP application: JSON API, /mi, /metrics and the web panel (DESIGN.md §6).
+
+Owns the routes, the bearer-token check, and how failures become answers: a bad body is
+400 naming the field, the value and what was expected (fastds/api/validate.py) with
+nothing written; a store that cannot be reached is 503 naming it; a write either reaches
+the store or is an error. Reads come from shared memory (fastds/api/snapshot.py); state
+changes and reloads are asked of the prober (`control`), never written here. After a
+write the destinations are reloaded (inheriting runtime state) unless `?reload=0`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from fastds.api import metrics
+from fastds.api.mi import MiHandler, statistics
+from fastds.api.snapshot import Snapshot
+from fastds.api.validate import FieldError, destination_fields, state_number
+from fastds.dispatch.sets import STATE_NAMES
+from fastds.errors import FastdsError, StoreError
+from fastds.store import Store
+
+PANEL = Path(__file__).with_name("panel.html")
+Control = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return json_response({"error": message, **extra}, status)
+
+
+class Api:
+    def __init__(self, snapshot: Callable[[], Snapshot], store: Store, control: Control, token: str,
+                 capacity: int):
+        self.snapshot = snapshot
+        self.store = store
+        self.control = control
+        self.token = token
+        self.capacity = capacity
+        self.mi = MiHandler(snapshot, control)
+        self.metrics = metrics.MetricsPage(snapshot)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler) -> web.StreamResponse:
+        """Bearer token (when set), then failures as JSON answers."""
+        if self.token:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+                headers = {"WWW-Authenticate": 'Bearer realm="fastds"'}
+                if request.path == "/":  # the panel asks for the token, then sends it with each request
+                    return web.Response(body=PANEL.read_bytes(), status=401, content_type="text/html",
+                                        headers=headers)
+                return web.Response(body=orjson.dumps({"error": "missing or wrong bearer token"}), status=401,
+                                    content_type="application/json", headers=headers)
+        try:
+            return await handler(request)
+        except FieldError as exc:
+            return json_response(exc.as_json(), 400)
+        except StoreError as exc:
+            return error(503, f"the store cannot be reached, nothing was changed: {exc}")
+        except FastdsError as exc:  # the prober did not answer
+            return error(503, str(exc))
+        except web.HTTPNotFound:
+            return error(404, f"no such endpoint: {request.method} {request.path}")
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            response = error(405, f"{request.method} is not allowed on {request.path}; use {allowed}")
+            response.headers["Allow"] = allowed
+            return response
+
+    @staticmethod
+    async def body(request: web.Request, required: bool = True) -> Any:
+        data = await request.read()
+        if not data.strip():
+            if required:
+                raise FieldError("body", "", "a JSON object")
+            return {}
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise FieldError("body", data[:80].decode("utf-8", "replace"), f"valid JSON ({exc})") from None
+
+    @staticmethod
+    def destination_id(request: web.Request) -> int:
+        text = request.match_info["id"]
+        if not text.isdigit():
+            raise FieldError("id", text, "a destination id (a positive integer)")
+        return int(text)
+
+    async def apply(self, request: web.Request) -> dict[str, Any]:
+        """Reload after a write unless ?reload=0: what happened, for the response."""
+        if request.query.get("reload", "1") in ("0", "no", "false"):
+            return {"applied": False, "note": "not reloaded (?reload=0): POST /api/v1/reload to apply"}
+        try:
+            reply = await self.control("reload", inherit=True)
+        except FastdsError as exc:
+            return {"applied": False, "reload_error": str(exc)}
+        if not reply.get("ok"):
+            return {"applied": False, "reload_error": reply.get("error")}
+        return {"applied": True, "generation": reply["generation"], "problems": reply["problems"]}
+
+    async def check_unique(self, row: dict[str, Any], own_id: int | None = None) -> web.Response | None:
+        for other in await self.store.load_destinations():
+            if (other["id"] != own_id and str(other["setid"]) == str(row["setid"])
+                    and str(other["destination"]).strip().lower() == row["destination"].lower()):
+                return error(409, f"set {row['setid']} already has {row['destination']} (id {other['id']}); "
+                                  "nothing was written", field="destination", value=row["destination"],
+                             expected="a destination not yet in this set")
+        return None
+
+    # -- /api/v1 ---------------------------------------------------------------------------
+
+    async def get_sets(self, request: web.Request) -> web.Response:
+        snapshot = self.snapshot()
+        return json_response({"generation": snapshot.generation, "sets": [
+            {"id": set_id, "destinations": [live.as_json() for live in members]}
+            for set_id, members in snapshot.sets.items()]})
+
+    async def list_destinations(self, request: web.Request) -> web.Response:
+        rows = sorted(await self.store.load_destinations(), key=lambda row: (row["setid"], row["id"]))
+        return json_response({"destinations": rows})
+
+    async def get_destination(self, request: web.Request) -> web.Response:
+        dest_id = self.destination_id(request)
+        row = await self.store.get_destination(dest_id)
+        if row is None:
+            return error(404, f"no destination with id {dest_id}")
+        return json_response(row)
+
+    async def add_destination(self, request: web.Request) -> web.Response:
+        row = destination_fields(await self.body(request))
+        rows = await self.store.load_destinations()
+        if len(rows) >= self.capacity:
+            return error(409, f"the shared table holds {self.capacity} destinations (FASTDS_SHM_DESTINATIONS) "
+                              "and the store has that many; nothing was written")
+        conflict = await self.check_unique(row)
+        if conflict is not None:
+            return conflict
+        dest_id = await self.store.add_destination(row)
+        return json_response({"id": dest_id, **row, **await self.apply(request)}, 201)
+
+    async def update_destination(self, request: web.Request) -> web.Response:
+        dest_id = self.destination_id(request)
+        body = await self.body(request)
+        current = await self.store.get_destination(dest_id)
+        if current is None:
+            return error(404, f"no destination with id {dest_id}")
+        row = destination_fields(body, current)
+        conflict = await self.check_unique(row, dest_id)
+        if conflict is not None:
+            return conflict
+        await self.store.update_destination(dest_id, row)
+        return json_response({"id": dest_id, **row, **await self.apply(request)})
+
+    async def remove_destination(self, request: web.Request) -> web.Response:
+        dest_id = self.destination_id(request)
+        if await self.store.get_destination(dest_id) is None:
+            return error(404, f"no destination with id {dest_id}")
+        await self.store.remove_destination(dest_id)
+        return json_response({"id": dest_id, "removed": True, **await self.apply(request)})
+
+    async def set_state(self, request: web.Request) -> web.Response:
+        """The live state (enable / disable / probing); the prober writes it back to the store."""
+        dest_id = self.destination_id(request)
+        body = await self.body(request)
+        if not isinstance(body, dict) or set(body) != {"state"}:
+            raise FieldError("body", body, 'exactly {"state": "active" | "inactive" | "probing"}')
+        state = state_number("state", body["state"])
+        if self.snapshot().by_id(dest_id) is None:
+            return error(404, f"destination id {dest_id} is not loaded (not in the store, or not reloaded yet)")
+        reply = await self.control("set_state", destination=dest_id, state=state, mi=False)
+        if not reply.get("ok"):
+            return error(404, f"destination id {dest_id}: {reply.get('error')}")
+        return json_response({"id": dest_id, "state": STATE_NAMES[reply["state"]], "changed": reply["changed"]})
+
+    async def reload(self, request: web.Request) -> web.Response:
+        body = await self.body(request, required=False)
+        unknown = set(body) - {"inherit_state"} if isinstance(body, dict) else {"body"}
+        if unknown:
+            field = sorted(unknown)[0]
+            raise FieldError(field, body.get(field) if isinstance(body, dict) else body,
+                             'an object with only "inherit_state": true | false')
+        inherit = body.get("inherit_state", True)
+        if not isinstance(inherit, bool):
+            raise FieldError("inherit_state", inherit, "true or false")
+        reply = await self.control("reload", inherit=inherit)
+        if not reply.get("ok"):
+            return error(500, f"reload failed, the previous destinations stay in use: {reply.get('error')}")
+        return json_response({"generation": reply["generation"], "problems": reply["problems"]})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        snapshot = self.snapshot()
+        return json_response({"generation": snapshot.generation,
+                              "workers": [{"worker": i, **row} for i, row in enumerate(snapshot.workers)],
+                              "totals": snapshot.totals(), "statistics": statistics(snapshot)})
+
+    async def health(self, request: web.Request) -> web.Response:
+        """200 while fastds can route (a table is published, a destination is active), else 503."""
+        snapshot = self.snapshot()
+        destinations = snapshot.destinations
+        active = sum(1 for live in destinations if live.destination.state == 0)
+        checks: dict[str, str] = {"destinations": f"{active} of {len(destinations)} active"}
+        try:
+            await self.control("ping", timeout_s=2.0)
+            checks["prober"] = "ok"
+        except FastdsError as exc:
+            checks["prober"] = str(exc)
+        try:
+            await self.store.check_schema()
+            checks["store"] = "ok"
+        except StoreError as exc:
+            checks["store"] = str(exc)
+        routable = snapshot.generation > 0 and active > 0
+        status = "down" if not routable else "ok" if checks["prober"] == checks["store"] == "ok" else "degraded"
+        return json_response({"status": status, "generation": snapshot.generation, "checks": checks},
+                             200 if routable else 503)
+
+    # -- /mi, /metrics, / ---------------------------------------------------------------------
+
+    async def mi_post(self, request: web.Request) -> web.Response:
+        status, reply = await self.mi.handle(await request.read())
+        if reply is None:
+            return web.Response(status=status)
+        return web.Response(body=reply, status=status, content_type="application/json")
+
+    async def mi_other(self, request: web.Request) -> web.Response:
+        return web.Response(status=405, headers={"Allow": "POST"}, text="MI requests are JSON-RPC over POST\n")
+
+    async def get_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.page(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def panel(self, request: web.Request) -> web.Response:
+        return web.Response(body=PANEL.read_bytes(), content_type="text/html")
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self.guard])
+        app.add_routes([
+            web.get("/", self.panel),
+            web.get("/api/v1/sets", self.get_sets),
+            web.get("/api/v1/destinations", self.list_destinations),
+            web.post("/api/v1/destinations", self.add_destination),
+            web.get("/api/v1/destinations/{id}", self.get_destination),
+            web.put("/api/v1/destinations/{id}", self.update_destination),
+            web.delete("/api/v1/destinations/{id}", self.remove_destination),
+            web.put("/api/v1/destinations/{id}/state", self.set_state),
+            web.post("/api/v1/reload", self.reload),
+            web.get("/api/v1/stats", self.stats),
+            web.get("/api/v1/health", self.health),
+            web.get("/metrics", self.get_metrics),
+        ])
+        for path in ("/mi", "/mi/"):
+            app.router.add_route("POST", path, self.mi_post)
+            app.router.add_route("*", path, self.mi_other)
+        return app

@@ -1,0 +1,76 @@
+"""/metrics: the snapshot in the Prometheus text format.
+
+Owns the metric names, kinds and labels. Per destination (labels set, id, destination):
+state, up, picks, failovers, in-flight, probe RTT; per worker (label worker): every
+counter row of fastds/shm/layout.py; the table's generation. Rendering and label
+escaping are prometheus_client's (a collector over one snapshot per scrape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from fastds.api.snapshot import Snapshot
+from fastds.shm.layout import WORKER_COUNTERS
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+WORKER_GAUGES = {"transactions_open"}
+WORKER_HELP = {
+    "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
+    "parse_errors": "datagrams dropped or answered 400 because they did not parse",
+    "transactions_open": "server transactions open now", "replies_5xx": "5xx replies sent upstream",
+    "failovers": "requests moved to the next destination", "egress_blocked": "sends refused by FASTDS_EGRESS_ALLOW",
+    "retransmissions_sent": "requests retransmitted (timers A/E)", "timeouts": "branches with no final reply in time",
+    "no_route": "initial requests with no active destination (500)",
+}
+
+
+class SnapshotCollector:
+    def __init__(self, snapshot: Callable[[], Snapshot]):
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._snapshot()
+        labels = ["set", "id", "destination"]
+        state = GaugeMetricFamily("fastds_destination_state", "0 active, 1 inactive, 2 probing", labels=labels)
+        up = GaugeMetricFamily("fastds_destination_up", "1 when the destination can be selected", labels=labels)
+        picks = CounterMetricFamily("fastds_destination_picks", "times chosen first for a request", labels=labels)
+        failovers = CounterMetricFamily("fastds_destination_failovers",
+                                        "requests that failed over away from this destination", labels=labels)
+        in_flight = GaugeMetricFamily("fastds_destination_in_flight", "transactions open towards it", labels=labels)
+        rtt = GaugeMetricFamily("fastds_destination_probe_rtt_seconds", "round trip of the last answered probe",
+                                labels=labels)
+        for live in snapshot.destinations:
+            d = live.destination
+            values = [str(d.set_id), str(d.id), d.uri]
+            state.add_metric(values, d.state)
+            up.add_metric(values, 1 if d.state == 0 else 0)
+            picks.add_metric(values, live.picks)
+            failovers.add_metric(values, live.failovers)
+            in_flight.add_metric(values, live.in_flight)
+            if live.rtt_ms is not None:
+                rtt.add_metric(values, live.rtt_ms / 1000)
+        yield from (state, up, picks, failovers, in_flight, rtt)
+        for name in WORKER_COUNTERS:
+            kind = GaugeMetricFamily if name in WORKER_GAUGES else CounterMetricFamily
+            family = kind(f"fastds_worker_{name}", WORKER_HELP[name], labels=["worker"])
+            for index, row in enumerate(snapshot.workers):
+                family.add_metric([str(index)], row[name])
+            yield family
+        yield GaugeMetricFamily("fastds_generation", "destination table generation (bumped by each reload)",
+                                value=snapshot.generation)
+
+
+class MetricsPage:
+    """`page()` -> the text of one scrape."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot]):
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(SnapshotCollector(snapshot))
+
+    def page(self) -> bytes:
+        return generate_latest(self._registry)

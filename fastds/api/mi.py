@@ -1,0 +1,257 @@
+"""/mi: OpenSIPS MI over JSON-RPC 2.0, so opensips-cli and the control panel drive fastds.
+
+Owns the commands ds_list, ds_set_state, ds_reload and get_statistics with the result
+and error shapes of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
+("recipes") matched by name, or by count for positional arrays (two matches = "Ambiguous
+call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with a
+"data" detail. HTTP belongs to fastds/api/app.py; this module maps a request body to
+(HTTP status, reply body or None for a notification).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from fastds.api.snapshot import Snapshot
+from fastds.errors import FastdsError
+
+PARTITION = "default"  # fastds has one partition; OpenSIPS names its first one "default"
+MI_STATE_NAMES = {0: "Active", 1: "Inactive", 2: "Probing"}
+PARSE_ERROR = (-32700, "Parse error")
+INVALID_REQUEST = (-32600, "Invalid Request")
+METHOD_NOT_FOUND = (-32601, "Method not found")
+INVALID_PARAMS = (-32602, "Invalid params")
+SERVER_ERROR = (-32000, "Server error")
+
+
+class MiError(Exception):
+    """An error reply: code, message and an optional "data" detail."""
+
+    def __init__(self, code: int, message: str, data: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+    def as_json(self) -> dict[str, Any]:
+        error = {"code": self.code, "message": self.message}
+        if self.data:
+            error["data"] = self.data
+        return error
+
+
+def bad_type(name: str) -> MiError:
+    return MiError(*INVALID_PARAMS, f"Bad type for parameter '{name}'")
+
+
+def string_param(params: dict[str, Any], name: str) -> str:
+    """OpenSIPS get_mi_string_param: a string, or a number printed as one."""
+    value = params[name]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(int(value))
+    raise bad_type(name)
+
+
+def int_param(params: dict[str, Any], name: str) -> int:
+    """OpenSIPS get_mi_int_param: a number, or a string holding a signed integer."""
+    value = params[name]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 10)
+        except ValueError:
+            pass
+    raise bad_type(name)
+
+
+def bool_like_param(params: dict[str, Any], name: str) -> bool:
+    """OpenSIPS get_mi_bool_like_param: exactly one of 0/n/N is no, anything else yes."""
+    value = params[name]
+    text = value if isinstance(value, str) else str(int(value)) if isinstance(value, (int, float)) else "1"
+    return not (len(text) == 1 and text in "0nN")
+
+
+def match_recipe(recipes: list[tuple[str, ...]], params: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The parameter set a request uses (OpenSIPS get_cmd_recipe) and the params by name."""
+    if params is None:
+        if () in recipes:
+            return (), {}
+        raise MiError(*INVALID_PARAMS, "Too few or too many parameters")
+    if isinstance(params, list):
+        matches = [recipe for recipe in recipes if recipe and len(recipe) == len(params)]
+        if len(matches) > 1:
+            raise MiError(*INVALID_PARAMS, "Ambiguous call, use named parameters instead")
+        if not matches:
+            raise MiError(*INVALID_PARAMS, "Too few or too many parameters")
+        return matches[0], dict(zip(matches[0], params))
+    same_count = [recipe for recipe in recipes if recipe and len(recipe) == len(params)]
+    for recipe in same_count:
+        if all(name in params for name in recipe):
+            return recipe, params
+    raise MiError(*INVALID_PARAMS, "Named parameters do not match" if same_count else "Too few or too many parameters")
+
+
+class MiHandler:
+    """The commands. `snapshot()` reads shared memory; `control(op, **fields)` asks the
+    prober (fastds/procs/control.py) and returns its reply."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], control: Callable[..., Awaitable[dict[str, Any]]]):
+        self.snapshot = snapshot
+        self.control = control
+        self.commands = {
+            "ds_list": ([(), ("partition",), ("full",), ("full", "partition")], self.ds_list),
+            "ds_set_state": ([("state", "group", "address")], self.ds_set_state),
+            "ds_reload": ([(), ("inherit_state",), ("partition",), ("partition", "inherit_state")], self.ds_reload),
+            "get_statistics": ([("statistics",)], self.get_statistics),
+        }
+
+    async def handle(self, body: bytes) -> tuple[int, bytes | None]:
+        """(HTTP status, reply) for a POSTed body; reply None = notification, no body."""
+        if not body.strip():
+            return 400, None
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return 200, self._reply(None, error=MiError(*PARSE_ERROR))
+        request_id = request.get("id") if isinstance(request, dict) else None
+        try:
+            result = await self._call(request)
+        except MiError as exc:
+            notification = isinstance(request, dict) and "id" not in request
+            if notification and exc.code not in (PARSE_ERROR[0], INVALID_REQUEST[0]):
+                return 202, None
+            return 200, self._reply(request_id, error=exc)
+        if "id" not in request:
+            return 202, None
+        return 200, self._reply(request_id, result=result)
+
+    @staticmethod
+    def _reply(request_id: Any, *, result: Any = None, error: MiError | None = None) -> bytes:
+        if error is not None:
+            return orjson.dumps({"jsonrpc": "2.0", "error": error.as_json(), "id": request_id})
+        return orjson.dumps({"jsonrpc": "2.0", "result": result, "id": request_id})
+
+    async def _call(self, request: Any) -> Any:
+        if (not isinstance(request, dict) or request.get("jsonrpc") != "2.0"
+                or not isinstance(request.get("method"), str)
+                or not isinstance(request.get("id", 0), (int, float, str, type(None)))
+                or isinstance(request.get("id"), bool)
+                or ("params" in request and not isinstance(request["params"], (list, dict)))):
+            raise MiError(*INVALID_REQUEST)
+        command = self.commands.get(request["method"])
+        if command is None:
+            raise MiError(*METHOD_NOT_FOUND)
+        recipes, function = command
+        recipe, params = match_recipe(recipes, request.get("params") or None)
+        return await function(params)
+
+    @staticmethod
+    def _check_partition(params: dict[str, Any], code: int) -> None:
+        if "partition" in params and string_param(params, "partition") != PARTITION:
+            raise MiError(code, "ERROR Unknown partition")
+
+    async def ds_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        full = int_param(params, "full") if "full" in params else 0
+        self._check_partition(params, 500)
+        sets = []
+        for set_id, members in self.snapshot().sets.items():
+            destinations = []
+            for live in members:
+                d = live.destination
+                item: dict[str, Any] = {"URI": d.uri, "state": MI_STATE_NAMES[d.state],
+                                        "first_hit_counter": live.picks}
+                if d.socket:
+                    item["socket"] = d.socket
+                if d.attrs:
+                    item["attr"] = d.attrs
+                if full:
+                    item["weight"] = d.weight
+                    item["priority"] = d.priority
+                    if d.description:
+                        item["description"] = d.description
+                item["resolved_addresses"] = [f"{d.host}:{d.port}"]
+                destinations.append(item)
+            sets.append({"id": set_id, "Destinations": destinations})
+        partition: dict[str, Any] = {"name": PARTITION}
+        if sets:
+            partition["SETS"] = sets
+        return {"PARTITIONS": [partition]}
+
+    async def ds_set_state(self, params: dict[str, Any]) -> str:
+        state_text = string_param(params, "state")
+        if not state_text:
+            raise MiError(500, "Bad state value")
+        state = {"0": 1, "i": 1, "I": 1, "p": 2, "P": 2, "2": 2, "a": 0, "A": 0, "1": 0}.get(state_text[0])
+        if state is None:
+            raise MiError(500, "Bad state value")
+        group, partition = string_param(params, "group"), PARTITION
+        if ":" in group:
+            partition, _, group = group.partition(":")
+            if not partition or not group:
+                raise MiError(500, "bad group format")
+        if partition != PARTITION:
+            raise MiError(404, "ERROR Unknown partition")
+        if not group.isdigit():
+            raise MiError(500, "bad group value")
+        live = self.snapshot().find(int(group), string_param(params, "address"))
+        if live is None:
+            raise MiError(404, "destination not found")
+        reply = await self._ask("set_state", destination=live.destination.id, state=state, mi=True)
+        if not reply.get("ok"):
+            raise MiError(404, "destination not found")
+        return "OK"
+
+    async def ds_reload(self, params: dict[str, Any]) -> str:
+        inherit = bool_like_param(params, "inherit_state") if "inherit_state" in params else True
+        self._check_partition(params, 500)
+        reply = await self._ask("reload", inherit=inherit)
+        if not reply.get("ok"):
+            raise MiError(500, "ERROR Reloading data")
+        return "OK"
+
+    async def get_statistics(self, params: dict[str, Any]) -> dict[str, int]:
+        names = params["statistics"]
+        if not isinstance(names, list):
+            raise bad_type("statistics")
+        if not all(isinstance(name, str) for name in names):
+            raise MiError(*INVALID_PARAMS, "Bad type for array item in parameter 'statistics'")
+        available = statistics(self.snapshot())
+        found: dict[str, int] = {}
+        for name in names:
+            if name == "all":
+                found.update(available)
+            elif len(name) > 1 and name.endswith(":"):
+                found.update({key: value for key, value in available.items() if key.startswith(name)})
+            else:
+                found.update({key: value for key, value in available.items()
+                              if key == name or key.partition(":")[2] == name})
+        if not found:
+            raise MiError(404, "Statistics Not Found")
+        return found
+
+    async def _ask(self, op: str, **fields: Any) -> dict[str, Any]:
+        try:
+            return await self.control(op, **fields)
+        except FastdsError as exc:
+            raise MiError(500, f"ERROR {exc}") from None
+
+
+def statistics(snapshot: Snapshot) -> dict[str, int]:
+    """The statistics get_statistics serves, as "group:name" (OpenSIPS's dispatcher
+    exports none; fastds adds its own under "dispatcher:" and "fastds:")."""
+    destinations = snapshot.destinations
+    stats = {
+        "dispatcher:destinations": len(destinations),
+        "dispatcher:active_destinations": sum(1 for live in destinations if live.destination.state == 0),
+        "dispatcher:inactive_destinations": sum(1 for live in destinations if live.destination.state == 1),
+        "dispatcher:probing_destinations": sum(1 for live in destinations if live.destination.state == 2),
+        "dispatcher:picks": sum(live.picks for live in destinations),
+        "dispatcher:failovers": sum(live.failovers for live in destinations),
+        "dispatcher:generation": snapshot.generation,
+    }
+    stats.update({f"fastds:{name}": value for name, value in snapshot.totals().items()})
+    return stats

@@ -1,0 +1,70 @@
+"""What the API shows of the running service, read from shared memory in one pass.
+
+Owns the snapshot every read endpoint starts from (the JSON API, /mi ds_list, /metrics,
+the panel): the current generation's sets and destinations with their live state,
+picks, failovers, in-flight count and probe RTT, and the workers' counter rows. Reads
+only: the prober is the one writer (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastds.dispatch.sets import STATE_NAMES, Destination
+from fastds.shm.layout import WORKER_COUNTERS, ShmView
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveDestination:
+    destination: Destination  # its `state` is the live one
+    picks: int
+    failovers: int
+    in_flight: int
+    rtt_ms: float | None
+
+    def as_json(self) -> dict:
+        d = self.destination
+        return {"id": d.id, "setid": d.set_id, "destination": d.uri, "state": STATE_NAMES[d.state],
+                "weight": d.weight, "priority": d.priority, "probe_mode": d.probe_mode, "attrs": d.attrs,
+                "socket": d.socket or None, "description": d.description, "address": f"{d.host}:{d.port}",
+                "transport": d.transport, "picks": self.picks, "failovers": self.failovers,
+                "in_flight": self.in_flight, "rtt_ms": self.rtt_ms}
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    generation: int
+    sets: dict[int, list[LiveDestination]]  # by set id, in priority order
+    workers: list[dict[str, int]]
+
+    @property
+    def destinations(self) -> list[LiveDestination]:
+        return [live for set_id in sorted(self.sets) for live in self.sets[set_id]]
+
+    def find(self, set_id: int, uri: str) -> LiveDestination | None:
+        """A destination by set and URI, compared case-insensitively (as ds_set_state)."""
+        return next((live for live in self.sets.get(set_id, ()) if live.destination.uri.lower() == uri.lower()),
+                    None)
+
+    def by_id(self, dest_id: int) -> LiveDestination | None:
+        return next((live for live in self.destinations if live.destination.id == dest_id), None)
+
+    def totals(self) -> dict[str, int]:
+        """Worker counters summed over the workers."""
+        return {name: sum(row[name] for row in self.workers) for name in WORKER_COUNTERS}
+
+
+def take(view: ShmView) -> Snapshot:
+    generation = view.generation
+    sets, first_slot = view.sets(generation)
+    live_sets = {}
+    for set_id in sorted(sets):
+        found = []
+        for index, destination in enumerate(sets[set_id].destinations):
+            slot = first_slot[set_id] + index
+            picks, failovers = view.counts(generation, slot)
+            rtt = view.rtt_ms(generation, slot)
+            found.append(LiveDestination(destination, picks, failovers, view.in_flight(generation, slot),
+                                         round(rtt, 3) if rtt >= 0 else None))
+        live_sets[set_id] = found
+    return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)])

@@ -1,0 +1,96 @@
+"""What a destination written through the API must be, checked before anything is written.
+
+Owns turning a JSON body (the OpenSIPS 3.4 dispatcher columns) into the row the store
+writes, or a FieldError naming the field, the value and what was expected. The rules
+are fastds/dispatch/sets.py's (a row the prober would skip is refused here) plus the
+column sizes of the OpenSIPS schema, so a write never fails half-way in the database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fastds.dispatch.sets import destination_from_row
+from fastds.errors import FastdsError
+
+WRITABLE = ("setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs", "description")
+DEFAULTS = {"socket": None, "state": 0, "probe_mode": 0, "weight": "1", "priority": 0, "attrs": "",
+            "description": ""}
+STATE_NUMBERS = {"active": 0, "inactive": 1, "probing": 2}
+TEXT_SIZES = {"destination": 192, "socket": 128, "attrs": 128, "description": 64}  # CHAR(n) in the schema
+INT32_MAX = 2**31 - 1
+# OpenSIPS socket syntax: proto:host[:port], IPv6 hosts in brackets
+SOCKET = re.compile(r"^(udp|tcp|tls|sctp|ws|wss):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+
+
+class FieldError(FastdsError):
+    def __init__(self, field: str, value: Any, expected: str):
+        self.field, self.value, self.expected = field, value, expected
+        super().__init__(f"{field}: {value!r} is not valid: expected {expected}")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": str(self), "field": self.field, "value": self.value, "expected": self.expected}
+
+
+def _integer(field: str, value: Any, low: int, high: int, what: str) -> int:
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,10}", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FieldError(field, value, what)
+    return value
+
+
+def _text(field: str, value: Any, nullable: bool = False) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise FieldError(field, value, "a string" + (" or null" if nullable else ""))
+    if len(value) > TEXT_SIZES[field]:
+        raise FieldError(field, value, f"at most {TEXT_SIZES[field]} characters")
+    return value
+
+
+def state_number(field: str, value: Any) -> int:
+    """0/1/2 or active/inactive/probing -> 0/1/2."""
+    if isinstance(value, str) and value.strip().lower() in STATE_NUMBERS:
+        return STATE_NUMBERS[value.strip().lower()]
+    return _integer(field, value, 0, 2, "0, 1, 2 or active, inactive, probing")
+
+
+def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The row to write: `body` over `current` (an update) or over the defaults (a new
+    destination, which needs setid and destination). FieldError on the first problem."""
+    if not isinstance(body, dict):
+        raise FieldError("body", body, "a JSON object with the dispatcher columns")
+    for field in body:
+        if field not in WRITABLE:
+            raise FieldError(field, body[field], "no such field; the fields are " + ", ".join(WRITABLE)
+                             + (" (id is assigned by the store)" if field == "id" else ""))
+    if current is None:
+        for field in ("setid", "destination"):
+            if field not in body:
+                raise FieldError(field, None, "a value (required)")
+        base = dict(DEFAULTS)
+    else:
+        base = {field: current.get(field) for field in WRITABLE}
+    merged = {**base, **body}
+    row = {
+        "setid": _integer("setid", merged["setid"], 0, INT32_MAX, "a set id: an integer from 0 to 2147483647"),
+        "destination": (_text("destination", merged["destination"]) or "").strip(),
+        "socket": _text("socket", merged["socket"], nullable=True) or None,
+        "state": state_number("state", merged["state"]),
+        "probe_mode": _integer("probe_mode", merged["probe_mode"], 0, 1, "0 (probe when probing) or 1 (always)"),
+        "weight": str(_integer("weight", merged["weight"], 0, INT32_MAX, "an integer weight, 0 or more")),
+        "priority": _integer("priority", merged["priority"], -INT32_MAX - 1, INT32_MAX, "an integer"),
+        "attrs": _text("attrs", merged["attrs"] if merged["attrs"] is not None else ""),
+        "description": _text("description", merged["description"] if merged["description"] is not None else ""),
+    }
+    if row["socket"] is not None and not SOCKET.match(row["socket"]):
+        raise FieldError("socket", row["socket"], "proto:host[:port], e.g. udp:10.0.0.10:5060")
+    try:
+        destination_from_row(row)
+    except ValueError as exc:
+        raise FieldError("destination", row["destination"], f"a sip: or sips: URI with a host ({exc})") from None
+    return row

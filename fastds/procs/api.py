@@ -1,0 +1,76 @@
+"""The API process: serves fastds/api/ on FASTDS_API_LISTEN (DESIGN.md §6).
+
+Owns composing the management interface: the listening socket (bound before READY, so a
+taken port halts fastds like a taken SIP port), the store connection for writes, the
+shared-memory view for reads, the control client that asks the prober for state
+changes and reloads, and a clean stop on SIGTERM. It never writes shared memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+
+import uvloop
+from aiohttp import web
+
+from fastds.api.app import Api
+from fastds.api.snapshot import take
+from fastds.config import Settings
+from fastds.errors import FastdsError
+from fastds.procs import EXIT_BOOT_FAILURE
+from fastds.procs.control import ControlClient
+from fastds.shm.layout import ShmView
+from fastds.store import open_store
+
+log = logging.getLogger("fastds.api")
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise FastdsError(f"cannot bind the API on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: Settings, view: ShmView, listener: socket.socket, ready_fd: int,
+                control_address: str) -> None:
+    loop = asyncio.get_running_loop()
+    store = open_store(settings.db_url)
+    control = ControlClient(control_address)
+    api = Api(lambda: take(view), store, control.request, settings.api_token, view.layout.capacity)
+    runner = web.AppRunner(api.application(), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, listener).start()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master asks the prober directly
+    os.write(ready_fd, b"A")
+    log.info("API listening on http://%s:%d/ (panel, /api/v1, /mi, /metrics)%s", *settings.api_listen,
+             "" if settings.api_token else " without a token")
+    await stop.wait()
+    await runner.cleanup()
+    control.close()
+    await store.close()
+
+
+def main(settings: Settings, region, ready_fd: int, control_address: str) -> int:
+    try:
+        view = ShmView(region)
+        listener = bind_tcp(*settings.api_listen)
+    except FastdsError as exc:
+        log.error("API cannot start: %s", exc)
+        return EXIT_BOOT_FAILURE
+    uvloop.run(serve(settings, view, listener, ready_fd, control_address))
+    return 0

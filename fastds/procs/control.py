@@ -1,0 +1,80 @@
+"""Requests from the API process to the prober: set a destination's state, reload.
+
+Owns the little protocol on the prober's control socket (an abstract unix datagram
+socket named after the master's pid): one JSON object per datagram (orjson), each
+request carrying an `id` that its reply repeats, so several requests can be in flight.
+The prober is the only writer of shared memory (DESIGN.md §1); the API asks, it never
+writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool}
+and {"op": "reload", "inherit": bool}. Replies: {"id", "ok": true, ...} or
+{"id", "ok": false, "error": "..."}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from typing import Any
+
+import orjson
+
+from fastds.errors import FastdsError
+
+REPLY_TIMEOUT_S = 30.0  # a reload re-reads the store and resolves host names
+MAX_DATAGRAM = 65535
+
+
+def control_address(master_pid: int) -> str:
+    return f"\0fastds-{master_pid}-control"
+
+
+class ProberUnavailable(FastdsError):
+    """The prober did not answer (it is restarting, or stuck)."""
+
+
+class ControlClient:
+    """The API process's side: `await client.request(op, **fields)` -> the reply dict."""
+
+    def __init__(self, address: str):
+        self._address = address
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind("")  # Linux autobind: an abstract address the prober can reply to
+        self._socket.setblocking(False)
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future] = {}
+        self._reader_installed = False
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data = self._socket.recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            try:
+                reply = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            future = self._waiting.pop(reply.get("id"), None)
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+    async def request(self, op: str, timeout_s: float = REPLY_TIMEOUT_S, **fields: Any) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if not self._reader_installed:
+            loop.add_reader(self._socket.fileno(), self._on_readable)
+            self._reader_installed = True
+        request_id = next(self._ids)
+        future = self._waiting[request_id] = loop.create_future()
+        try:
+            self._socket.sendto(orjson.dumps({"id": request_id, "op": op, **fields}), self._address)
+            return await asyncio.wait_for(future, timeout_s)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise ProberUnavailable(f"the prober did not answer {op!r}: "
+                                    f"{exc.strerror if isinstance(exc, OSError) else 'timed out'}") from None
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def close(self) -> None:
+        if self._reader_installed:
+            asyncio.get_running_loop().remove_reader(self._socket.fileno())
+        self._socket.close()
