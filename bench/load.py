@@ -44,10 +44,18 @@ CALL_HOLD_MS = 100
 FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_udp_port() -> int:
+    return _free_port(socket.SOCK_DGRAM)
+
+
+def free_tcp_port() -> int:
+    return _free_port(socket.SOCK_STREAM)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -117,6 +125,7 @@ class Fastds:
         env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{self.port}",
                "FASTDS_DB_URL": f"sqlite:///{db}", "FASTDS_STATE_DIR": str(self.workdir),
                "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_WORKERS": str(self.workers),
+               "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}",
                "FASTDS_DEFAULT_ALG": "2", "FASTDS_DEFAULT_FLAGS": "f", "FASTDS_FR_TIMEOUT_MS": str(FR_TIMEOUT_MS),
                "FASTDS_PING_INTERVAL_S": "10", "FASTDS_PROBING_THRESHOLD": "3", "FASTDS_LOG_LEVEL": "warning"}
         self.log = self.workdir / "fastds.log"

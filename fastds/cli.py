@@ -1,7 +1,9 @@
-"""The `fastds` command: run, check, db init, ds list|add|rm|set-state, --version.
+"""The `fastds` command: run, check, db init, ds list|add|rm|set-state|reload, --version.
 
 Owns argument parsing and exit statuses: 0 ok, 1 runtime failure (store, sockets),
-2 bad configuration, usage or input. Reads the environment only through fastds.config.
+2 bad configuration, usage or input. The ds commands go through the running fastds's API
+when it answers (live state, applied at once), else to the store directly. Reads the
+environment only through fastds.config.
 Subcommands import what they need lazily so `fastds check` starts nothing.
 """
 
@@ -77,9 +79,83 @@ def cmd_db_init(args: argparse.Namespace) -> int:
     return 0
 
 
+class ApiClient:
+    """The running fastds's API (FASTDS_API_LISTEN, FASTDS_API_TOKEN), when it answers."""
+
+    def __init__(self, settings):
+        host, port = settings.api_listen
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host
+        self.base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self.token = settings.api_token
+
+    def call(self, method: str, path: str, body=None):
+        """(status, JSON reply); OSError when nothing answers."""
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.base + path, method=method,
+                                         data=orjson.dumps(body) if body is not None else None,
+                                         headers={"Content-Type": "application/json"})
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, orjson.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                return exc.code, orjson.loads(exc.read() or b"{}")
+            except orjson.JSONDecodeError:
+                return exc.code, {"error": f"HTTP {exc.code} {exc.reason}"}
+
+    def running(self) -> bool:
+        try:
+            _, reply = self.call("GET", "/api/v1/health")
+        except (OSError, orjson.JSONDecodeError):
+            return False
+        return isinstance(reply, dict) and "generation" in reply
+
+
+def _api_or_none():
+    settings = _settings_or_exit()
+    client = ApiClient(settings)
+    return client if client.running() else None
+
+
+def _api_result(status: int, reply: dict, failed: str) -> dict:
+    """The reply of a successful call; otherwise print why and exit (2 refused input, else 1)."""
+    if status < 300:
+        return reply
+    print(f"fastds: {failed}: {reply.get('error', reply)}", file=sys.stderr)
+    sys.exit(EXIT_USAGE if status in (400, 404, 409) else EXIT_FAILURE)
+
+
+def _print_table(columns: tuple[str, ...], rows: list[dict]) -> None:
+    table = [columns] + [tuple("" if row.get(c) is None else str(row[c]) for c in columns) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+def _applied(reply: dict) -> str:
+    if reply.get("applied"):
+        return f"; live (generation {reply['generation']})"
+    return f"; NOT applied: {reply.get('reload_error') or reply.get('note')}"
+
+
 def cmd_ds_list(args: argparse.Namespace) -> int:
-    """List the destinations of the store."""
+    """List destinations: live from the running fastds, else from the store."""
     from fastds.dispatch.sets import STATE_NAMES
+
+    api = _api_or_none()
+    if api is not None:
+        reply = _api_result(*api.call("GET", "/api/v1/sets"), "cannot list")
+        if args.json:
+            sys.stdout.write(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode() + "\n")
+            return 0
+        print(f"# live from fastds at {api.base}, generation {reply['generation']}")
+        _print_table(("id", "setid", "destination", "state", "weight", "priority", "picks", "failovers", "in_flight",
+                      "rtt_ms", "description"), [d for s in reply["sets"] for d in s["destinations"]])
+        return 0
 
     async def rows(store):
         await store.check_schema()
@@ -89,25 +165,27 @@ def cmd_ds_list(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(destinations, option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
-    columns = ("id", "setid", "destination", "state", "weight", "priority", "probe_mode", "description")
-    table = [columns] + [tuple(str(STATE_NAMES.get(row[c], row[c]) if c == "state" else row[c] if row[c] is not None
-                                   else "") for c in columns) for row in destinations]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    print("# from the store (fastds is not running)")
+    _print_table(("id", "setid", "destination", "state", "weight", "priority", "probe_mode", "description"),
+                 [{**row, "state": STATE_NAMES.get(row["state"], row["state"])} for row in destinations])
     return 0
 
 
 def cmd_ds_add(args: argparse.Namespace) -> int:
     """Add a destination (validated before anything is written)."""
-    from fastds.dispatch.sets import destination_from_row
+    from fastds.api.validate import FieldError, destination_fields
 
-    fields = {"setid": args.set, "destination": args.uri, "socket": args.socket, "state": STATES[args.state],
-              "probe_mode": args.probe_mode, "weight": str(args.weight), "priority": args.priority,
-              "attrs": args.attrs, "description": args.description}
+    body = {"setid": args.set, "destination": args.uri, "socket": args.socket, "state": args.state,
+            "probe_mode": args.probe_mode, "weight": args.weight, "priority": args.priority, "attrs": args.attrs,
+            "description": args.description}
+    api = _api_or_none()
+    if api is not None:
+        reply = _api_result(*api.call("POST", "/api/v1/destinations", body), "destination not added")
+        print(f"fastds: added destination id {reply['id']}{_applied(reply)}")
+        return 0
     try:
-        destination_from_row(fields)
-    except ValueError as exc:
+        fields = destination_fields(body)
+    except FieldError as exc:
         print(f"fastds: destination not added: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -115,21 +193,47 @@ def cmd_ds_add(args: argparse.Namespace) -> int:
         await store.check_schema()
         return await store.add_destination(fields)
 
-    print(f"fastds: added destination id {_with_store(add)}")
+    print(f"fastds: added destination id {_with_store(add)} to the store (read when fastds starts)")
     return 0
 
 
 def cmd_ds_rm(args: argparse.Namespace) -> int:
     """Remove a destination by id."""
+    api = _api_or_none()
+    if api is not None:
+        reply = _api_result(*api.call("DELETE", f"/api/v1/destinations/{args.id}"), "not removed")
+        print(f"fastds: removed destination id {args.id}{_applied(reply)}")
+        return 0
     _with_store(lambda store: store.remove_destination(args.id))
-    print(f"fastds: removed destination id {args.id}")
+    print(f"fastds: removed destination id {args.id} from the store")
     return 0
 
 
 def cmd_ds_set_state(args: argparse.Namespace) -> int:
-    """Set a destination's stored state: active, inactive or probing."""
+    """Set a destination's state: active, inactive or probing (live when fastds runs)."""
+    api = _api_or_none()
+    if api is not None:
+        reply = _api_result(*api.call("PUT", f"/api/v1/destinations/{args.id}/state", {"state": args.state}),
+                            "state not set")
+        print(f"fastds: destination id {args.id} is now {reply['state']} (live; written back to the store)")
+        return 0
     _with_store(lambda store: store.set_state(args.id, STATES[args.state]))
-    print(f"fastds: destination id {args.id} is now {args.state}")
+    print(f"fastds: destination id {args.id} is now {args.state} in the store")
+    return 0
+
+
+def cmd_ds_reload(args: argparse.Namespace) -> int:
+    """Reload destinations and routes from the store into the running fastds."""
+    api = _api_or_none()
+    if api is None:
+        print(f"fastds: fastds is not running (no API at {ApiClient(_settings_or_exit()).base}); "
+              "the store is read when it starts", file=sys.stderr)
+        return EXIT_FAILURE
+    reply = _api_result(*api.call("POST", "/api/v1/reload", {"inherit_state": not args.reset_state}),
+                        "reload failed")
+    for problem in reply["problems"]:
+        print(f"fastds: warning: {problem}", file=sys.stderr)
+    print(f"fastds: reloaded, generation {reply['generation']}")
     return 0
 
 
@@ -163,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     set_state = command(ds, "set-state", cmd_ds_set_state)
     set_state.add_argument("id", type=int)
     set_state.add_argument("state", choices=sorted(STATES))
+    command(ds, "reload", cmd_ds_reload).add_argument(
+        "--reset-state", action="store_true", help="take states from the store (ds_reload inherit_state=0)")
     return parser
 
 

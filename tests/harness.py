@@ -17,12 +17,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import asyncmy
+import orjson
 import pytest
 
-from bench.load import free_udp_port
+from bench.load import free_tcp_port, free_udp_port
 from bench.load import stop as stop_process
 from fastds.store.sqlite import SqliteStore
 
@@ -78,6 +81,7 @@ class Harness:
     def __init__(self, directory: Path):
         self.directory = directory
         self.port = free_udp_port()
+        self.api_port = free_tcp_port()
         self.db = directory / "fastds.db"
         self.processes: list[subprocess.Popen] = []
         self.sipps: list[Sipp] = []
@@ -105,7 +109,8 @@ class Harness:
     def env(self, **overrides) -> dict[str, str]:
         env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{self.port}",
                "FASTDS_DB_URL": f"sqlite:///{self.db}", "FASTDS_STATE_DIR": str(self.directory),
-               "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_LOG_LEVEL": "info", "FASTDS_WORKERS": "1"}
+               "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_LOG_LEVEL": "info", "FASTDS_WORKERS": "1",
+               "FASTDS_API_LISTEN": f"127.0.0.1:{self.api_port}"}
         env.update({f"FASTDS_{key.upper()}": str(value) for key, value in overrides.items()})
         return env
 
@@ -122,6 +127,37 @@ class Harness:
                      "fastds to be ready")
             assert process.poll() is None, self.log.read_text()
         return process
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def api(self, method: str, path: str, body=None, *, token: str | None = None, raw: bytes | None = None,
+            headers: dict[str, str] | None = None):
+        """(HTTP status, decoded JSON body or the raw bytes when it is not JSON, response headers)."""
+        data = raw if raw is not None else orjson.dumps(body) if body is not None else None
+        request = urllib.request.Request(self.api_url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, payload, reply_headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as exc:
+            status, payload, reply_headers = exc.code, exc.read(), exc.headers
+        try:
+            return status, orjson.loads(payload), reply_headers
+        except orjson.JSONDecodeError:
+            return status, payload, reply_headers
+
+    def mi(self, method: str, params=None, request_id=1, token: str | None = None):
+        """One MI JSON-RPC call -> the whole reply object."""
+        request = {"jsonrpc": "2.0", "method": method, "id": request_id}
+        if params is not None:
+            request["params"] = params
+        status, reply, _ = self.api("POST", "/mi", request, token=token)
+        assert status == 200, (status, reply)
+        return reply
 
     def log_lines(self, needle: str) -> list[str]:
         return [line for line in self.log.read_text().splitlines() if needle in line]

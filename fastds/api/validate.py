@@ -91,6 +91,7 @@ def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> d
         raise FieldError("socket", row["socket"], "proto:host[:port], e.g. udp:10.0.0.10:5060")
     try:
         destination_from_row(row)
-    except ValueError as exc:
-        raise FieldError("destination", row["destination"], f"a sip: or sips: URI with a host ({exc})") from None
+    except ValueError:
+        raise FieldError("destination", row["destination"],
+                         "a sip: or sips: URI with a host, transport udp, tcp or tls") from None
     return row

@@ -5,6 +5,8 @@ import sys
 
 import orjson
 
+from bench.load import free_tcp_port
+
 
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "fastds", *args], capture_output=True, text=True,
@@ -29,11 +31,11 @@ def test_cli_version():
 
 
 def test_cli_ds_commands_validate_before_writing(tmp_path):
-    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db"}
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db", "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}"}
     assert run_cli("ds", "list", env=env).returncode == 1  # no store yet: says to run db init
     assert run_cli("db", "init", env=env).returncode == 0
     bad = run_cli("ds", "add", "--set", "1", "--uri", "http://example.com", env=env)
-    assert bad.returncode == 2 and "is not a sip: or sips: URI" in bad.stderr
+    assert bad.returncode == 2 and "expected a sip: or sips: URI" in bad.stderr
     assert run_cli("ds", "add", "--set", "1", "--uri", "sip:127.0.0.1:5070", "--weight", "2", env=env).returncode == 0
     assert run_cli("ds", "set-state", "1", "probing", env=env).returncode == 0
     (row,) = orjson.loads(run_cli("ds", "list", "--json", env=env).stdout)
@@ -41,3 +43,6 @@ def test_cli_ds_commands_validate_before_writing(tmp_path):
     assert "probing" in run_cli("ds", "list", env=env).stdout
     assert run_cli("ds", "rm", "7", env=env).returncode == 1
     assert run_cli("ds", "rm", "1", env=env).returncode == 0
+    assert "from the store" in run_cli("ds", "list", env=env).stdout
+    not_running = run_cli("ds", "reload", env=env)
+    assert not_running.returncode == 1 and "fastds is not running" in not_running.stderr

@@ -82,3 +82,21 @@ def test_worker_counters_rows():
     view.write_worker_counters(2, {"packets_in": 7, "replies_5xx": 1, "unknown": 5})
     assert view.worker_counters(2) == {**dict.fromkeys(WORKER_COUNTERS, 0), "packets_in": 7, "replies_5xx": 1}
     assert view.worker_counters(0)["packets_in"] == 0
+
+
+def test_pick_and_failover_counts_are_shared_and_follow_a_destination_across_reloads():
+    writer = ShmWriter(create(8, 1, 4096))
+    generation = writer.publish(sets(3), {}, [])
+    found, first_slot = writer.sets(generation)
+    table = dshash.SetTable([1, 1, 1], [b"a", b"b", b"c"], writer.live(generation, first_slot[1]))
+    table.add_pick(1)
+    table.add_pick(1)
+    table.add_failover(2)
+    assert table.counts(1) == (2, 0) and writer.counts(generation, 2) == (0, 1)
+    rows = [{"id": 3, "setid": 1, "destination": "sip:127.0.0.1:5003", "description": "kept"},
+            {"id": 9, "setid": 1, "destination": "sip:127.0.0.1:5009"}]
+    reloaded, _ = build_sets(rows)
+    second = writer.publish(reloaded, {}, [])
+    after, _ = writer.sets(second)
+    assert [d.id for d in after[1].destinations] == [3, 9] and after[1].destinations[0].description == "kept"
+    assert writer.counts(second, 0) == (0, 1) and writer.counts(second, 1) == (0, 0)

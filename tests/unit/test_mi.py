@@ -1,0 +1,179 @@
+"""/mi request/response shapes, field by field against ANCHORS.md §1.8 and OpenSIPS mi/mi.c.
+
+No sockets: a snapshot built from dispatcher rows and a recording stand-in for the
+prober's control socket.
+"""
+
+import asyncio
+
+import orjson
+import pytest
+
+from fastds.api.mi import MiHandler
+from fastds.api.snapshot import LiveDestination, Snapshot
+from fastds.dispatch.sets import build_sets
+from fastds.shm.layout import WORKER_COUNTERS
+
+ROWS = [
+    {"id": 1, "setid": 1, "destination": "sip:10.0.0.1:5060", "state": 0, "weight": "1", "priority": 0,
+     "socket": "udp:10.0.0.10:5060", "attrs": "carrier=a", "description": "first"},
+    {"id": 2, "setid": 1, "destination": "sip:10.0.0.2", "state": 2, "weight": "3", "priority": 5},
+    {"id": 3, "setid": 4, "destination": "sip:10.0.0.3:5080", "state": 1},
+]
+
+
+def snapshot(rows=ROWS, picks=7) -> Snapshot:
+    sets, _ = build_sets(rows)
+    live = {set_id: [LiveDestination(d, picks, 1, 0, None) for d in s.destinations] for set_id, s in sets.items()}
+    workers = [dict.fromkeys(WORKER_COUNTERS, 2), dict.fromkeys(WORKER_COUNTERS, 3)]
+    return Snapshot(9, live, workers)
+
+
+class Prober:
+    def __init__(self, reply=None):
+        self.requests = []
+        self.reply = reply or {"ok": True, "state": 0, "changed": True, "generation": 10, "problems": []}
+
+    async def __call__(self, op, **fields):
+        self.requests.append((op, fields))
+        return self.reply
+
+
+def call(body, rows=ROWS, prober=None):
+    prober = prober or Prober()
+    handler = MiHandler(lambda: snapshot(rows), prober)
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    status, reply = asyncio.run(handler.handle(raw))
+    return status, (orjson.loads(reply) if reply is not None else None), prober
+
+
+def rpc(method, params=None, request_id=1, **kwargs):
+    body = {"jsonrpc": "2.0", "method": method, "id": request_id}
+    if params is not None:
+        body["params"] = params
+    status, reply, prober = call(body, **kwargs)
+    assert status == 200
+    return reply, prober
+
+
+def test_ds_list_has_the_opensips_keys_and_only_the_non_empty_optional_ones():
+    reply, _ = rpc("ds_list")
+    assert list(reply) == ["jsonrpc", "result", "id"] and reply["jsonrpc"] == "2.0" and reply["id"] == 1
+    (partition,) = reply["result"]["PARTITIONS"]
+    assert partition["name"] == "default"
+    assert [s["id"] for s in partition["SETS"]] == [1, 4]
+    first, second = partition["SETS"][0]["Destinations"]
+    # priority 5 sorts first in the set, as OpenSIPS orders by priority
+    assert first == {"URI": "sip:10.0.0.2", "state": "Probing", "first_hit_counter": 7,
+                     "resolved_addresses": ["10.0.0.2:5060"]}
+    assert second == {"URI": "sip:10.0.0.1:5060", "state": "Active", "first_hit_counter": 7,
+                      "socket": "udp:10.0.0.10:5060", "attr": "carrier=a", "resolved_addresses": ["10.0.0.1:5060"]}
+    assert partition["SETS"][1]["Destinations"][0]["state"] == "Inactive"
+
+
+def test_ds_list_full_adds_weight_priority_and_description():
+    for full in (1, "1", {"full": 1, "partition": "default"}):
+        reply, _ = rpc("ds_list", full if isinstance(full, dict) else {"full": full})
+        destinations = reply["result"]["PARTITIONS"][0]["SETS"][0]["Destinations"]
+        assert list(destinations[1]) == ["URI", "state", "first_hit_counter", "socket", "attr", "weight", "priority",
+                                         "description", "resolved_addresses"]
+        assert (destinations[1]["weight"], destinations[1]["priority"], destinations[1]["description"]) == (1, 0,
+                                                                                                             "first")
+        assert "description" not in destinations[0]  # empty: left out
+    reply, _ = rpc("ds_list", {"full": 0})
+    assert "weight" not in reply["result"]["PARTITIONS"][0]["SETS"][0]["Destinations"][0]
+
+
+def test_ds_list_of_nothing_and_unknown_partition():
+    reply, _ = rpc("ds_list", rows=[])
+    assert reply["result"] == {"PARTITIONS": [{"name": "default"}]}  # no SETS key
+    reply, _ = rpc("ds_list", {"partition": "other"})
+    assert reply["error"] == {"code": 500, "message": "ERROR Unknown partition"}
+    reply, _ = rpc("ds_list", {"full": "yes"})
+    assert reply["error"] == {"code": -32602, "message": "Invalid params", "data": "Bad type for parameter 'full'"}
+
+
+@pytest.mark.parametrize("state, sent", [("a", 0), ("A", 0), ("1", 0), ("i", 1), ("I", 1), ("0", 1),
+                                         ("p", 2), ("P", 2), ("2", 2), ("active", 0), ("inactive", 1)])
+def test_ds_set_state_maps_the_first_letter_like_opensips(state, sent):
+    reply, prober = rpc("ds_set_state", {"state": state, "group": "1", "address": "SIP:10.0.0.1:5060"})
+    assert reply == {"jsonrpc": "2.0", "result": "OK", "id": 1}
+    assert prober.requests == [("set_state", {"destination": 1, "state": sent, "mi": True})]
+
+
+def test_ds_set_state_positional_as_opensips_cli_sends_it():
+    reply, prober = rpc("ds_set_state", ["i", "default:4", "sip:10.0.0.3:5080"])
+    assert reply["result"] == "OK" and prober.requests[0][1]["destination"] == 3
+
+
+@pytest.mark.parametrize("params, error", [
+    ({"state": "x", "group": "1", "address": "sip:10.0.0.1:5060"}, {"code": 500, "message": "Bad state value"}),
+    ({"state": "", "group": "1", "address": "sip:10.0.0.1:5060"}, {"code": 500, "message": "Bad state value"}),
+    ({"state": "a", "group": ":1", "address": "sip:10.0.0.1:5060"}, {"code": 500, "message": "bad group format"}),
+    ({"state": "a", "group": "x:1", "address": "sip:10.0.0.1:5060"},
+     {"code": 404, "message": "ERROR Unknown partition"}),
+    ({"state": "a", "group": "one", "address": "sip:10.0.0.1:5060"}, {"code": 500, "message": "bad group value"}),
+    ({"state": "a", "group": "2", "address": "sip:10.0.0.1:5060"}, {"code": 404, "message": "destination not found"}),
+    ({"state": "a", "group": "1", "address": "sip:10.9.9.9"}, {"code": 404, "message": "destination not found"}),
+    ({"state": "a", "group": "1"}, {"code": -32602, "message": "Invalid params",
+                                    "data": "Too few or too many parameters"}),
+    ({"state": "a", "group": "1", "uri": "sip:10.0.0.1"}, {"code": -32602, "message": "Invalid params",
+                                                           "data": "Named parameters do not match"}),
+])
+def test_ds_set_state_errors(params, error):
+    reply, prober = rpc("ds_set_state", params)
+    assert reply == {"jsonrpc": "2.0", "error": error, "id": 1}
+    assert prober.requests == []
+
+
+def test_ds_reload_inherit_state_is_bool_like():
+    for value, inherit in [("0", False), ("n", False), ("N", False), (0, False), ("1", True), ("y", True),
+                           ("no", True), ("whatever", True)]:
+        reply, prober = rpc("ds_reload", {"inherit_state": value})
+        assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": inherit})], value
+    reply, prober = rpc("ds_reload")
+    assert prober.requests == [("reload", {"inherit": True})]
+    reply, _ = rpc("ds_reload", {"partition": "nope"})
+    assert reply["error"] == {"code": 500, "message": "ERROR Unknown partition"}
+    reply, _ = rpc("ds_reload", prober=Prober({"ok": False, "error": "store down"}))
+    assert reply["error"] == {"code": 500, "message": "ERROR Reloading data"}
+
+
+def test_get_statistics_all_group_name_and_not_found():
+    reply, _ = rpc("get_statistics", {"statistics": ["all"]})
+    stats = reply["result"]
+    assert stats["fastds:packets_in"] == 5 and stats["dispatcher:destinations"] == 3
+    assert stats["dispatcher:picks"] == 21 and stats["dispatcher:active_destinations"] == 1
+    reply, _ = rpc("get_statistics", {"statistics": ["dispatcher:"]})
+    assert set(reply["result"]) == {k for k in stats if k.startswith("dispatcher:")}
+    reply, _ = rpc("get_statistics", [["no_route", "fastds:timeouts"]])
+    assert reply["result"] == {"fastds:no_route": 5, "fastds:timeouts": 5}
+    reply, _ = rpc("get_statistics", {"statistics": ["nothing"]})
+    assert reply["error"] == {"code": 404, "message": "Statistics Not Found"}
+    reply, _ = rpc("get_statistics", {"statistics": "all"})
+    assert reply["error"]["data"] == "Bad type for parameter 'statistics'"
+
+
+def test_json_rpc_errors():
+    status, reply, _ = call(b"{not json")
+    assert (status, reply) == (200, {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None})
+    status, reply, _ = call({"jsonrpc": "1.0", "method": "ds_list", "id": 4})
+    assert reply == {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": 4}
+    status, reply, _ = call({"jsonrpc": "2.0", "method": "ds_list", "params": "full", "id": 4})
+    assert reply["error"]["code"] == -32600
+    status, reply, _ = call({"jsonrpc": "2.0", "method": "uptime", "id": "a"})
+    assert reply == {"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "a"}
+    reply, _ = rpc("ds_list", [1])  # {partition} or {full}: OpenSIPS cannot tell either
+    assert reply["error"] == {"code": -32602, "message": "Invalid params",
+                              "data": "Ambiguous call, use named parameters instead"}
+    reply, _ = rpc("ds_list", [1, "default", 3])
+    assert reply["error"]["data"] == "Too few or too many parameters"
+
+
+def test_notifications_get_no_body_and_empty_bodies_are_400():
+    status, reply, prober = call({"jsonrpc": "2.0", "method": "ds_reload"})
+    assert (status, reply) == (202, None) and prober.requests == [("reload", {"inherit": True})]
+    assert call({"jsonrpc": "2.0", "method": "nope"})[:2] == (202, None)
+    status, reply, _ = call({"method": "ds_list"})  # invalid request: answered even without an id
+    assert status == 200 and reply["error"]["code"] == -32600 and reply["id"] is None
+    assert call(b"  ")[:2] == (400, None)
