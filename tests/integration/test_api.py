@@ -1,0 +1,253 @@
+"""The management API of a running `fastds run` (SQLite store): every endpoint, every
+validation error, auth, /mi over HTTP with the real prober, /metrics after real calls,
+and the CLI talking to it."""
+
+import sqlite3
+import subprocess
+import sys
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.harness import free_tcp_port, free_udp_port, wait_for
+
+TOKEN = "s3cret-token"
+
+
+def destinations(harness):
+    status, reply, _ = harness.api("GET", "/api/v1/destinations")
+    assert status == 200
+    return reply["destinations"]
+
+
+def live(harness):
+    """{destination URI: its live JSON} from GET /api/v1/sets."""
+    status, reply, _ = harness.api("GET", "/api/v1/sets")
+    assert status == 200
+    return {d["destination"]: d for s in reply["sets"] for d in s["destinations"]}
+
+
+def metric_samples(harness):
+    status, text, headers = harness.api("GET", "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text.decode()) for sample in family.samples}
+
+
+def test_destinations_through_the_api_with_live_state_counters_and_metrics(harness):
+    broken_port, healthy_port = free_udp_port(), free_udp_port()
+    harness.add_destination(broken_port)
+    broken, healthy = f"sip:127.0.0.1:{broken_port}", f"sip:127.0.0.1:{healthy_port}"
+    harness.uas("uas_503.xml", broken_port)
+    harness.uas("uas.xml", healthy_port)
+    harness.start_fastds(default_alg=2, probing_threshold=1000)
+    status, added, _ = harness.api("POST", "/api/v1/destinations",
+                                   {"setid": 1, "destination": healthy, "weight": 2, "description": "gw b"})
+    assert status == 201 and added["applied"] is True and added["weight"] == "2"
+    assert {row["destination"] for row in destinations(harness)} == {broken, healthy}
+    assert live(harness)[healthy]["state"] == "active" and live(harness)[healthy]["description"] == "gw b"
+
+    code, stats = harness.uac("uac.xml", 20)
+    assert code == 0 and (stats["SuccessfulCall(C)"], stats["FailedCall(C)"]) == ("20", "0")
+    now = live(harness)
+    assert now[broken]["picks"] + now[healthy]["picks"] == 20
+    assert now[broken]["failovers"] == now[broken]["picks"] > 0 and now[healthy]["failovers"] == 0
+    samples = metric_samples(harness)
+    labels = (("destination", broken), ("id", "1"), ("set", "1"))
+    assert samples[("fastds_destination_failovers_total", labels)] == now[broken]["failovers"]
+    assert samples[("fastds_destination_picks_total", labels)] == now[broken]["picks"]
+    assert samples[("fastds_destination_up", labels)] == 1
+    wait_for(lambda: metric_samples(harness)[("fastds_worker_packets_in_total", (("worker", "0"),))] >= 20 * 6,
+             10, "the worker's counters row")
+    status, stats_reply, _ = harness.api("GET", "/api/v1/stats")
+    assert status == 200 and stats_reply["totals"]["failovers"] == now[broken]["failovers"]
+    assert stats_reply["statistics"]["dispatcher:picks"] == 20
+
+    status, updated, _ = harness.api("PUT", f"/api/v1/destinations/{added['id']}", {"weight": "5"})
+    assert status == 200 and updated["applied"] and updated["description"] == "gw b"
+    assert live(harness)[healthy]["weight"] == 5
+    assert live(harness)[broken]["picks"] == now[broken]["picks"]  # counters survive the reload
+
+    status, reply, _ = harness.api("PUT", "/api/v1/destinations/1/state", {"state": "inactive"})
+    assert status == 200 and reply == {"id": 1, "state": "inactive", "changed": True}
+    assert live(harness)[broken]["state"] == "inactive"
+    assert metric_samples(harness)[("fastds_destination_state", labels)] == 1
+    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == 1, 10,
+             "the prober to write the state back to the store")
+    assert harness.log_lines(f"set 1 {broken} active -> inactive (API)")
+
+    status, reply, _ = harness.api("DELETE", f"/api/v1/destinations/{added['id']}")
+    assert status == 200 and reply["removed"] and reply["applied"]
+    assert set(live(harness)) == {broken}
+    status, health, _ = harness.api("GET", "/api/v1/health")
+    assert status == 503 and health["status"] == "down"  # the only destination left is inactive
+    harness.api("PUT", "/api/v1/destinations/1/state", {"state": "active"})
+    status, health, _ = harness.api("GET", "/api/v1/health")
+    assert status == 200 and health == {"status": "ok", "generation": health["generation"],
+                                        "checks": {"destinations": "1 of 1 active", "prober": "ok", "store": "ok"}}
+
+
+BAD_BODIES = [
+    ({"setid": 1, "destination": "http://example.com"}, "destination"),
+    ({"setid": 1, "destination": "sip:"}, "destination"),
+    ({"setid": "one", "destination": "sip:127.0.0.1:5999"}, "setid"),
+    ({"setid": -4, "destination": "sip:127.0.0.1:5999"}, "setid"),
+    ({"setid": 1, "destination": "sip:127.0.0.1:5999", "weight": "heavy"}, "weight"),
+    ({"setid": 1, "destination": "sip:127.0.0.1:5999", "state": 7}, "state"),
+    ({"setid": 1, "destination": "sip:127.0.0.1:5999", "probe_mode": "sometimes"}, "probe_mode"),
+    ({"setid": 1, "destination": "sip:127.0.0.1:5999", "socket": "somewhere"}, "socket"),
+    ({"setid": 1, "destination": "sip:127.0.0.1:5999", "flavour": "x"}, "flavour"),
+    ({"destination": "sip:127.0.0.1:5999"}, "setid"),
+    ("just a string", "body"),
+]
+
+
+def test_every_validation_error_is_400_naming_the_field_and_writes_nothing(harness):
+    port = free_udp_port()
+    harness.add_destination(port)
+    harness.start_fastds()
+    before = destinations(harness)
+    generation = harness.api("GET", "/api/v1/sets")[1]["generation"]
+    for body, field in BAD_BODIES:
+        for method, path in (("POST", "/api/v1/destinations"), ("PUT", "/api/v1/destinations/1")):
+            if field in ("setid",) and "setid" not in body and method == "PUT":
+                continue  # an update may leave setid out
+            status, reply, _ = harness.api(method, path, body)
+            assert status == 400, (method, body, reply)
+            assert reply["field"] == field and "expected" in reply and field in reply["error"], reply
+    status, reply, _ = harness.api("POST", "/api/v1/destinations", raw=b"{not json")
+    assert status == 400 and reply["field"] == "body" and "valid JSON" in reply["expected"]
+    status, reply, _ = harness.api("POST", "/api/v1/destinations",
+                                   {"setid": 1, "destination": f"SIP:127.0.0.1:{port}"})
+    assert status == 409 and reply["field"] == "destination" and "already has" in reply["error"]
+    for method, path, body, expected in [
+        ("PUT", "/api/v1/destinations/99", {"weight": 1}, 404),
+        ("DELETE", "/api/v1/destinations/99", None, 404),
+        ("GET", "/api/v1/destinations/99", None, 404),
+        ("PUT", "/api/v1/destinations/abc", {"weight": 1}, 400),
+        ("PUT", "/api/v1/destinations/99/state", {"state": "active"}, 404),
+        ("PUT", "/api/v1/destinations/1/state", {"state": "sleeping"}, 400),
+        ("PUT", "/api/v1/destinations/1/state", {"state": "active", "why": "x"}, 400),
+        ("POST", "/api/v1/reload", {"inherit_state": "maybe"}, 400),
+        ("POST", "/api/v1/reload", {"inherit": True}, 400),
+        ("GET", "/api/v1/nothing", None, 404),
+        ("DELETE", "/api/v1/sets", None, 405),
+    ]:
+        status, reply, _ = harness.api(method, path, body)
+        assert status == expected and reply["error"], (method, path, status, reply)
+    assert destinations(harness) == before
+    assert harness.api("GET", "/api/v1/sets")[1]["generation"] == generation  # nothing reloaded either
+    status, reply, _ = harness.api("POST", "/api/v1/reload", {"inherit_state": False})
+    assert status == 200 and reply == {"generation": generation + 1, "problems": []}
+
+
+def test_a_write_the_store_refuses_is_an_error_and_nothing_is_written(harness):
+    harness.add_destination(free_udp_port())
+    harness.start_fastds()
+    locker = sqlite3.connect(harness.db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # the store is busy past its 5 s busy timeout
+    try:
+        status, reply, _ = harness.api("POST", "/api/v1/destinations",
+                                       {"setid": 2, "destination": "sip:127.0.0.1:5998"})
+        assert status == 503 and "nothing was changed" in reply["error"] and "locked" in reply["error"]
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert [row["setid"] for row in destinations(harness)] == [1]
+
+
+def test_with_a_token_every_request_needs_the_bearer_token(harness):
+    harness.add_destination(free_udp_port())
+    harness.start_fastds(api_token=TOKEN)
+    requests = [("GET", "/api/v1/sets", None), ("GET", "/api/v1/destinations", None),
+                ("POST", "/api/v1/destinations", {"setid": 3, "destination": "sip:127.0.0.1:5997"}),
+                ("PUT", "/api/v1/destinations/1", {"weight": 2}), ("PUT", "/api/v1/destinations/1/state",
+                                                                  {"state": "active"}),
+                ("POST", "/api/v1/reload", {}), ("GET", "/api/v1/stats", None), ("GET", "/api/v1/health", None),
+                ("GET", "/metrics", None), ("POST", "/mi", {"jsonrpc": "2.0", "method": "ds_list", "id": 1}),
+                ("DELETE", "/api/v1/destinations/1", None), ("GET", "/", None)]
+    for method, path, body in requests:
+        for token in (None, "wrong"):
+            status, _, headers = harness.api(method, path, body, token=token)
+            assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer"), (method, path, token)
+    status, _, _ = harness.api("GET", "/api/v1/sets", headers={"Authorization": f"Basic {TOKEN}"})
+    assert status == 401
+    assert [row["setid"] for row in destinations_with(harness, TOKEN)] == [1]  # nothing was written
+    for method, path, body in requests:
+        status, _, _ = harness.api(method, path, body, token=TOKEN)
+        assert status < 300, (method, path, status)
+
+
+def destinations_with(harness, token):
+    status, reply, _ = harness.api("GET", "/api/v1/destinations", token=token)
+    assert status == 200
+    return reply["destinations"]
+
+
+def test_a_public_api_address_without_a_token_is_refused_at_start(harness):
+    process = harness.start_fastds(expect_ready=False, api_listen=f"0.0.0.0:{free_tcp_port()}")
+    assert process.wait(30) == 2
+    assert "a non-loopback API address requires FASTDS_API_TOKEN" in harness.log.read_text()
+
+
+def test_mi_over_http_with_the_real_prober(harness):
+    ports = [free_udp_port(), free_udp_port()]
+    for port in ports:
+        harness.add_destination(port)
+    first = f"sip:127.0.0.1:{ports[0]}"
+    harness.start_fastds(probing_threshold=2)
+    status, reply, headers = harness.api("GET", "/mi")
+    assert status == 405 and headers["Allow"] == "POST"
+    assert harness.api("POST", "/mi", raw=b"")[0] == 400
+    status, reply, _ = harness.api("POST", "/mi", {"jsonrpc": "2.0", "method": "ds_reload"})
+    assert (status, reply) == (202, b"")
+    reply = harness.mi("ds_list", {"full": 1}, request_id=7)
+    assert reply["id"] == 7 and reply["result"]["PARTITIONS"][0]["SETS"][0]["Destinations"][0] == {
+        "URI": first, "state": "Active", "first_hit_counter": 0, "weight": 1, "priority": 0,
+        "resolved_addresses": [f"127.0.0.1:{ports[0]}"]}
+
+    def state():
+        found = harness.mi("ds_list")["result"]["PARTITIONS"][0]["SETS"][0]["Destinations"]
+        return {d["URI"]: d["state"] for d in found}[first]
+
+    # "p" counts towards the probing threshold (2), as in OpenSIPS
+    assert harness.mi("ds_set_state", ["p", "1", first])["result"] == "OK" and state() == "Active"
+    assert harness.mi("ds_set_state", ["p", "1", first])["result"] == "OK" and state() == "Probing"
+    assert harness.mi("ds_set_state", {"state": "i", "group": "default:1", "address": first})["result"] == "OK"
+    assert state() == "Inactive"
+    assert harness.mi("ds_set_state", ["a", "1", "sip:127.0.0.1:1"])["error"] == {
+        "code": 404, "message": "destination not found"}
+    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == 1, 10, "the write-back")
+    # an operator's edit in the store wins over the inherited runtime state (OpenSIPS #3059)
+    with sqlite3.connect(harness.db) as db:
+        db.execute("UPDATE dispatcher SET state = 0 WHERE id = 1")
+    assert harness.mi("ds_reload", {"inherit_state": "y"})["result"] == "OK" and state() == "Active"
+    assert harness.mi("ds_set_state", ["i", "1", first])["result"] == "OK"
+    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == 1, 10, "the write-back")
+    assert harness.mi("ds_reload", {"inherit_state": "0"})["result"] == "OK" and state() == "Inactive"
+    stats = harness.mi("get_statistics", {"statistics": ["dispatcher:"]})["result"]
+    assert stats["dispatcher:destinations"] == 2 and stats["dispatcher:inactive_destinations"] == 1
+
+
+def run_cli(harness, *args):
+    return subprocess.run([sys.executable, "-m", "fastds", *args], capture_output=True, text=True,
+                          env=harness.env(), timeout=60)
+
+
+def test_the_cli_talks_to_the_running_fastds(harness):
+    harness.add_destination(free_udp_port())
+    harness.start_fastds()
+    listed = run_cli(harness, "ds", "list")
+    assert listed.returncode == 0 and "live from fastds" in listed.stdout and "picks" in listed.stdout
+    bad = run_cli(harness, "ds", "add", "--set", "1", "--uri", "mailto:x@example.com")
+    assert bad.returncode == 2 and "destination not added: destination:" in bad.stderr
+    good = run_cli(harness, "ds", "add", "--set", "2", "--uri", "sip:127.0.0.1:5996", "--weight", "3")
+    assert good.returncode == 0 and "added destination id 2; live (generation 2)" in good.stdout
+    assert "sip:127.0.0.1:5996" in live(harness)
+    state = run_cli(harness, "ds", "set-state", "2", "inactive")
+    assert state.returncode == 0 and "now inactive (live" in state.stdout
+    assert live(harness)["sip:127.0.0.1:5996"]["state"] == "inactive"
+    reloaded = run_cli(harness, "ds", "reload")
+    assert reloaded.returncode == 0 and "reloaded, generation 3" in reloaded.stdout
+    removed = run_cli(harness, "ds", "rm", "2")
+    assert removed.returncode == 0 and "sip:127.0.0.1:5996" not in live(harness)
+    assert run_cli(harness, "ds", "rm", "2").returncode == 2
