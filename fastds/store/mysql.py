@@ -38,9 +38,12 @@ class MysqlStore:
         self.name = f"MySQL {self._params['user']}@{self._params['host']}:{self._params['port']}/{self._params['db']}"
         self._connection = None
 
-    async def _execute(self, sql: str, params: tuple = (), fetch: bool = False):
+    async def _execute(self, sql: str, params: tuple = (), fetch: bool = False, idempotent: bool = True):
         """Run one statement; (rows or None, rowcount, lastrowid). A failure drops the
-        connection so the next call reconnects."""
+        connection. A connection kept from before may have died with an outage since:
+        an idempotent statement that fails on it is tried once more on a new one (an
+        INSERT is not: it may have landed before the connection broke)."""
+        reused = self._connection is not None
         try:
             if self._connection is None:
                 self._connection = await asyncmy.connect(**self._params, autocommit=True,
@@ -51,6 +54,8 @@ class MysqlStore:
                 return rows, cursor.rowcount, cursor.lastrowid
         except (DriverError, OSError) as exc:
             await self.close()
+            if reused and idempotent:
+                return await self._execute(sql, params, fetch, idempotent=False)
             raise StoreError(f"{self.name}: {exc}") from None
 
     async def init_schema(self) -> None:
@@ -99,7 +104,7 @@ class MysqlStore:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
         _, count, row_id = await self._execute(
             f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})",
-            tuple(fields[column] for column in columns))
+            tuple(fields[column] for column in columns), idempotent=False)
         if count != 1:
             raise StoreError(f"{self.name}: the destination was not written")
         return int(row_id)

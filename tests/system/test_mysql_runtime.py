@@ -47,3 +47,30 @@ def test_a_database_outage_while_routing(harness, mysql_database):
         assert asyncio.run(states(mysql_url(mysql_database)))[f"sip:127.0.0.1:{dead}"] == 2
     finally:
         relay.close()
+
+
+def test_the_api_on_mariadb_refuses_writes_while_the_database_is_away(harness, mysql_database):
+    relay = Relay()
+    try:
+        port, added_port = free_udp_port(), free_udp_port()
+        asyncio.run(seed(mysql_url(mysql_database), [port]))
+        harness.start_fastds(db_url=mysql_url(mysql_database, relay.port))
+        status, reply, _ = harness.api("POST", "/api/v1/destinations",
+                                       {"setid": 2, "destination": f"sip:127.0.0.1:{added_port}", "weight": "4"})
+        assert status == 201 and reply["applied"]
+        relay.cut()
+        status, reply, _ = harness.api("POST", "/api/v1/destinations",
+                                       {"setid": 3, "destination": "sip:127.0.0.1:5995"})
+        assert status == 503 and "nothing was changed" in reply["error"] and "MySQL root@127.0.0.1" in reply["error"]
+        status, health, _ = harness.api("GET", "/api/v1/health")
+        assert status == 200 and health["status"] == "degraded" and health["checks"]["store"] != "ok"
+        sets = harness.mi("ds_list")["result"]["PARTITIONS"][0]["SETS"]  # shared memory keeps answering
+        assert [s["id"] for s in sets] == [1, 2]
+        relay.restore()
+        assert sorted(asyncio.run(states(mysql_url(mysql_database)))) == [f"sip:127.0.0.1:{added_port}",
+                                                                          f"sip:127.0.0.1:{port}"]
+        status, reply, _ = harness.api("PUT", "/api/v1/destinations/2", {"weight": 4})  # unchanged values: still ok
+        assert status == 200 and reply["applied"]
+        assert harness.api("GET", "/api/v1/health")[1]["status"] == "ok"
+    finally:
+        relay.close()
