@@ -1,6 +1,7 @@
 """/mi: OpenSIPS MI over JSON-RPC 2.0, so opensips-cli and the control panel drive fastds.
 
-Owns the commands ds_list, ds_set_state, ds_reload and get_statistics with the result
+Owns the commands ds_list, ds_set_state, ds_reload, get_statistics (and `which`, which
+opensips-cli calls before anything else) with the result
 and error shapes of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
 ("recipes") matched by name, or by count for positional arrays (two matches = "Ambiguous
 call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with a
@@ -107,6 +108,7 @@ class MiHandler:
             "ds_set_state": ([("state", "group", "address")], self.ds_set_state),
             "ds_reload": ([(), ("inherit_state",), ("partition",), ("partition", "inherit_state")], self.ds_reload),
             "get_statistics": ([("statistics",)], self.get_statistics),
+            "which": ([(), ("command",)], self.which),  # opensips-cli asks it first, to list the commands
         }
 
     async def handle(self, body: bytes) -> tuple[int, bytes | None]:
@@ -232,6 +234,15 @@ class MiHandler:
         if not found:
             raise MiError(404, "Statistics Not Found")
         return found
+
+    async def which(self, params: dict[str, Any]) -> list:
+        """OpenSIPS core `which`: the command names, or one command's parameter sets."""
+        if "command" not in params:
+            return sorted(self.commands)
+        command = self.commands.get(string_param(params, "command"))
+        if command is None:
+            raise MiError(404, "unknown MI command")
+        return [list(recipe) for recipe in command[0]]
 
     async def _ask(self, op: str, **fields: Any) -> dict[str, Any]:
         try:

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import free_tcp_port, free_udp_port, wait_for
@@ -251,3 +252,33 @@ def test_the_cli_talks_to_the_running_fastds(harness):
     removed = run_cli(harness, "ds", "rm", "2")
     assert removed.returncode == 0 and "sip:127.0.0.1:5996" not in live(harness)
     assert run_cli(harness, "ds", "rm", "2").returncode == 2
+
+
+def test_opensips_cli_drives_fastds_unchanged(harness):
+    """The real opensips-cli (PyPI opensipscli) over its HTTP MI transport."""
+    ports = [free_udp_port(), free_udp_port()]
+    for port in ports:
+        harness.add_destination(port)
+    second = f"sip:127.0.0.1:{ports[1]}"
+    harness.start_fastds()
+
+    def cli(*command):
+        result = subprocess.run(
+            ["opensips-cli", "-o", "communication_type=http", "-o", f"url={harness.api_url}/mi",
+             "-o", "output_type=pretty-print", "-x", "mi", *command],
+            capture_output=True, text=True, timeout=60, env=harness.env())
+        return result.returncode, result.stdout, result.stderr
+
+    code, out, err = cli("ds_list")
+    assert code == 0, err
+    listed = orjson.loads(out)["PARTITIONS"][0]["SETS"][0]["Destinations"]
+    assert [d["URI"] for d in listed] == [f"sip:127.0.0.1:{ports[0]}", second]
+    assert cli("ds_set_state", "i", "1", second)[:2] == (0, '"OK"\n')
+    code, out, _ = cli("ds_list", "full=1")
+    assert [(d["state"], d["weight"]) for d in orjson.loads(out)["PARTITIONS"][0]["SETS"][0]["Destinations"]] == [
+        ("Active", 1), ("Inactive", 1)]
+    assert cli("ds_reload", "inherit_state=n")[0] == 0
+    code, _, err = cli("ds_set_state", "x", "1", second)
+    assert code != 0 and "500: Bad state value" in err
+    code, out, _ = cli("get_statistics", "dispatcher:")
+    assert code == 0 and orjson.loads(out)["dispatcher:destinations"] == 2

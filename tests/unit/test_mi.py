@@ -177,3 +177,12 @@ def test_notifications_get_no_body_and_empty_bodies_are_400():
     status, reply, _ = call({"method": "ds_list"})  # invalid request: answered even without an id
     assert status == 200 and reply["error"]["code"] == -32600 and reply["id"] is None
     assert call(b"  ")[:2] == (400, None)
+
+
+def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects():
+    reply, _ = rpc("which")
+    assert reply["result"] == ["ds_list", "ds_reload", "ds_set_state", "get_statistics", "which"]
+    reply, _ = rpc("which", {"command": "ds_list"})
+    assert reply["result"] == [[], ["partition"], ["full"], ["full", "partition"]]
+    reply, _ = rpc("which", {"command": "ps"})
+    assert reply["error"] == {"code": 404, "message": "unknown MI command"}
