@@ -282,3 +282,14 @@ def test_opensips_cli_drives_fastds_unchanged(harness):
     assert code != 0 and "500: Bad state value" in err
     code, out, _ = cli("get_statistics", "dispatcher:")
     assert code == 0 and orjson.loads(out)["dispatcher:destinations"] == 2
+
+
+def test_an_api_port_already_taken_halts_fastds_with_a_message(harness):
+    import socket
+
+    harness.add_destination(free_udp_port())
+    with socket.create_server(("127.0.0.1", harness.api_port)):
+        process = harness.start_fastds(expect_ready=False)
+        assert process.wait(60) != 0
+    assert harness.log_lines(f"cannot bind the API on 127.0.0.1:{harness.api_port}: Address already in use")
+    assert harness.log_lines("halting: api failed at boot")

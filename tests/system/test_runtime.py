@@ -20,9 +20,10 @@ def log_time(line: str) -> float:
 
 def worker_pids(harness) -> dict[int, int]:
     pids = {}
-    for line in harness.log_lines("listening on"):
+    for line in harness.log_lines("INFO worker"):
         match = re.search(r"\[(\d+)\] INFO worker (\d+) listening", line)
-        pids[int(match.group(2))] = int(match.group(1))
+        if match:
+            pids[int(match.group(2))] = int(match.group(1))
     return pids
 
 
@@ -128,7 +129,7 @@ def test_sd_notify_ready_status_watchdog_stopping(harness, tmp_path):
     while not any(m.startswith("READY=1") for m in messages):
         messages.append(notify.recv(4096).decode())
     ready = next(m for m in messages if m.startswith("READY=1"))
-    assert "STATUS=2/2 workers, prober up, generation 1, 1 destinations" in ready
+    assert "STATUS=2/2 workers, prober up, API up, generation 1, 1 destinations" in ready
     while "WATCHDOG=1" not in messages:
         messages.append(notify.recv(4096).decode())
     master.send_signal(signal.SIGTERM)
