@@ -16,7 +16,7 @@ import orjson
 
 from fastds.api.metrics import MetricsPage
 from fastds.api.mi import MiHandler
-from fastds.api.snapshot import take
+from fastds.api.snapshot import SnapshotReader
 from fastds.dispatch.sets import build_sets
 from fastds.shm.layout import ShmView, ShmWriter, create
 
@@ -50,8 +50,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
     view = table(args.destinations, args.sets)
-    def snapshot():
-        return take(view)
+    snapshot = SnapshotReader(view)
 
     def sets_body():
         return orjson.dumps([live.as_json() for live in snapshot().destinations])

@@ -209,7 +209,7 @@ class Api:
         """200 while fastds can route (a table is published, a destination is active), else 503."""
         snapshot = self.snapshot()
         destinations = snapshot.destinations
-        active = sum(1 for live in destinations if live.destination.state == 0)
+        active = sum(1 for live in destinations if live.state == 0)
         checks: dict[str, str] = {"destinations": f"{active} of {len(destinations)} active"}
         try:
             await self.control("ping", timeout_s=2.0)

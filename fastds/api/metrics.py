@@ -47,8 +47,8 @@ class SnapshotCollector:
         for live in snapshot.destinations:
             d = live.destination
             values = [str(d.set_id), str(d.id), d.uri]
-            state.add_metric(values, d.state)
-            up.add_metric(values, 1 if d.state == 0 else 0)
+            state.add_metric(values, live.state)
+            up.add_metric(values, 1 if live.state == 0 else 0)
             picks.add_metric(values, live.picks)
             failovers.add_metric(values, live.failovers)
             in_flight.add_metric(values, live.in_flight)

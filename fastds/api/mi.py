@@ -164,7 +164,7 @@ class MiHandler:
             destinations = []
             for live in members:
                 d = live.destination
-                item: dict[str, Any] = {"URI": d.uri, "state": MI_STATE_NAMES[d.state],
+                item: dict[str, Any] = {"URI": d.uri, "state": MI_STATE_NAMES[live.state],
                                         "first_hit_counter": live.picks}
                 if d.socket:
                     item["socket"] = d.socket
@@ -257,9 +257,9 @@ def statistics(snapshot: Snapshot) -> dict[str, int]:
     destinations = snapshot.destinations
     stats = {
         "dispatcher:destinations": len(destinations),
-        "dispatcher:active_destinations": sum(1 for live in destinations if live.destination.state == 0),
-        "dispatcher:inactive_destinations": sum(1 for live in destinations if live.destination.state == 1),
-        "dispatcher:probing_destinations": sum(1 for live in destinations if live.destination.state == 2),
+        "dispatcher:active_destinations": sum(1 for live in destinations if live.state == 0),
+        "dispatcher:inactive_destinations": sum(1 for live in destinations if live.state == 1),
+        "dispatcher:probing_destinations": sum(1 for live in destinations if live.state == 2),
         "dispatcher:picks": sum(live.picks for live in destinations),
         "dispatcher:failovers": sum(live.failovers for live in destinations),
         "dispatcher:generation": snapshot.generation,

@@ -16,7 +16,8 @@ from fastds.shm.layout import WORKER_COUNTERS, ShmView
 
 @dataclasses.dataclass(frozen=True)
 class LiveDestination:
-    destination: Destination  # its `state` is the live one
+    destination: Destination  # as published (its `state` is the one it was loaded with)
+    state: int                # now
     picks: int
     failovers: int
     in_flight: int
@@ -24,7 +25,7 @@ class LiveDestination:
 
     def as_json(self) -> dict:
         d = self.destination
-        return {"id": d.id, "setid": d.set_id, "destination": d.uri, "state": STATE_NAMES[d.state],
+        return {"id": d.id, "setid": d.set_id, "destination": d.uri, "state": STATE_NAMES[self.state],
                 "weight": d.weight, "priority": d.priority, "probe_mode": d.probe_mode, "attrs": d.attrs,
                 "socket": d.socket or None, "description": d.description, "address": f"{d.host}:{d.port}",
                 "transport": d.transport, "picks": self.picks, "failovers": self.failovers,
@@ -54,17 +55,32 @@ class Snapshot:
         return {name: sum(row[name] for row in self.workers) for name in WORKER_COUNTERS}
 
 
-def take(view: ShmView) -> Snapshot:
-    generation = view.generation
-    sets, first_slot = view.sets(generation)
-    live_sets = {}
-    for set_id in sorted(sets):
-        found = []
-        for index, destination in enumerate(sets[set_id].destinations):
-            slot = first_slot[set_id] + index
-            picks, failovers = view.counts(generation, slot)
-            rtt = view.rtt_ms(generation, slot)
-            found.append(LiveDestination(destination, picks, failovers, view.in_flight(generation, slot),
-                                         round(rtt, 3) if rtt >= 0 else None))
-        live_sets[set_id] = found
-    return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)])
+class SnapshotReader:
+    """`reader()` -> a Snapshot. The topology of a generation is decoded once; states,
+    counters, loads and RTTs are read afresh each time, one array at a time."""
+
+    def __init__(self, view: ShmView):
+        self._view = view
+        self._generation = -1
+        self._topology: list[tuple[int, list[Destination]]] = []
+
+    def __call__(self) -> Snapshot:
+        view = self._view
+        generation = view.generation
+        if generation != self._generation:
+            sets, _ = view.sets(generation)  # slots run set by set, in the order publish() wrote them
+            self._topology = [(set_id, list(sets[set_id].destinations)) for set_id in sorted(sets)]
+            self._generation = generation
+        states, in_flight, rtt, counters = view.live_arrays(generation)
+        live_sets: dict[int, list[LiveDestination]] = {}
+        slot = 0
+        for set_id, members in self._topology:
+            found = live_sets[set_id] = []
+            for destination in members:
+                if slot >= len(states):  # a newer generation was published meanwhile
+                    break
+                found.append(LiveDestination(destination, states[slot], counters[2 * slot], counters[2 * slot + 1],
+                                             max(0, in_flight[slot]),
+                                             round(rtt[slot], 3) if rtt[slot] >= 0 else None))
+                slot += 1
+        return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)])

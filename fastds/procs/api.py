@@ -18,7 +18,7 @@ import uvloop
 from aiohttp import web
 
 from fastds.api.app import Api
-from fastds.api.snapshot import take
+from fastds.api.snapshot import SnapshotReader
 from fastds.config import Settings
 from fastds.errors import FastdsError
 from fastds.procs import EXIT_BOOT_FAILURE
@@ -48,7 +48,7 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
     loop = asyncio.get_running_loop()
     store = open_store(settings.db_url)
     control = ControlClient(control_address)
-    api = Api(lambda: take(view), store, control.request, settings.api_token, view.layout.capacity)
+    api = Api(SnapshotReader(view), store, control.request, settings.api_token, view.layout.capacity)
     runner = web.AppRunner(api.application(), access_log=None)
     await runner.setup()
     await web.SockSite(runner, listener).start()

@@ -157,6 +157,16 @@ class ShmView:
     def in_flight(self, generation: int, slot: int) -> int:
         return max(0, struct.unpack_from("<q", self.region, self.layout.load_offset(generation & 1, slot))[0])
 
+    def live_arrays(self, generation: int) -> tuple[bytes, tuple[int, ...], tuple[float, ...], tuple[int, ...]]:
+        """Every slot's state, in-flight count, RTT and (picks, failovers) pairs, flattened,
+        each array read in one step."""
+        area = generation & 1
+        n = self.count(area)
+        return (bytes(self.region[self.layout.state_offset(area, 0):self.layout.state_offset(area, n)]),
+                struct.unpack_from(f"<{n}q", self.region, self.layout.load_offset(area, 0)),
+                struct.unpack_from(f"<{n}d", self.region, self.layout.rtt_offset(area, 0)),
+                struct.unpack_from(f"<{2 * n}q", self.region, self.layout.counters_offset(area, 0)))
+
     def counts(self, generation: int, slot: int) -> tuple[int, int]:
         """(picks, failovers) of the destination in `slot`, summed over the workers."""
         return struct.unpack_from("<qq", self.region, self.layout.counters_offset(generation & 1, slot))

@@ -24,7 +24,7 @@ ROWS = [
 
 def snapshot(rows=ROWS, picks=7) -> Snapshot:
     sets, _ = build_sets(rows)
-    live = {set_id: [LiveDestination(d, picks, 1, 0, None) for d in s.destinations] for set_id, s in sets.items()}
+    live = {set_id: [LiveDestination(d, d.state, picks, 1, 0, None) for d in s.destinations] for set_id, s in sets.items()}
     workers = [dict.fromkeys(WORKER_COUNTERS, 2), dict.fromkeys(WORKER_COUNTERS, 3)]
     return Snapshot(9, live, workers)
 
