@@ -64,3 +64,16 @@ def test_ruff_is_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "fastds", "tests", "bench"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_wheel_lists_every_package_and_data_file():
+    """A non-editable `pip install .` ships only what pyproject.toml names."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")}
+    assert found == set(setuptools["packages"])
+    for path in PACKAGE.rglob("*"):
+        if path.is_file() and path.suffix in (".sql", ".html", ".pxd", ".pyi"):
+            package = ".".join(path.parent.relative_to(ROOT).parts)
+            assert f"*{path.suffix}" in setuptools["package-data"].get(package, []), path.relative_to(ROOT)

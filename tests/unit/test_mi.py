@@ -186,3 +186,19 @@ def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects()
     assert reply["result"] == [[], ["partition"], ["full"], ["full", "partition"]]
     reply, _ = rpc("which", {"command": "ps"})
     assert reply["error"] == {"code": 404, "message": "unknown MI command"}
+
+
+def test_the_requests_of_the_opensips_control_panel():
+    """opensips-cp's dispatcher tool (ANCHORS.md §5): ds_list with its partition, then reads
+    PARTITIONS[0].SETS[*].Destinations[*].URI / .state; clicks send "I" / "A" with
+    "partition:setid"; "Apply changes" sends ds_reload with the partition or nothing."""
+    reply, _ = rpc("ds_list", {"partition": "default"})
+    listed = [(d["URI"], d["state"]) for s in reply["result"]["PARTITIONS"][0]["SETS"] for d in s["Destinations"]]
+    assert listed == [("sip:10.0.0.2", "Probing"), ("sip:10.0.0.1:5060", "Active"), ("sip:10.0.0.3:5080", "Inactive")]
+    reply, prober = rpc("ds_set_state", {"state": "I", "group": "default:1", "address": "sip:10.0.0.1:5060"})
+    assert reply["result"] == "OK" and prober.requests == [("set_state", {"destination": 1, "state": 1, "mi": True})]
+    reply, prober = rpc("ds_set_state", {"state": "A", "group": "default:4", "address": "sip:10.0.0.3:5080"})
+    assert reply["result"] == "OK" and prober.requests[0][1]["state"] == 0
+    for params in ({"partition": "default"}, None):
+        reply, prober = rpc("ds_reload", params)
+        assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": True})]
