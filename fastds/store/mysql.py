@@ -44,10 +44,15 @@ class MysqlStore:
         an idempotent statement that fails on it is tried once more on a new one (an
         INSERT is not: it may have landed before the connection broke)."""
         reused = self._connection is not None
-        try:
-            if self._connection is None:
+        if self._connection is None:
+            try:
                 self._connection = await asyncmy.connect(**self._params, autocommit=True,
                                                          connect_timeout=CONNECT_TIMEOUT_S)
+            except (DriverError, OSError, EOFError, RuntimeError) as exc:
+                # on uvloop, asyncmy raises RuntimeError ("Transport does not expose socket
+                # instance") when the server hangs up during the handshake
+                raise StoreError(f"{self.name}: cannot connect: {exc}") from None
+        try:
             async with self._connection.cursor(DictCursor) as cursor:
                 await cursor.execute(sql, params)
                 rows = await cursor.fetchall() if fetch else None
