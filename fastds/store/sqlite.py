@@ -1,13 +1,16 @@
 """The embedded default store: one SQLite file with the OpenSIPS 3.4 tables.
 
-Owns the SQL against SQLite (schema in sqlite.sql beside this file). Calls are short and
-made only from the CLI and the loading process, so the async methods call sqlite3
-directly. A write either reaches the file or raises StoreError; nothing is silent.
+Owns the SQL against SQLite (schema in sqlite.sql beside this file). Every call runs on
+one thread of the store's own, so a locked database (waited on up to the 5 s busy
+timeout) never stalls the caller's event loop: the prober keeps probing, the API keeps
+answering. A write either reaches the file or raises StoreError; nothing is silent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,13 @@ class SqliteStore:
     def __init__(self, path: str):
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def _run(self, function, *args):
+        """`function(*args)` on the store's thread (sqlite3 objects stay on one thread)."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastds-sqlite")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
     def _connect(self, create: bool = False) -> sqlite3.Connection:
         if self._db is None:
@@ -29,72 +39,87 @@ class SqliteStore:
             try:
                 if create:
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(self.path, isolation_level=None)
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self._db.row_factory = sqlite3.Row
                 self._db.execute("PRAGMA busy_timeout = 5000")
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from None
         return self._db
 
-    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, params: tuple, fetch: bool):
+        """On the store's thread: rows as dicts (fetch), else (rowcount, lastrowid)."""
         try:
-            return self._connect().execute(sql, params)
+            cursor = self._connect().execute(sql, params)
+            return [dict(row) for row in cursor] if fetch else (cursor.rowcount, cursor.lastrowid)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path}: {exc}") from None
 
-    async def init_schema(self) -> None:
-        db = self._connect(create=True)
+    async def _query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        return await self._run(self._execute, sql, params, True)
+
+    async def _change(self, sql: str, params: tuple = ()) -> tuple[int, int]:
+        return await self._run(self._execute, sql, params, False)
+
+    def _create_schema(self) -> None:
         try:
-            db.executescript(SCHEMA.read_text())
+            self._connect(create=True).executescript(SCHEMA.read_text())
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create the schema in {self.path}: {exc}") from None
-        await self.check_schema()
 
-    async def check_schema(self) -> None:
+    def _versions(self) -> dict[str, int]:
         try:
             rows = self._connect().execute("SELECT table_name, table_version FROM version").fetchall()
         except sqlite3.OperationalError:
             raise StoreError(f"{self.path} has no version table: run `fastds db init`") from None
-        check_versions({row["table_name"]: int(row["table_version"]) for row in rows})
+        return {row["table_name"]: int(row["table_version"]) for row in rows}
+
+    async def init_schema(self) -> None:
+        await self._run(self._create_schema)
+        await self.check_schema()
+
+    async def check_schema(self) -> None:
+        check_versions(await self._run(self._versions))
 
     async def load_destinations(self) -> list[dict[str, Any]]:
         # no ORDER BY, as OpenSIPS: equal priorities keep the order the database returns
-        return [dict(row) for row in self._execute(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher")]
+        return await self._query(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher")
 
     async def load_dialplan(self, dpid: int) -> list[dict[str, Any]]:
-        return [dict(row) for row in self._execute(
-            f"SELECT {', '.join(DIALPLAN_COLUMNS)} FROM dialplan WHERE dpid = ?", (dpid,))]
+        return await self._query(f"SELECT {', '.join(DIALPLAN_COLUMNS)} FROM dialplan WHERE dpid = ?", (dpid,))
 
     async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
-        row = self._execute(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher WHERE id = ?",
-                            (destination_id,)).fetchone()
-        return dict(row) if row is not None else None
+        rows = await self._query(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher WHERE id = ?",
+                                 (destination_id,))
+        return rows[0] if rows else None
 
     async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
-        cursor = self._execute(f"UPDATE dispatcher SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
-                               (*(fields[column] for column in columns), destination_id))
-        if cursor.rowcount != 1:
+        count, _ = await self._change(f"UPDATE dispatcher SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+                                      (*(fields[column] for column in columns), destination_id))
+        if count != 1:
             raise StoreError(f"no destination with id {destination_id}")
 
     async def add_destination(self, fields: dict[str, Any]) -> int:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
-        cursor = self._execute(
+        count, row_id = await self._change(
             f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
             tuple(fields[column] for column in columns))
-        if cursor.rowcount != 1:
+        if count != 1:
             raise StoreError("the destination was not written")
-        return int(cursor.lastrowid)
+        return int(row_id)
 
     async def remove_destination(self, destination_id: int) -> None:
-        if self._execute("DELETE FROM dispatcher WHERE id = ?", (destination_id,)).rowcount != 1:
+        if (await self._change("DELETE FROM dispatcher WHERE id = ?", (destination_id,)))[0] != 1:
             raise StoreError(f"no destination with id {destination_id}")
 
     async def set_state(self, destination_id: int, state: int) -> None:
-        if self._execute("UPDATE dispatcher SET state = ? WHERE id = ?", (state, destination_id)).rowcount != 1:
+        if (await self._change("UPDATE dispatcher SET state = ? WHERE id = ?", (state, destination_id)))[0] != 1:
             raise StoreError(f"no destination with id {destination_id}")
 
     async def close(self) -> None:
         if self._db is not None:
-            self._db.close()
+            await self._run(self._db.close)
             self._db = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None

@@ -5,6 +5,8 @@ and the CLI talking to it."""
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
@@ -147,8 +149,18 @@ def test_a_write_the_store_refuses_is_an_error_and_nothing_is_written(harness):
     locker = sqlite3.connect(harness.db, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")  # the store is busy past its 5 s busy timeout
     try:
-        status, reply, _ = harness.api("POST", "/api/v1/destinations",
-                                       {"setid": 2, "destination": "sip:127.0.0.1:5998"})
+        answers = []
+        post = threading.Thread(target=lambda: answers.append(harness.api(
+            "POST", "/api/v1/destinations", {"setid": 2, "destination": "sip:127.0.0.1:5998"})))
+        post.start()
+        time.sleep(1.0)  # the POST is now waiting on the lock (5 s busy timeout)
+        # reads still answer meanwhile: the store's calls run on a thread of their own, not
+        # on the API's event loop (which a blocked sqlite3 call would hold for the 5 s)
+        started = time.monotonic()
+        assert harness.api("GET", "/api/v1/sets")[0] == 200 and harness.mi("ds_list")["result"]
+        assert time.monotonic() - started < 2.5 and post.is_alive()
+        post.join(30)
+        status, reply, _ = answers[0]
         assert status == 503 and "nothing was changed" in reply["error"] and "locked" in reply["error"]
     finally:
         locker.execute("ROLLBACK")
