@@ -173,7 +173,8 @@ def cmd_ds_list(args: argparse.Namespace) -> int:
 
 def cmd_ds_add(args: argparse.Namespace) -> int:
     """Add a destination (validated before anything is written)."""
-    from fastds.api.validate import FieldError, destination_fields
+    from fastds.api.validate import destination_fields
+    from fastds.errors import FieldError
 
     body = {"setid": args.set, "destination": args.uri, "socket": args.socket, "state": args.state,
             "probe_mode": args.probe_mode, "weight": args.weight, "priority": args.priority, "attrs": args.attrs,

@@ -45,3 +45,19 @@ class StoreError(FastdsError):
 
 class ShmLayoutError(FastdsError):
     """A shared-memory segment does not match the layout this build expects."""
+
+
+class FieldError(FastdsError):
+    """A management request (API body, CLI input) with a bad field: names the field, the
+    value given and what was expected; nothing was written."""
+
+    def __init__(self, field: str, value, expected: str):
+        self.field, self.value, self.expected = field, value, expected
+        super().__init__(f"{field}: {value!r} is not valid: expected {expected}")
+
+    def as_json(self) -> dict:
+        return {"error": str(self), "field": self.field, "value": self.value, "expected": self.expected}
+
+
+class ProberUnavailable(FastdsError):
+    """The prober did not answer a request from the API (it is restarting, or stuck)."""

@@ -21,9 +21,9 @@ from aiohttp import web
 from fastds.api import metrics
 from fastds.api.mi import MiHandler, statistics
 from fastds.api.snapshot import Snapshot
-from fastds.api.validate import FieldError, destination_fields, state_number
+from fastds.api.validate import destination_fields, state_number
 from fastds.dispatch.sets import STATE_NAMES
-from fastds.errors import FastdsError, StoreError
+from fastds.errors import FastdsError, FieldError, StoreError
 from fastds.store import Store
 
 PANEL = Path(__file__).with_name("panel.html")

@@ -76,11 +76,12 @@ def bool_like_param(params: dict[str, Any], name: str) -> bool:
     return not (len(text) == 1 and text in "0nN")
 
 
-def match_recipe(recipes: list[tuple[str, ...]], params: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The parameter set a request uses (OpenSIPS get_cmd_recipe) and the params by name."""
+def match_recipe(recipes: list[tuple[str, ...]], params: Any) -> dict[str, Any]:
+    """The params by name, once a parameter set of the command matches them (OpenSIPS
+    get_cmd_recipe); MiError otherwise."""
     if params is None:
         if () in recipes:
-            return (), {}
+            return {}
         raise MiError(*INVALID_PARAMS, "Too few or too many parameters")
     if isinstance(params, list):
         matches = [recipe for recipe in recipes if recipe and len(recipe) == len(params)]
@@ -88,11 +89,11 @@ def match_recipe(recipes: list[tuple[str, ...]], params: Any) -> tuple[tuple[str
             raise MiError(*INVALID_PARAMS, "Ambiguous call, use named parameters instead")
         if not matches:
             raise MiError(*INVALID_PARAMS, "Too few or too many parameters")
-        return matches[0], dict(zip(matches[0], params))
+        return dict(zip(matches[0], params))
     same_count = [recipe for recipe in recipes if recipe and len(recipe) == len(params)]
     for recipe in same_count:
         if all(name in params for name in recipe):
-            return recipe, params
+            return params
     raise MiError(*INVALID_PARAMS, "Named parameters do not match" if same_count else "Too few or too many parameters")
 
 
@@ -148,8 +149,7 @@ class MiHandler:
         if command is None:
             raise MiError(*METHOD_NOT_FOUND)
         recipes, function = command
-        recipe, params = match_recipe(recipes, request.get("params") or None)
-        return await function(params)
+        return await function(match_recipe(recipes, request.get("params") or None))
 
     @staticmethod
     def _check_partition(params: dict[str, Any], code: int) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastds.dispatch.sets import destination_from_row
-from fastds.errors import FastdsError
+from fastds.errors import FieldError
 
 WRITABLE = ("setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs", "description")
 DEFAULTS = {"socket": None, "state": 0, "probe_mode": 0, "weight": "1", "priority": 0, "attrs": "",
@@ -23,15 +23,6 @@ TEXT_SIZES = {"destination": 192, "socket": 128, "attrs": 128, "description": 64
 INT32_MAX = 2**31 - 1
 # OpenSIPS socket syntax: proto:host[:port], IPv6 hosts in brackets
 SOCKET = re.compile(r"^(udp|tcp|tls|sctp|ws|wss):(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
-
-
-class FieldError(FastdsError):
-    def __init__(self, field: str, value: Any, expected: str):
-        self.field, self.value, self.expected = field, value, expected
-        super().__init__(f"{field}: {value!r} is not valid: expected {expected}")
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": str(self), "field": self.field, "value": self.value, "expected": self.expected}
 
 
 def _integer(field: str, value: Any, low: int, high: int, what: str) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from fastds.errors import FastdsError
+from fastds.errors import ProberUnavailable
 
 REPLY_TIMEOUT_S = 30.0  # a reload re-reads the store and resolves host names
 MAX_DATAGRAM = 65535
@@ -26,10 +26,6 @@ MAX_DATAGRAM = 65535
 
 def control_address(master_pid: int) -> str:
     return f"\0fastds-{master_pid}-control"
-
-
-class ProberUnavailable(FastdsError):
-    """The prober did not answer (it is restarting, or stuck)."""
 
 
 class ControlClient:

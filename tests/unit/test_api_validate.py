@@ -2,7 +2,8 @@
 
 import pytest
 
-from fastds.api.validate import FieldError, destination_fields
+from fastds.api.validate import destination_fields
+from fastds.errors import FieldError
 
 GOOD = {"setid": 1, "destination": "sip:10.0.0.5:5060"}
 
