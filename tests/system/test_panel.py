@@ -1,8 +1,8 @@
 """The web panel in a real headless Chromium (Debian chromium + chromium-driver, Selenium).
 
 It adds a destination through the form, sees it listed with its live state, disables
-it, and an invalid URI shows the API's message next to the form; with a token the panel
-asks for it first. FASTDS_PANEL_SCREENSHOT=path saves a picture of the panel (the
+it, an invalid URI shows the API's message next to the form, edits and removes it; with
+a token the panel asks for it first. FASTDS_PANEL_SCREENSHOT=path saves a picture of the panel (the
 README's is made that way).
 """
 
@@ -69,7 +69,7 @@ def fill(browser, **fields):
     browser.find_element(By.ID, "f-submit").click()
 
 
-def test_panel_adds_lists_disables_and_shows_validation_errors(harness, browser):
+def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(harness, browser):
     from selenium.webdriver.common.by import By
 
     first_port, new_port = free_udp_port(), free_udp_port()
@@ -102,6 +102,18 @@ def test_panel_adds_lists_disables_and_shows_validation_errors(harness, browser)
     assert error.text.startswith("destination: 'sip:bad host name' is not valid: expected a sip: or sips: URI")
     assert "invalid" in browser.find_element(By.ID, "f-destination").get_attribute("class")
     assert harness.api("GET", "/api/v1/destinations")[1] == before
+    click(browser, f'tr[data-uri="{new_uri}"] button.edit')  # the form now edits it in place
+    assert browser.find_element(By.ID, "f-submit").text == "Save"
+    assert browser.find_element(By.ID, "f-destination").get_attribute("value") == new_uri
+    fill(browser, weight=7)
+    wait_for(lambda: browser.execute_script(
+        "const row = document.querySelector(`tr[data-uri='${arguments[0]}']`);"
+        "return row !== null && row.cells[3].textContent === '7';", new_uri), 20, "the new weight listed")
+    assert harness.api("GET", f"/api/v1/destinations/{row['id']}")[1]["weight"] == "7"
+    click(browser, f'tr[data-uri="{new_uri}"] button.remove')
+    browser.switch_to.alert.accept()  # "Remove ... from set 1?"
+    wait_for(lambda: row_state(browser, new_uri) is None, 20, "the row to go")
+    assert harness.api("GET", f"/api/v1/destinations/{row['id']}")[0] == 404
     png = Path(harness.directory / "panel.png")
     browser.save_screenshot(str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
