@@ -139,8 +139,13 @@ def test_every_validation_error_is_400_naming_the_field_and_writes_nothing(harne
         assert status == expected and reply["error"], (method, path, status, reply)
     assert destinations(harness) == before
     assert harness.api("GET", "/api/v1/sets")[1]["generation"] == generation  # nothing reloaded either
+    status, reply, _ = harness.api("POST", "/api/v1/destinations?reload=0",
+                                   {"setid": 5, "destination": "sip:127.0.0.1:5994"})
+    assert status == 201 and reply["applied"] is False and "POST /api/v1/reload" in reply["note"]
+    assert "sip:127.0.0.1:5994" not in live(harness)  # written, not applied yet
     status, reply, _ = harness.api("POST", "/api/v1/reload", {"inherit_state": False})
     assert status == 200 and reply == {"generation": generation + 1, "problems": []}
+    assert live(harness)["sip:127.0.0.1:5994"]["setid"] == 5
 
 
 def test_a_write_the_store_refuses_is_an_error_and_nothing_is_written(harness):
