@@ -1,13 +1,14 @@
 """The web panel in a real headless Chromium (Debian chromium + chromium-driver, Selenium).
 
 It adds a destination through the form, sees it listed with its live state, disables
-it, an invalid URI shows the API's message next to the form, edits and removes it; with
-a token the panel asks for it first. FASTDS_PANEL_SCREENSHOT=path saves a picture of the panel (the
+it, an invalid URI shows the API's message next to the form, edits and removes it, and a
+reload reports the rows it skipped; with a token the panel asks for it first. FASTDS_PANEL_SCREENSHOT=path saves a picture of the panel (the
 README's is made that way).
 """
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,12 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
     browser.switch_to.alert.accept()  # "Remove ... from set 1?"
     wait_for(lambda: row_state(browser, new_uri) is None, 20, "the row to go")
     assert harness.api("GET", f"/api/v1/destinations/{row['id']}")[0] == 404
+    with sqlite3.connect(harness.db) as db:  # a row written by hand that fastds cannot use
+        db.execute("INSERT INTO dispatcher (setid, destination) VALUES (1, 'http://not-sip')")
+    click(browser, "#reload")
+    shown = browser.find_element(By.ID, "action-error")
+    wait_for(lambda: shown.text, 20, "the reload's report")
+    assert shown.text.startswith("skipped: dispatcher row id=") and "'http://not-sip'" in shown.text
     png = Path(harness.directory / "panel.png")
     browser.save_screenshot(str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
