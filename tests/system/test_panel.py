@@ -2,8 +2,8 @@
 
 It adds a destination through the form, sees it listed with its live state, disables
 it, an invalid URI shows the API's message next to the form, edits and removes it, and a
-reload reports the rows it skipped; with a token the panel asks for it first. FASTDS_PANEL_SCREENSHOT=path saves a picture of the panel (the
-README's is made that way).
+reload reports the rows it skipped; with a token the panel asks for it first.
+FASTDS_PANEL_SCREENSHOT=path saves a picture of the panel (the README's is made that way).
 """
 
 import os
