@@ -27,6 +27,7 @@ from fastds.shm.layout import ShmView
 from fastds.store import open_store
 
 log = logging.getLogger("fastds.api")
+SHUTDOWN_GRACE_S = 2.0
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -49,7 +50,8 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
     store = open_store(settings.db_url)
     control = ControlClient(control_address)
     api = Api(SnapshotReader(view), store, control.request, settings.api_token, view.layout.capacity)
-    runner = web.AppRunner(api.application(), access_log=None)
+    # requests still open at SIGTERM get SHUTDOWN_GRACE_S, within the master's stop grace
+    runner = web.AppRunner(api.application(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
     await web.SockSite(runner, listener).start()
     stop = asyncio.Event()
