@@ -148,15 +148,6 @@ class ShmView:
         return (self.region, self.layout.state_offset(area, first_slot), self.layout.load_offset(area, first_slot),
                 self.layout.rtt_offset(area, first_slot), self.layout.counters_offset(area, first_slot))
 
-    def state(self, generation: int, slot: int) -> int:
-        return self.region[self.layout.state_offset(generation & 1, slot)]
-
-    def rtt_ms(self, generation: int, slot: int) -> float:
-        return struct.unpack_from("<d", self.region, self.layout.rtt_offset(generation & 1, slot))[0]
-
-    def in_flight(self, generation: int, slot: int) -> int:
-        return max(0, struct.unpack_from("<q", self.region, self.layout.load_offset(generation & 1, slot))[0])
-
     def live_arrays(self, generation: int) -> tuple[bytes, tuple[int, ...], tuple[float, ...], tuple[int, ...]]:
         """Every slot's state, in-flight count, RTT and (picks, failovers) pairs, flattened,
         each array read in one step."""

@@ -72,9 +72,9 @@ def test_set_tables_read_states_loads_and_rtts_in_place():
     writer.set_state(1, 2)
     assert table.get_state(1) == 2
     table.add_load(2, 3)
-    assert writer.in_flight(generation, 2) == 3
     writer.set_rtt(0, 12.5)
-    assert writer.rtt_ms(generation, 0) == 12.5
+    states, in_flight, rtt, counters = writer.live_arrays(generation)
+    assert (states, in_flight, rtt[0], counters) == (b"\0\2\0", (0, 0, 3), 12.5, (0,) * 6)
 
 
 def test_worker_counters_rows():
