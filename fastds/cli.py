@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 
@@ -25,7 +26,9 @@ EXIT_USAGE = 2
 STATES = {"active": 0, "inactive": 1, "probing": 2, "0": 0, "1": 1, "2": 2}
 
 
+@functools.cache
 def _settings_or_exit():
+    """The settings, read once per command (unknown variables warned once)."""
     for warning in unknown_variables():
         print(f"fastds: warning: {warning}", file=sys.stderr)
     try:

@@ -110,8 +110,10 @@ class Api:
             return {"applied": False, "reload_error": reply.get("error")}
         return {"applied": True, "generation": reply["generation"], "problems": reply["problems"]}
 
-    async def check_unique(self, row: dict[str, Any], own_id: int | None = None) -> web.Response | None:
-        for other in await self.store.load_destinations():
+    @staticmethod
+    def duplicate(row: dict[str, Any], rows: list[dict[str, Any]], own_id: int | None = None) -> web.Response | None:
+        """409 when another of the store's `rows` has the same set and URI."""
+        for other in rows:
             if (other["id"] != own_id and str(other["setid"]) == str(row["setid"])
                     and str(other["destination"]).strip().lower() == row["destination"].lower()):
                 return error(409, f"set {row['setid']} already has {row['destination']} (id {other['id']}); "
@@ -144,7 +146,7 @@ class Api:
         if len(rows) >= self.capacity:
             return error(409, f"the shared table holds {self.capacity} destinations (FASTDS_SHM_DESTINATIONS) "
                               "and the store has that many; nothing was written")
-        conflict = await self.check_unique(row)
+        conflict = self.duplicate(row, rows)
         if conflict is not None:
             return conflict
         dest_id = await self.store.add_destination(row)
@@ -157,7 +159,7 @@ class Api:
         if current is None:
             return error(404, f"no destination with id {dest_id}")
         row = destination_fields(body, current)
-        conflict = await self.check_unique(row, dest_id)
+        conflict = self.duplicate(row, await self.store.load_destinations(), dest_id)
         if conflict is not None:
             return conflict
         await self.store.update_destination(dest_id, row)
