@@ -208,7 +208,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("FASTDS_SHM_ROUTES_BYTES", integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory"),
     Var("FASTDS_NODE_ID", NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name"),
     Var("FASTDS_STATE_DIR", TEXT, "/var/lib/fastds", "directory for state fastds keeps itself (the generated FASTDS_SECRET)"),
-    Var("FASTDS_DB_URL", DB_URL, "sqlite:///var/lib/fastds/fastds.db", "destination store: sqlite:///file or mysql://user:pass@host:port/db"),
+    Var("FASTDS_DB_URL", DB_URL, "sqlite:////var/lib/fastds/fastds.db", "destination store: sqlite:////absolute/file (three slashes: relative) or mysql://user:pass@host:port/db"),
     Var("FASTDS_EGRESS_ALLOW", CIDR_LIST, "0.0.0.0/0,::/0", "CIDRs fastds may send SIP to; anything else is dropped and counted"),
     Var("FASTDS_SECRET", TEXT, "", "key of the tag in our Via branches and Record-Route; empty = generated and stored on first run", secret=True),
     Var("FASTDS_RECORD_ROUTE", BOOLEAN, "1", "add a Record-Route so in-dialog requests come back through fastds"),

@@ -8,6 +8,7 @@ Workers never import this package (DESIGN.md §1).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Protocol
 
 from fastds.errors import StoreError
@@ -43,10 +44,13 @@ def check_versions(found: dict[str, int]) -> None:
 
 
 def open_store(url: str) -> Store:
+    """The store of FASTDS_DB_URL. sqlite:///X is the path X relative to the working
+    directory (SQLAlchemy's convention), sqlite:////X the absolute /X; the store holds,
+    and its messages print, the absolute path either way."""
     if url.startswith("sqlite:///"):
         from fastds.store.sqlite import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///"))
+        return SqliteStore(os.path.abspath(url.removeprefix("sqlite:///")))
     if url.startswith("mysql://"):
         from fastds.store.mysql import MysqlStore
 

@@ -72,3 +72,18 @@ def test_store_urls_pick_the_backend():
     assert isinstance(open_store("mysql://root:secret@127.0.0.1:3306/opensips"), MysqlStore)
     with pytest.raises(StoreError, match="expected sqlite:///path or mysql://"):
         open_store("postgres://x/y")
+
+
+def test_the_default_store_is_the_absolute_var_lib_path_wherever_fastds_runs(tmp_path, monkeypatch):
+    from fastds.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    assert open_store(load_settings({}).db_url).path == "/var/lib/fastds/fastds.db"
+
+
+def test_a_relative_sqlite_url_is_resolved_and_messages_print_the_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///nonexistent/dir/fastds.db")
+    assert store.path == str(tmp_path / "nonexistent" / "dir" / "fastds.db")
+    with pytest.raises(StoreError, match=f"SQLite store {tmp_path}/nonexistent/dir/fastds.db does not exist"):
+        run(store.check_schema())
