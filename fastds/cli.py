@@ -59,10 +59,24 @@ def _with_store(action):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the environment and print the effective settings as JSON."""
+    """Validate the environment: print the effective settings as JSON (secrets masked),
+    then open the store and try the SIP and API binds, a line each (stderr)."""
     settings = _settings_or_exit()
     sys.stdout.write(orjson.dumps(effective(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
-    return 0
+    if args.offline:
+        return 0
+    from fastds.preflight import environment_checks
+
+    def running_fastds() -> str | None:
+        client = ApiClient(settings)
+        health = client.health()
+        return None if health is None else f"its API at {client.base} answers, generation {health['generation']}"
+
+    checks = environment_checks(settings, running_fastds)
+    sys.stdout.flush()
+    for check in checks:
+        print(f"fastds: check: {check.line()}", file=sys.stderr)
+    return 0 if all(check.ok for check in checks) else EXIT_FAILURE
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -77,8 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_db_init(args: argparse.Namespace) -> int:
     """Create the OpenSIPS 3.4 tables (version, dispatcher 9, dialplan 5) if absent."""
-    _with_store(lambda store: store.init_schema())
-    print("fastds: schema ready")
+    from fastds.store import ensure_schema
+
+    created = _with_store(ensure_schema)
+    print(f"fastds: schema ready ({'created' if created else 'existing'})")
     return 0
 
 
@@ -110,18 +126,19 @@ class ApiClient:
             except orjson.JSONDecodeError:
                 return exc.code, {"error": f"HTTP {exc.code} {exc.reason}"}
 
-    def running(self) -> bool:
+    def health(self) -> dict | None:
+        """The running fastds's /api/v1/health reply; None when no fastds answers."""
         try:
             _, reply = self.call("GET", "/api/v1/health")
         except (OSError, orjson.JSONDecodeError):
-            return False
-        return isinstance(reply, dict) and "generation" in reply
+            return None
+        return reply if isinstance(reply, dict) and "generation" in reply else None
 
 
 def _api_or_none():
     settings = _settings_or_exit()
     client = ApiClient(settings)
-    return client if client.running() else None
+    return client if client.health() is not None else None
 
 
 def _api_result(status: int, reply: dict, failed: str) -> dict:
@@ -252,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command(commands, "run", cmd_run)
-    command(commands, "check", cmd_check)
+    command(commands, "check", cmd_check).add_argument(
+        "--offline", action="store_true", help="only the variables: do not open the store nor try the binds")
     db = commands.add_parser("db", help="the store's schema").add_subparsers(dest="db_command", required=True)
     command(db, "init", cmd_db_init)
     ds = commands.add_parser("ds", help="destinations in the store").add_subparsers(dest="ds_command", required=True)

@@ -147,7 +147,12 @@ def _db_url(text: str) -> str:
     return text.strip()
 
 
-DB_URL = Kind("database URL", _db_url)
+def masked_db_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, fit to print."""
+    return re.sub(r"^(mysql://[^:@/]*):.*@([^@]*)$", r"\1:***@\2", url)
+
+
+DB_URL = Kind("database URL", _db_url, masked_db_url)
 
 
 def _node_id(text: str) -> str:

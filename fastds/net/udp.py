@@ -21,20 +21,28 @@ from fastds.net.egress import EgressPolicy
 log = logging.getLogger("fastds.udp")
 
 
-def bind_udp(host: str, port: int, *, reuse_port: bool, rcvbuf_bytes: int) -> socket.socket:
+def bind_udp(host: str, port: int, *, reuse_port: bool, rcvbuf_bytes: int | None = None) -> socket.socket:
     """A bound, non-blocking UDP socket; OSError names the address when it is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
+        if rcvbuf_bytes is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise OSError(exc.errno, f"cannot bind UDP {host}:{port}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+def ensure_udp_free(host: str, port: int) -> None:
+    """OSError naming the address unless no socket holds it. A bind without SO_REUSEPORT
+    fails while any socket is bound there, another fastds's SO_REUSEPORT ones included
+    (which the workers' own binds would silently share: two instances splitting calls)."""
+    bind_udp(host, port, reuse_port=False).close()
 
 
 def sent_by(sock: socket.socket, advertised_host: str) -> bytes:

@@ -1,12 +1,14 @@
 """The master process of `fastds run`: supervise only (DESIGN.md §1).
 
-Owns the shared memory (mapped before forking, so every child and every respawned child
-shares it), spawning the prober, FASTDS_WORKERS workers and the API process, reaping and respawning a
-child that dies (back-off, logged with its exit status or signal), halting with a
-non-zero status when a child fails at boot instead of respawning it forever, and the
-signals: handlers only enqueue (the wakeup fd carries the signal number); SIGHUP asks
-the prober to reload, SIGTERM / SIGINT stop the API, the workers gracefully, then the
-prober. sd_notify: READY=1 once every worker and the API have bound their sockets, WATCHDOG=1 while every
+Owns refusing to start on a SIP address another process holds (SO_REUSEPORT would let
+a second fastds share it and take half the calls), the shared memory (mapped before
+forking, so every child and every respawned child shares it), spawning the prober,
+FASTDS_WORKERS workers and the API process, reaping and respawning a child that dies
+(back-off, logged with its exit status or signal), halting with a non-zero status when
+a child fails at boot instead of respawning it forever, and the signals: handlers only
+enqueue (the wakeup fd carries the signal number); SIGHUP asks the prober to reload,
+SIGTERM / SIGINT stop the API, the workers gracefully, then the prober. sd_notify:
+READY=1 once every worker and the API have bound their sockets, WATCHDOG=1 while every
 child is up, STATUS= one line, STOPPING=1.
 """
 
@@ -22,6 +24,7 @@ import time
 
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
+from fastds.net.udp import ensure_udp_free
 from fastds.procs import EXIT_BOOT_FAILURE, api, prober, worker
 from fastds.procs.control import control_address
 from fastds.procs.notify import Notifier
@@ -207,6 +210,11 @@ class Master:
             self.secret = load_or_create_secret(settings.secret, settings.state_dir)
         except FastdsError as exc:
             log.error("%s", exc)
+            return EXIT_HALTED
+        try:
+            ensure_udp_free(*settings.sip_listen)
+        except OSError as exc:
+            log.error("halting: %s (another fastds, or another program, holds it)", exc.strerror)
             return EXIT_HALTED
         self.advertised = advertised_host(settings)
         self.region = create(settings.shm_destinations, self.worker_count, settings.shm_routes_bytes)

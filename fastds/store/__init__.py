@@ -21,6 +21,8 @@ TABLE_VERSIONS = {"dispatcher": 9, "dialplan": 5}
 
 
 class Store(Protocol):
+    name: str  # what messages call it: "SQLite /path" or "MySQL user@host:port/db", never a password
+
     async def init_schema(self) -> None: ...
     async def check_schema(self) -> None: ...
     async def load_destinations(self) -> list[dict[str, Any]]: ...
@@ -41,6 +43,18 @@ def check_versions(found: dict[str, int]) -> None:
         if found[table] != version:
             raise StoreError(f"table {table!r} has version {found[table]}, fastds speaks version {version} "
                              "(OpenSIPS 3.4); migrate the table or point FASTDS_DB_URL elsewhere")
+
+
+async def ensure_schema(store: Store) -> bool:
+    """`fastds db init`: create what is missing; False when the schema was complete
+    already (nothing run, so MySQL prints no "already exists" notes), True when created."""
+    try:
+        await store.check_schema()
+        return False
+    except StoreError:
+        pass
+    await store.init_schema()
+    return True
 
 
 def open_store(url: str) -> Store:

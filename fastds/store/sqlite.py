@@ -23,6 +23,7 @@ SCHEMA = Path(__file__).with_name("sqlite.sql")
 class SqliteStore:
     def __init__(self, path: str):
         self.path = path
+        self.name = f"SQLite {path}"
         self._db: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
 

@@ -136,3 +136,14 @@ def test_the_database_going_away_is_an_error_and_coming_back_is_picked_up(mysql_
         assert run(outage_and_back())[0]["state"] == 2
     finally:
         relay.close()
+
+
+def test_db_init_on_an_existing_schema_says_so_without_the_servers_notes(mysql_database):
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "FASTDS_DB_URL": mysql_url(mysql_database)}
+    first, again = (subprocess.run([sys.executable, "-m", "fastds", "db", "init"], capture_output=True, text=True,
+                                   env=env, timeout=60) for _ in range(2))
+    assert (first.returncode, first.stdout) == (0, "fastds: schema ready (created)\n"), first.stderr
+    assert (again.returncode, again.stdout, again.stderr) == (0, "fastds: schema ready (existing)\n", "")

@@ -8,10 +8,12 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 from datetime import datetime
 
-from tests.harness import free_udp_port, wait_for
+from tests.harness import free_tcp_port, free_udp_port, wait_for
 
 
 def log_time(line: str) -> float:
@@ -114,8 +116,23 @@ def test_e_port_in_use_exits_non_zero_at_once_naming_the_address(harness):
         assert master.wait(15) != 0 and time.time() - started < 15
     finally:
         taken.close()
-    assert harness.log_lines(f"cannot bind UDP 127.0.0.1:{harness.port}: Address already in use")
-    assert harness.log_lines("halting: worker")
+    assert harness.log_lines(f"halting: cannot bind UDP 127.0.0.1:{harness.port}: Address already in use")
+
+
+def test_e_a_second_fastds_on_the_same_address_is_refused_and_check_knows_the_first(harness):
+    harness.add_destination(free_udp_port())
+    first = harness.start_fastds(workers=2)
+    second = harness.start_fastds(expect_ready=False, api_listen=f"127.0.0.1:{free_tcp_port()}")
+    assert second.wait(30) != 0
+    assert harness.log_lines(f"halting: cannot bind UDP 127.0.0.1:{harness.port}: Address already in use "
+                             "(another fastds, or another program, holds it)")
+    assert len(harness.log_lines("fastds ready")) == 1 and first.poll() is None
+    assert harness.api("GET", "/api/v1/health")[0] == 200
+    check = subprocess.run([sys.executable, "-m", "fastds", "check"], capture_output=True, text=True, timeout=60,
+                           env=harness.env())
+    assert check.returncode == 0, check.stderr
+    assert f"ok   SIP udp 127.0.0.1:{harness.port}: held by the running fastds" in check.stderr
+    assert f"ok   API tcp 127.0.0.1:{harness.api_port}: held by the running fastds" in check.stderr
 
 
 def test_sd_notify_ready_status_watchdog_stopping(harness, tmp_path):

@@ -1,11 +1,12 @@
 """The `fastds` command as a subprocess: exit statuses, messages, the ds commands."""
 
+import socket
 import subprocess
 import sys
 
 import orjson
 
-from bench.load import free_tcp_port
+from bench.load import free_tcp_port, free_udp_port
 
 
 def run_cli(*args, env=None):
@@ -14,9 +15,43 @@ def run_cli(*args, env=None):
 
 
 def test_cli_check_prints_effective_settings_as_json():
-    result = run_cli("check", env={"FASTDS_WORKERS": "3"})
+    result = run_cli("check", "--offline", env={"FASTDS_WORKERS": "3"})
     assert result.returncode == 0, result.stderr
     assert orjson.loads(result.stdout)["FASTDS_WORKERS"] == 3
+
+
+def test_cli_check_masks_the_database_password():
+    result = run_cli("check", env={"FASTDS_DB_URL": "mysql://u:secretpw@127.0.0.1:1/fastds",
+                                   "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}",
+                                   "FASTDS_SIP_LISTEN": f"127.0.0.1:{free_udp_port()}"})
+    assert "secretpw" not in result.stdout + result.stderr
+    assert orjson.loads(result.stdout)["FASTDS_DB_URL"] == "mysql://u:***@127.0.0.1:1/fastds"
+    assert result.returncode == 1 and "FAIL store: MySQL u@127.0.0.1:1/fastds: cannot connect" in result.stderr
+
+
+def test_cli_check_opens_the_store_and_tries_the_binds(tmp_path):
+    sip_port, api_port = free_udp_port(), free_tcp_port()
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db", "FASTDS_SIP_LISTEN": f"127.0.0.1:{sip_port}",
+           "FASTDS_API_LISTEN": f"127.0.0.1:{api_port}"}
+    missing = run_cli("check", env=env)
+    assert missing.returncode == 1
+    assert f"FAIL store: SQLite store {tmp_path}/ds.db does not exist: run `fastds db init`" in missing.stderr
+    assert f"ok   SIP udp 127.0.0.1:{sip_port}: free" in missing.stderr
+    assert f"ok   API tcp 127.0.0.1:{api_port}: free" in missing.stderr
+    assert run_cli("db", "init", env=env).stdout == "fastds: schema ready (created)\n"
+    assert run_cli("db", "init", env=env).stdout == "fastds: schema ready (existing)\n"
+    assert run_cli("check", env=env).returncode == 0
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", sip_port))
+    try:
+        held = run_cli("check", env=env)
+    finally:
+        taken.close()
+    assert held.returncode == 1
+    assert (f"FAIL SIP udp 127.0.0.1:{sip_port}: cannot bind UDP 127.0.0.1:{sip_port}: Address already in use; "
+            "another program holds it (change FASTDS_SIP_LISTEN or stop that program)") in held.stderr
+    offline = run_cli("check", "--offline", env={**env, "FASTDS_DB_URL": "sqlite:///nowhere/x.db"})
+    assert offline.returncode == 0 and "check:" not in offline.stderr
 
 
 def test_cli_check_exits_2_naming_the_bad_variable():
