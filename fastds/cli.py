@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(ds, "list", cmd_ds_list).add_argument("--json", action="store_true", help="JSON instead of a table")
     add = command(ds, "add", cmd_ds_add)
     add.add_argument("--set", type=int, required=True, help="destination set id")
-    add.add_argument("--uri", required=True, help="sip: or sips: URI, e.g. sip:10.0.0.5:5060")
+    add.add_argument("--uri", required=True, help="sip: URI over UDP, e.g. sip:10.0.0.5:5060 (TCP and TLS are not spoken yet)")
     add.add_argument("--weight", type=int, default=1)
     add.add_argument("--priority", type=int, default=0)
     add.add_argument("--state", choices=sorted(STATES), default="active")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastds.dispatch.sets import destination_from_row
+from fastds.dispatch.sets import UnsupportedTransport, destination_from_row
 from fastds.errors import FieldError
 
 WRITABLE = ("setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs", "description")
@@ -82,7 +82,9 @@ def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> d
         raise FieldError("socket", row["socket"], "proto:host[:port], e.g. udp:10.0.0.10:5060")
     try:
         destination_from_row(row)
+    except UnsupportedTransport as exc:
+        raise FieldError("destination", row["destination"], f"a sip: URI over UDP ({exc})") from None
     except ValueError:
         raise FieldError("destination", row["destination"],
-                         "a sip: or sips: URI with a host, transport udp, tcp or tls") from None
+                         "a sip: URI with a host (transport udp)") from None
     return row

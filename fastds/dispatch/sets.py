@@ -1,7 +1,8 @@
 """Destination sets built from `dispatcher` table rows (OpenSIPS 3.4, version 9).
 
-Owns what a row must be to become a destination (ANCHORS.md §1.2-§1.3): a SIP/SIPS URI
-with a host, a non-negative integer weight (OpenSIPS stores it as text), state 0/1/2,
+Owns what a row must be to become a destination (ANCHORS.md §1.2-§1.3): a SIP URI
+with a host, over UDP (a sips: or transport=tcp|tls row is refused until fastds speaks
+TCP and TLS, never downgraded), a non-negative integer weight (OpenSIPS stores it as text), state 0/1/2,
 probe_mode 0/1; NULL priority and probe_mode read as 0. A bad row is reported, naming
 it, and skipped, never the whole set. A set is ordered by descending priority, equal
 priorities keeping row order (index 0 = highest priority, as in OpenSIPS).
@@ -17,6 +18,11 @@ from fastds.errors import SipParseError
 from fastds.sip import parse_uri
 
 STATE_NAMES = {0: "active", 1: "inactive", 2: "probing"}
+
+
+class UnsupportedTransport(ValueError):
+    """A destination over TCP or TLS: fastds relays over UDP only, and a silent downgrade
+    of sips: or transport=tls|tcp to UDP is what it must never do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +77,10 @@ def destination_from_row(row: Mapping[str, Any]) -> Destination:
     transport = (uri.param("transport") or (b"tls" if uri.kind == "sips" else b"udp")).decode().lower()
     if transport not in ("udp", "tcp", "tls"):
         raise ValueError(f"destination {uri_text!r} has transport {transport!r}: expected udp, tcp or tls")
+    if transport != "udp":
+        raise UnsupportedTransport(
+            f"destination {uri_text!r} needs {'TLS (sips:)' if uri.kind == 'sips' else transport.upper()}, which "
+            "fastds does not speak yet (UDP only): refused rather than sent as cleartext UDP")
     return Destination(
         id=_integer(row.get("id", 0), "id", null=0),
         set_id=_integer(row["setid"], "setid", minimum=0),

@@ -97,7 +97,7 @@ def test_a_table_opensips_made_loads_as_opensips_reads_it(mysql_database):
               "INSERT INTO dispatcher (setid, destination, weight, priority, probe_mode, description) VALUES"
               " (1, 'sip:127.0.0.1:5080', '5', NULL, NULL, 'by hand'),"
               " (1, 'sip:nowhere.invalid:5060', '1', 2, 0, 'does not resolve'),"
-              " (2, 'sip:127.0.0.1:5081;transport=tcp', '10', 1, 1, '')",
+              " (2, 'sip:127.0.0.1:5081;transport=udp', '10', 1, 1, '')",
               "INSERT INTO dialplan (dpid, pr, match_op, match_exp, attrs) VALUES (0, 1, 1, '^00', 'set=2;alg=4')"))
 
     async def load():
@@ -113,7 +113,7 @@ def test_a_table_opensips_made_loads_as_opensips_reads_it(mysql_database):
     assert problems == [] and len(unresolved) == 1 and "could not resolve nowhere.invalid" in unresolved[0]
     (by_hand,) = sets[1].destinations
     assert (by_hand.weight, by_hand.priority, by_hand.probe_mode, by_hand.description) == (5, 0, 0, "by hand")
-    assert sets[2].destinations[0].transport == "tcp" and sets[2].destinations[0].probe_mode == 1
+    assert sets[2].destinations[0].transport == "udp" and sets[2].destinations[0].probe_mode == 1
     assert dialplan[0]["attrs"] == "set=2;alg=4"
 
 

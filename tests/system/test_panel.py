@@ -100,7 +100,7 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
     fill(browser, setid=1, destination="sip:bad host name", weight=1, description="")
     error = browser.find_element(By.ID, "form-error")
     wait_for(lambda: error.text, 20, "the validation message")
-    assert error.text.startswith("destination: 'sip:bad host name' is not valid: expected a sip: or sips: URI")
+    assert error.text.startswith("destination: 'sip:bad host name' is not valid: expected a sip: URI with a host")
     assert "invalid" in browser.find_element(By.ID, "f-destination").get_attribute("class")
     assert harness.api("GET", "/api/v1/destinations")[1] == before
     click(browser, f'tr[data-uri="{new_uri}"] button.edit')  # the form now edits it in place

@@ -16,9 +16,17 @@ def test_defaults_fill_a_new_destination_as_the_opensips_schema_does():
 
 def test_accepted_spellings():
     row = destination_fields({**GOOD, "setid": "3", "weight": "7", "state": "Probing", "probe_mode": 1,
-                              "priority": -2, "socket": "udp:[::1]:5060", "destination": " sips:gw.example.com "})
+                              "priority": -2, "socket": "udp:[::1]:5060", "destination": " sip:gw.example.com "})
     assert (row["setid"], row["weight"], row["state"], row["priority"], row["destination"]) == (
-        3, "7", 2, -2, "sips:gw.example.com")
+        3, "7", 2, -2, "sip:gw.example.com")
+
+
+@pytest.mark.parametrize("uri", ["sips:gw.example.com", "sip:10.0.0.5;transport=tcp", "sip:10.0.0.5;transport=tls"])
+def test_tcp_and_tls_destinations_are_refused_saying_why(uri):
+    with pytest.raises(FieldError) as caught:
+        destination_fields({**GOOD, "destination": uri})
+    assert caught.value.field == "destination"
+    assert "fastds does not speak yet (UDP only): refused rather than sent as cleartext UDP" in caught.value.expected
 
 
 def test_an_update_merges_over_the_current_row():

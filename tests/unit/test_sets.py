@@ -12,14 +12,25 @@ def row(**fields):
 
 def test_rows_as_opensips_writes_them():
     sets, problems = build_sets([row(weight="5", priority=None, probe_mode=None, attrs=None),
-                                 row(id=2, destination="sips:gw.example.com;transport=tls"),
-                                 row(id=3, destination="sip:[2001:db8::1]:5080;transport=TCP")])
+                                 row(id=2, destination="sip:gw.example.com;transport=UDP"),
+                                 row(id=3, destination="sip:[2001:db8::1]:5080")])
     assert problems == []
     first, second, third = sets[1].destinations
     assert (first.weight, first.priority, first.probe_mode, first.attrs) == (5, 0, 0, "")
     assert (first.host, first.port, first.transport) == ("10.0.0.1", 5060, "udp")
-    assert (second.host, second.port, second.transport) == ("gw.example.com", 5061, "tls")
-    assert (third.host, third.port, third.transport) == ("2001:db8::1", 5080, "tcp")
+    assert (second.host, second.port, second.transport) == ("gw.example.com", 5060, "udp")
+    assert (third.host, third.port, third.transport) == ("2001:db8::1", 5080, "udp")
+
+
+def test_tcp_and_tls_rows_are_refused_by_id_never_downgraded_to_udp():
+    sets, problems = build_sets([row(id=1), row(id=2, destination="sips:gw.example.com"),
+                                 row(id=3, destination="sip:10.0.0.5;transport=tcp"),
+                                 row(id=4, destination="sip:10.0.0.6;transport=TLS")])
+    assert [d.id for d in sets[1].destinations] == [1]
+    assert [problem.split(" ")[2] for problem in problems] == ["id=2", "id=3", "id=4"]
+    assert "needs TLS (sips:), which fastds does not speak yet (UDP only)" in problems[0]
+    assert "needs TCP, which fastds does not speak yet" in problems[1] and "needs TLS, which" in problems[2]
+    assert all("refused rather than sent as cleartext UDP; row skipped" in problem for problem in problems)
 
 
 def test_sets_are_ordered_by_descending_priority_stable_for_ties():
