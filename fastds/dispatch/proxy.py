@@ -207,6 +207,9 @@ class Proxy:
             return
         ruri = message.ruri
         in_dialog = message.to_tag is not None
+        if not in_dialog and ruri.kind not in ("sip", "sips", "tel"):
+            self._reply_stateless(message, source, 416)  # OPTIONS too: an unknown scheme never addresses fastds
+            return
         if method == M_OPTIONS and not in_dialog and ruri.user is None and not message.routes:
             self._reply_stateless(message, source, 200)  # addressed to fastds itself
             return
@@ -224,9 +227,6 @@ class Proxy:
         route_is_ours = self._top_route_is_ours(message)
         if in_dialog:
             self._on_in_dialog(message, source, key, route_is_ours)
-            return
-        if ruri.kind not in ("sip", "sips", "tel"):
-            self._reply_stateless(message, source, 416)
             return
         if message.method_id == M_INVITE and self.draining:
             self.counters["drain_rejected"] += 1

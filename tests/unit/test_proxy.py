@@ -5,6 +5,8 @@ Destinations: set 1 = 6001, 6002 (algorithm 8 with flag f: always 6001 first, th
 what the proxy forwarded, so they carry our Via on top as a real next hop's would.
 """
 
+from pathlib import Path
+
 import pytest
 
 from fastds.dispatch.proxy import Proxy, ProxyConfig
@@ -381,3 +383,13 @@ def test_non_invite_retransmits_with_timer_e_capped_at_t2_and_fails_over_on_fr()
             break
         times.append(now)
     assert times == [0.5, 1.5, 2.5, 3.5, 4.5] and now == FR
+
+
+@pytest.mark.parametrize("name", ["unkscm", "novelsc"])
+def test_options_with_an_unknown_request_uri_scheme_is_416_not_answered_as_ours(name):
+    """RFC 4475 §3.3.2 / §3.3.3: an element rejects them with 416 and never routes by To."""
+    proxy = make_proxy()
+    data = (Path(__file__).parents[1] / "corpus" / "rfc4475" / f"{name}.dat").read_bytes()
+    actions = proxy.receive(data, CALLER, 0.0)
+    assert [scan(send.data).status_code for send in sends(actions)] == [416]
+    assert sends(actions)[0].addr == CALLER and proxy.servers == {}
