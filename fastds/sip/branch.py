@@ -9,7 +9,8 @@ recognises the others' branches and routes. Sans-IO.
 
 Branch: z9hG4bK + node id + '.' + per-process random + counter (hex) + '.' + tag.
 Record-Route: <sip:HOST:PORT;lr;ftag=FROM-TAG;fds=TAG>, TAG over Call-ID and ftag, so a
-route lifted from one dialog does not open a relay for another.
+route lifted from one dialog does not open a relay for another. The From tag is a token,
+which may hold characters a URI parameter may not (% and `): it goes in %-escaped.
 """
 
 from __future__ import annotations
@@ -17,11 +18,22 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 
 from fastds._ext.sipscan import SipMessage, SipUri
 
 MAGIC_COOKIE = b"z9hG4bK"
 _TAG_BYTES = 6
+
+
+_NOT_PARAMCHAR = re.compile(rb"[^A-Za-z0-9\-_.!~*'()\[\]/:&+$]")  # RFC 3261 paramchar, unescaped
+
+
+def escape_param(value: bytes) -> bytes:
+    """value as a URI parameter value: every byte that is not a paramchar %-escaped."""
+    if _NOT_PARAMCHAR.search(value) is None:
+        return value
+    return _NOT_PARAMCHAR.sub(lambda found: b"%%%02X" % found.group()[0], value)
 
 
 def keyed_tag(secret: bytes, data: bytes) -> bytes:
@@ -61,15 +73,19 @@ class RecordRoute:
 
     def uri(self, request: SipMessage) -> bytes:
         ftag = request.from_tag or b""
-        return b"sip:%s;lr;ftag=%s;fds=%s" % (self._sent_by, ftag, keyed_tag(self._secret, request.call_id + b"|" + ftag))
+        return b"sip:%s;lr;ftag=%s;fds=%s" % (self._sent_by, escape_param(ftag),
+                                             keyed_tag(self._secret, request.call_id + b"|" + ftag))
 
     def is_ours(self, route_uri: SipUri, request: SipMessage) -> bool:
         """route_uri (a Route value's URI) was made by uri() for this request's dialog;
         the dialog's first From tag is ours to check against From or To (either side)."""
         ftag, tag = route_uri.param("ftag"), route_uri.param("fds")
-        if ftag is None or tag is None or ftag not in (request.from_tag or b"", request.to_tag or b""):
+        if ftag is None or tag is None:
             return False
-        return keyed_tag(self._secret, request.call_id + b"|" + ftag) == tag
+        for dialog_tag in (request.from_tag or b"", request.to_tag or b""):
+            if escape_param(dialog_tag) == ftag:
+                return keyed_tag(self._secret, request.call_id + b"|" + dialog_tag) == tag
+        return False
 
 
 def server_transaction_key(msg: SipMessage, method: bytes | None = None) -> tuple:

@@ -393,3 +393,24 @@ def test_options_with_an_unknown_request_uri_scheme_is_416_not_answered_as_ours(
     actions = proxy.receive(data, CALLER, 0.0)
     assert [scan(send.data).status_code for send in sends(actions)] == [416]
     assert sends(actions)[0].addr == CALLER and proxy.servers == {}
+
+
+def test_from_tags_with_every_token_character_give_a_record_route_the_dialog_can_use():
+    """A token may hold % and ` (RFC 4475 intmeth's tag), which a URI parameter may not."""
+    tag = b"abcXYZ019-.!%*_+`'~"
+    proxy = make_proxy()
+    actions = proxy.receive(request().replace(b";tag=caller1", b";tag=" + tag), CALLER, 0.0)
+    forwarded = scan(only(actions, D1))
+    (record_route,) = forwarded.record_routes
+    assert b";ftag=abcXYZ019-.!%25*_+%60'~;" in record_route
+    ok = answer(forwarded.data, 200, extra=b"Record-Route: " + record_route + b"\r\n")
+    relayed = scan(only(proxy.receive(ok, D1, 0.1), CALLER))
+    assert relayed.status_code == 200 and relayed.record_routes == [record_route]
+    bye = request(method=b"BYE", ruri=b"sip:bob@127.0.0.1:6002", branch=b"z9hG4bK-b9", cseq=2, to_tag=b"callee1",
+                  extra=b"Route: " + record_route + b"\r\n").replace(b";tag=caller1", b";tag=" + tag)
+    assert scan(only(proxy.receive(bye, CALLER, 1.0), D2)).method == b"BYE"
+    from_callee = bye.replace(b"From: <sip:alice@127.0.0.1:5080>;tag=" + tag, b"From: <sip:bob@127.0.0.1>;tag=callee1")
+    from_callee = from_callee.replace(b";tag=callee1\r\nCall-ID", b";tag=" + tag + b"\r\nCall-ID")
+    from_callee = from_callee.replace(b"BYE sip:bob@127.0.0.1:6002", b"BYE sip:alice@127.0.0.1:5080")
+    from_callee = from_callee.replace(b"z9hG4bK-b9", b"z9hG4bK-b10")
+    assert scan(only(proxy.receive(from_callee, D1, 1.1), CALLER)).method == b"BYE"
