@@ -18,7 +18,7 @@ from fastds.api.snapshot import Snapshot
 from fastds.shm.layout import WORKER_COUNTERS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-WORKER_GAUGES = {"transactions_open"}
+WORKER_GAUGES = {"transactions_open", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
     "parse_errors": "datagrams dropped or answered 400 because they did not parse",
@@ -26,6 +26,10 @@ WORKER_HELP = {
     "failovers": "requests moved to the next destination", "egress_blocked": "sends refused by FASTDS_EGRESS_ALLOW",
     "retransmissions_sent": "requests retransmitted (timers A/E)", "timeouts": "branches with no final reply in time",
     "no_route": "initial requests with no active destination (500)",
+    "send_errors": "datagrams the kernel refused to send, or ICMP errors for them",
+    "too_large": "requests too big for one datagram once rewritten (513)",
+    "handler_errors": "datagrams whose handling failed (logged one line each, dropped)",
+    "pid": "process id of the worker",
 }
 
 

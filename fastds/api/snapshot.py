@@ -51,8 +51,8 @@ class Snapshot:
         return next((live for live in self.destinations if live.destination.id == dest_id), None)
 
     def totals(self) -> dict[str, int]:
-        """Worker counters summed over the workers."""
-        return {name: sum(row[name] for row in self.workers) for name in WORKER_COUNTERS}
+        """Worker counters summed over the workers (all but the process id)."""
+        return {name: sum(row[name] for row in self.workers) for name in WORKER_COUNTERS if name != "pid"}
 
 
 class SnapshotReader:

@@ -6,6 +6,7 @@ OPTIONS to fastds answered; 483 / 482 / 416 / 420 checks; initial requests route
 the dialplan, destinations selected, forwarded with one 100 Trying upstream; responses
 matched to client transactions and relayed (100s are not); serial failover on
 FASTDS_FAILOVER_CODES and local 408 (FR / FR-INV timers), 503 when the list runs out,
+513 at once for a request too big for a datagram once rewritten (no failover, no charge),
 6xx and caller CANCEL stop it; in-dialog requests loose-routed only through our signed
 Record-Route; stray responses relayed only when their top Via is ours.
 Nothing here touches a socket or a clock: receive() and timer() take `now` and return
@@ -71,6 +72,7 @@ class ProxyConfig:
     no_route_reason: bytes = b"No route to Media"
     max_message_bytes: int = 65535
     max_headers: int = 256
+    max_datagram_bytes: int = 65507  # the largest UDP payload over IPv4
     overload_retry_after_s: int = 5
 
 
@@ -298,8 +300,12 @@ class Proxy:
         if hop is None or message.max_forwards == 0:
             self.counters["ack_dropped"] += 1
             return
-        self._send(forward_request(message, transport=b"UDP", sent_by=self.config.private_sent_by,
-                                   branch=self.branches.new(), pop_route=True), hop, False)
+        data = forward_request(message, transport=b"UDP", sent_by=self.config.private_sent_by,
+                               branch=self.branches.new(), pop_route=True)
+        if len(data) > self.config.max_datagram_bytes:
+            self.counters["too_large"] += 1
+            return
+        self._send(data, hop, False)
 
     def _on_cancel(self, message: SipMessage, source: Address) -> None:
         """§16.10: answer the CANCEL, stop failover, cancel the live branch."""
@@ -339,6 +345,12 @@ class Proxy:
             record_route=self.record_route.uri(request) if server.record_route else None,
             pop_route=server.pop_route, request_uri=server.request_uri,
             source_ip=server.source[0].encode(), source_port=server.source[1])
+        if len(data) > self.config.max_datagram_bytes:
+            # every destination gets the same bytes, so no failover and nobody is charged
+            self.counters["too_large"] += 1
+            server.targets.clear()
+            self._reply(server, 513)
+            return
         client = ClientTransaction(branch, request.cseq_method, server, destination, addr, data)
         server.client = client
         self._start_client(client)

@@ -2,9 +2,11 @@
 
 Owns binding (SO_REUSEPORT on the public address so workers share it; a private socket
 on the same IP whose port goes in our Via, so responses return to this worker; the
-receive buffer size), feeding datagrams and the loop clock to the sans-IO Proxy,
-applying its actions through the egress check, and keeping exactly one loop.call_at
-armed for the proxy's next deadline (DESIGN.md §2-§3).
+receive buffer size; the check that nobody holds the address yet), feeding datagrams
+and the loop clock to the sans-IO Proxy, applying its actions through the egress check,
+and keeping exactly one loop.call_at armed for the proxy's next deadline (DESIGN.md
+§2-§3). A datagram whose handling fails is counted and logged in one line, never a
+traceback, and never stops the loop.
 """
 
 from __future__ import annotations
@@ -52,8 +54,12 @@ def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, endpoint: "UdpEndpoint"):
+    def __init__(self, endpoint: "UdpEndpoint", upstream: bool):
         self._endpoint = endpoint
+        self._upstream = upstream
+
+    def connection_made(self, transport: asyncio.DatagramTransport) -> None:
+        self._endpoint.attach(transport, self._upstream)
 
     def datagram_received(self, data: bytes, addr) -> None:
         self._endpoint.datagram_received(data, addr)
@@ -75,10 +81,19 @@ class UdpEndpoint:
         self._armed_at: float | None = None
         self.packets_out = 0
         self.send_errors = 0
+        self.handler_errors = 0
 
     async def start(self, public_sock: socket.socket, private_sock: socket.socket) -> None:
-        self._public, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=public_sock)
-        self._private, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=private_sock)
+        """The private socket first: a datagram waiting on the public one may be read as
+        soon as it is attached, and what it causes goes out on both."""
+        await self._loop.create_datagram_endpoint(lambda: _Protocol(self, False), sock=private_sock)
+        await self._loop.create_datagram_endpoint(lambda: _Protocol(self, True), sock=public_sock)
+
+    def attach(self, transport: asyncio.DatagramTransport, upstream: bool) -> None:
+        if upstream:
+            self._public = transport
+        else:
+            self._private = transport
 
     def close(self) -> None:
         for transport in (self._public, self._private):
@@ -88,7 +103,11 @@ class UdpEndpoint:
             self._timer.cancel()
 
     def datagram_received(self, data: bytes, addr) -> None:
-        self._apply(self._proxy.receive(data, (addr[0], addr[1]), self._loop.time()))
+        try:
+            self._apply(self._proxy.receive(data, (addr[0], addr[1]), self._loop.time()))
+        except Exception as exc:  # noqa: BLE001 - one bad datagram must not reach the loop's handler
+            self.handler_errors += 1
+            log.error("datagram from %s:%d dropped, handling failed: %s: %s", addr[0], addr[1], type(exc).__name__, exc)
 
     def _fire(self) -> None:
         self._timer = None

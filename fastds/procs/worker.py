@@ -87,7 +87,8 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
 
     def publish_counters() -> None:
         counters = dict(proxy.counters, packets_out=endpoint.packets_out, egress_blocked=egress.blocked,
-                        transactions_open=len(proxy.servers))
+                        transactions_open=len(proxy.servers), send_errors=endpoint.send_errors,
+                        handler_errors=endpoint.handler_errors, pid=os.getpid())
         view.write_worker_counters(index, counters)
 
     async def counters_loop() -> None:

@@ -414,3 +414,15 @@ def test_from_tags_with_every_token_character_give_a_record_route_the_dialog_can
     from_callee = from_callee.replace(b"BYE sip:bob@127.0.0.1:6002", b"BYE sip:alice@127.0.0.1:5080")
     from_callee = from_callee.replace(b"z9hG4bK-b9", b"z9hG4bK-b10")
     assert scan(only(proxy.receive(from_callee, D1, 1.1), CALLER)).method == b"BYE"
+
+
+def test_a_request_too_big_for_a_datagram_once_rewritten_is_answered_513_and_charges_nobody():
+    proxy = make_proxy(max_message_bytes=65535)
+    body = b"v=0\r\n" + b"a=x-padding:" + b"p" * 65150 + b"\r\n"
+    big = request(extra=b"Content-Type: application/sdp\r\n").replace(
+        b"Content-Length: 0\r\n\r\n", b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    assert len(big) <= 65507
+    actions = proxy.receive(big, CALLER, 0.0)
+    assert [scan(send.data).status_code for send in sends(actions, CALLER)] == [100, 513]
+    assert sends(actions, D1) == sends(actions, D2) == [] and proxy.clients == {}
+    assert not [a for a in actions if isinstance(a, ReportFailure)] and proxy.counters["too_large"] == 1
