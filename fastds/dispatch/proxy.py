@@ -168,7 +168,7 @@ class Proxy:
                          **options) -> None:
         self.counters[f"replies_{code // 100}xx"] += 1
         self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self.config.server_header,
-                                  **options), source, True)
+                                  source=source, **options), source, True)
 
     def _top_route_is_ours(self, message: SipMessage) -> bool:
         spans = message.entry_spans("route")
@@ -261,7 +261,7 @@ class Proxy:
         server.to_tag = self._new_tag()
         self.servers[key] = server
         if server.is_invite:  # one 100 Trying upstream at once (tm auto_100trying)
-            server.last_response = build_response(message, 100)
+            server.last_response = build_response(message, 100, source=source)
             self._send(server.last_response, source, True)
         return server
 
@@ -313,7 +313,8 @@ class Proxy:
         if server is None or not server.is_invite:
             self._reply_stateless(message, source, 481)
             return
-        self._send(build_response(message, 200, to_tag=server.to_tag, server=self.config.server_header), source, True)
+        self._send(build_response(message, 200, to_tag=server.to_tag, server=self.config.server_header, source=source),
+                   source, True)
         if server.state != PROCEEDING:
             return
         server.cancelled = True
@@ -487,7 +488,7 @@ class Proxy:
 
     def _reply(self, server: ServerTransaction, code: int, reason: bytes | None = None) -> None:
         self._final(server, build_response(server.request, code, reason, to_tag=server.to_tag,
-                                           server=self.config.server_header), code)
+                                           server=self.config.server_header, source=server.source), code)
 
     def _final(self, server: ServerTransaction, data: bytes, code: int) -> None:
         """Send a final response upstream and move the server transaction on (§17.2)."""

@@ -8,6 +8,7 @@ copied as they were received (compact forms and all), never re-serialised. Sans-
 from __future__ import annotations
 
 from fastds._ext.sipscan import SipMessage
+from fastds.sip.rewrite import received_rport_edits, splice
 from fastds.sip.status import reason_for
 
 
@@ -31,6 +32,7 @@ def build_response(
     server: bytes | None = None,
     retry_after_s: int | None = None,
     extra_headers: bytes = b"",
+    source: tuple[str, int] | None = None,
 ) -> bytes:
     """A response to `request` built by fastds itself (§8.2.6.2).
 
@@ -38,9 +40,16 @@ def build_response(
     tag and the code is above 100; a 100 copies Timestamp (§8.2.6.1). Works on the
     partial message of a SipParseError too: missing headers are just not copied.
     extra_headers: complete header lines (each ending in CRLF), e.g. Unsupported for a 420.
+    source: where the request came from, recorded in the top Via as received and rport
+    (RFC 3581), as in the responses fastds relays.
     """
     parts = [b"SIP/2.0 %d %s\r\n" % (code, reason if reason is not None else reason_for(code))]
-    parts += _lines(request, "via")
+    vias = _lines(request, "via")
+    if source is not None and request.via_start >= 0:
+        line_start, _, _, value_end, _ = request.header_span(request.idx_first_via)
+        edits = received_rport_edits(request, source[0].encode(), source[1])
+        vias[0] = splice(request.data, edits, value_end, line_start) + b"\r\n"
+    parts += vias
     if request.idx_from >= 0:
         parts.append(_line(request, request.idx_from))
     if request.idx_to >= 0:

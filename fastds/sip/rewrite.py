@@ -12,11 +12,11 @@ from __future__ import annotations
 from fastds._ext.sipscan import SipMessage
 
 
-def splice(data: bytes, edits: list[tuple[int, int, bytes]], end: int) -> bytes:
-    """data[:end] with each (start, stop, replacement) applied; edits at one position
-    keep their list order; edits must not overlap."""
+def splice(data: bytes, edits: list[tuple[int, int, bytes]], end: int, begin: int = 0) -> bytes:
+    """data[begin:end] with each (start, stop, replacement) applied; edits at one
+    position keep their list order; edits must not overlap."""
     parts = []
-    pos = 0
+    pos = begin
     for start, stop, replacement in sorted(edits, key=lambda edit: edit[0]):
         parts.append(data[pos:start])
         parts.append(replacement)
@@ -48,7 +48,7 @@ def forward_request(
     pop_route: remove the top Route value (the caller checked it is ours);
     request_uri: a new Request-URI (dialplan rewrite), None to keep it;
     source_ip / source_port: where the request came from, recorded in the sender's Via
-    as received (RFC 3261 §18.2.1) and rport (RFC 3581) so that responses and stray 2xx
+    as received and rport (received_rport_edits) so that responses and stray 2xx
     retransmissions find their way back through NAT.
     Max-Forwards must be above 0 (the caller answers 483 otherwise).
     """
@@ -60,7 +60,7 @@ def forward_request(
     if request_uri is not None:
         edits.append((msg.ruri_start, msg.ruri_end, request_uri))
     if source_ip is not None:
-        edits += _received_rport(msg, source_ip, source_port)
+        edits += received_rport_edits(msg, source_ip, source_port)
     edits.append((via_at, via_at, via_line(transport, sent_by, branch)))
     if msg.max_forwards > 0:
         edits.append((msg.max_forwards_start, msg.max_forwards_end, b"%d" % (msg.max_forwards - 1)))
@@ -81,11 +81,19 @@ def forward_request(
     return splice(data, edits, msg.body_end)
 
 
-def _received_rport(msg: SipMessage, source_ip: bytes, source_port: int) -> list[tuple[int, int, bytes]]:
+def received_rport_edits(msg: SipMessage, source_ip: bytes, source_port: int) -> list[tuple[int, int, bytes]]:
+    """The edits that record where `msg` came from in its top Via: received=IP and
+    rport=PORT, filled in or replaced, whether or not the sender asked for rport (as
+    Kamailio's force_rport): a response relayed without a transaction then goes where the
+    request came from (RFC 3581 §4), as the stateful path sends it."""
     edits = []
     if msg.rport_param_start >= 0:
         edits.append((msg.rport_param_start, msg.rport_param_end, b"rport=%d" % source_port))
-    if msg.received_start < 0 and (msg.rport_param_start >= 0 or msg.via_host.strip(b"[]") != source_ip):
+    else:
+        edits.append((msg.via_end, msg.via_end, b";rport=%d" % source_port))
+    if msg.received_start >= 0:
+        edits.append((msg.received_start, msg.received_end, source_ip))
+    else:
         edits.append((msg.via_end, msg.via_end, b";received=" + source_ip))
     return edits
 

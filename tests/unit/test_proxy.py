@@ -426,3 +426,32 @@ def test_a_request_too_big_for_a_datagram_once_rewritten_is_answered_513_and_cha
     assert [scan(send.data).status_code for send in sends(actions, CALLER)] == [100, 513]
     assert sends(actions, D1) == sends(actions, D2) == [] and proxy.clients == {}
     assert not [a for a in actions if isinstance(a, ReportFailure)] and proxy.counters["too_large"] == 1
+
+
+def test_local_responses_fill_rport_and_received_as_relayed_ones_do():
+    """RFC 3581: the caller's bare ;rport is filled in 100 Trying, 200 to OPTIONS, 483, 503 ..."""
+    behind_nat = ("127.0.0.7", 40001)
+    top_via = b"SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-c1;rport=40001;received=127.0.0.7"
+    proxy = make_proxy()
+    trying = scan(only(proxy.receive(request(), behind_nat, 0.0), behind_nat))
+    assert (trying.status_code, trying.vias) == (100, [top_via])
+    timed_out = proxy.timer(FR) + proxy.timer(2 * FR)
+    assert scan(only(timed_out, behind_nat)).vias == [top_via]
+    for message in (request(method=b"OPTIONS", ruri=b"sip:127.0.0.1:5060", branch=b"z9hG4bK-o1"),
+                    request(branch=b"z9hG4bK-m0", max_forwards=0)):
+        reply = scan(only(make_proxy().receive(message, behind_nat, 0.0), behind_nat))
+        assert reply.vias == [top_via.replace(b"z9hG4bK-c1", reply.branch)]
+
+
+def test_a_late_2xx_after_cancel_goes_where_the_invite_came_from_not_to_the_via_port():
+    """The CANCEL won the race; the callee's 200 is relayed without a transaction."""
+    source = ("127.0.0.1", 40002)  # the Via says 5080 and asks no rport
+    invite = request().replace(b";rport\r\n", b"\r\n")
+    proxy = make_proxy()
+    forwarded = only(proxy.receive(invite, source, 0.0), D1)
+    cancel = request(method=b"CANCEL").replace(b";rport\r\n", b"\r\n")
+    assert sorted(scan(s.data).status_code for s in sends(proxy.receive(cancel, source, 0.1), source)) == [200, 487]
+    late_ok = proxy.receive(answer(forwarded, 200), D1, 0.2)
+    assert scan(only(late_ok, source)).status_code == 200
+    retransmitted = proxy.receive(answer(forwarded, 200), D1, 0.3)  # no transaction at all by now
+    assert scan(only(retransmitted, source)).status_code == 200

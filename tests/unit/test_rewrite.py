@@ -148,6 +148,11 @@ def test_transaction_keys():
 def test_received_and_rport_are_recorded_in_the_senders_via():
     out = scan(forward(INVITE, source_ip=b"127.0.0.9", source_port=40000))
     assert out.vias[1] == b"SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-3571-1-0;rport=40000;received=127.0.0.9"
+    # recorded whether or not the sender asked (force_rport): a 2xx relayed without a
+    # transaction goes where the request came from, not to the Via's sent-by port
     no_rport = INVITE.replace(b";rport\r\n", b"\r\n")
-    assert scan(forward(no_rport, source_ip=b"127.0.0.1", source_port=5070)).vias[1] == scan(no_rport).vias[0]
-    assert scan(forward(no_rport, source_ip=b"127.0.0.2", source_port=5070)).vias[1].endswith(b";received=127.0.0.2")
+    assert scan(forward(no_rport, source_ip=b"127.0.0.1", source_port=5070)).vias[1] == (
+        scan(no_rport).vias[0] + b";rport=5070;received=127.0.0.1")
+    spoofed = INVITE.replace(b";rport\r\n", b";received=192.0.2.1\r\n")
+    assert scan(forward(spoofed, source_ip=b"127.0.0.2", source_port=6000)).vias[1].endswith(
+        b";received=127.0.0.2;rport=6000")
