@@ -43,6 +43,10 @@ class StoreError(FastdsError):
     """The destination store could not be read or written."""
 
 
+class DestinationNotFound(StoreError):
+    """The store has no destination with that id (removed meanwhile, or never there)."""
+
+
 class ShmLayoutError(FastdsError):
     """A shared-memory segment does not match the layout this build expects."""
 

@@ -53,25 +53,34 @@ class Health:
         self.tracked: dict[int, Tracked] = {}  # by destination id
 
     def load(self, destinations: list[tuple[Destination, int]], now: float, inherit: bool,
-             runtime: dict[int, int] | None = None) -> dict[int, int]:
+             runtime: dict[int, int] | None = None) -> tuple[dict[int, int], list[StateChange]]:
         """Track a new generation's (destination, slot) pairs; with `inherit`, runtime
         state and failure counts of destinations still present carry over (OpenSIPS
         inherit_state) -- except where the store's state changed since fastds last read
         or wrote it: that is an operator's edit, and it wins (OpenSIPS #3059 asked for it).
         runtime: states by destination id that a previous prober left in shared memory
-        (a respawned prober starts from them). Returns the state to publish per id."""
-        previous = self.tracked if inherit else {}
+        (a respawned prober starts from them). Returns the state to publish per id, and
+        a StateChange for each destination the reload moved (to be logged like any other)."""
+        previous = self.tracked
         runtime = runtime or {}
         self.tracked = {}
+        changes = []
         for destination, slot in destinations:
             old = previous.get(destination.id)
-            if old is not None and destination.state == old.stored:
+            if old is not None and inherit and destination.state == old.stored:
                 state, failures = old.state, old.failures
             else:
                 state, failures = runtime.get(destination.id, destination.state), 0
             tracked = self.tracked[destination.id] = Tracked(destination, slot, state, failures, destination.state)
             tracked.next_probe = now  # probe right away, then every interval
-        return {dest_id: t.state for dest_id, t in self.tracked.items()}
+            if old is not None and old.state != state:
+                reason = "set in the store, reloaded" if inherit else "reloaded without inherit_state"
+                changes.append(StateChange(destination, slot, old.state, state, reason))
+        return {dest_id: t.state for dest_id, t in self.tracked.items()}, changes
+
+    def unstored(self) -> list[tuple[int, int]]:
+        """(destination id, state) of every runtime state the store does not hold yet."""
+        return [(dest_id, t.state) for dest_id, t in self.tracked.items() if t.state != t.stored]
 
     def stored(self, dest_id: int, state: int) -> None:
         """The prober wrote `state` to the store."""

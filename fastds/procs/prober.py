@@ -28,7 +28,7 @@ from fastds.dispatch.health import Health, StateChange
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.sets import DestinationSet, build_sets
-from fastds.errors import FastdsError, SipParseError, StoreError
+from fastds.errors import DestinationNotFound, FastdsError, SipParseError, StoreError
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import bind_udp, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
@@ -82,17 +82,21 @@ class Prober:
         self.branches = BranchFactory(secret, "probe")
         self.egress = EgressPolicy(settings.egress_allow)
         self.pending: dict[bytes, Probe] = {}
-        self.dirty: dict[int, int] = {}
         self.advertised = advertised
         self.socket: socket.socket | None = None
         self._call_ids = itertools.count(1)
         self._store_failing = False
-        self._reloading = asyncio.Lock()
+        # operators' requests, reloads and write-backs, one at a time in the order received
+        self._serial = asyncio.Lock()
 
     async def reload(self, now: float, inherit: bool = True) -> tuple[int, list[str]]:
         """Load sets and rules from the store and publish them as a new generation;
-        returns it and a line per row or rule skipped. One reload at a time."""
-        async with self._reloading:
+        returns it and a line per row or rule skipped. States the store does not hold
+        yet are written first, so that a reload without inherit_state reads the
+        operator's last change and store and runtime agree afterwards."""
+        async with self._serial:
+            if not await self._write_back():
+                raise StoreError("state changes not yet in the store could not be written; reload refused")
             return await self._reload(now, inherit)
 
     async def _reload(self, now: float, inherit: bool) -> tuple[int, list[str]]:
@@ -108,8 +112,10 @@ class Prober:
         problems += unresolved + Router(dialplan, default).problems
         for problem in problems:
             log.warning("%s", problem)
-        states = self.health.load(slots(sets), now, inherit, runtime)
+        states, changes = self.health.load(slots(sets), now, inherit, runtime)
         generation = self.writer.publish(sets, states, dialplan)
+        for change in changes:
+            log.info("%s", change.log_line())
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules", generation, len(sets),
                  len(states), len(dialplan))
         return generation, problems
@@ -118,7 +124,6 @@ class Prober:
         if change is None:
             return
         self.writer.set_state(change.slot, change.new)
-        self.dirty[change.destination.id] = change.new
         log.info("%s", change.log_line())
 
     def send_probes(self, now: float) -> None:
@@ -177,20 +182,14 @@ class Prober:
             self.apply(self.health.traffic_failure(int(dest_id), reason or "traffic failure"))
 
     async def control(self, request: dict[str, Any], now: float) -> dict[str, Any]:
-        """One request from the API process (fastds/procs/control.py) -> its reply."""
+        """One request from the API process (fastds/procs/control.py) -> its reply.
+        Requests that change something are applied one at a time, in the order received."""
         op = request.get("op")
         if op == "ping":
             return {"ok": True, "generation": self.writer.generation}
         if op == "set_state":
-            dest_id, state = request.get("destination"), request.get("state")
-            if not isinstance(dest_id, int) or dest_id not in self.health.tracked or state not in (0, 1, 2):
-                return {"ok": False, "error": "destination not found" if state in (0, 1, 2) else "bad state"}
-            if request.get("mi") and state == 2:
-                change = self.health.mark_probing(dest_id, "MI command")
-            else:
-                change = self.health.set_state(dest_id, state, "API" if not request.get("mi") else "MI command")
-            self.apply(change)
-            return {"ok": True, "state": self.health.tracked[dest_id].state, "changed": change is not None}
+            async with self._serial:
+                return self._set_state(request)
         if op == "reload":
             try:
                 generation, problems = await self.reload(now, inherit=bool(request.get("inherit", True)))
@@ -200,24 +199,39 @@ class Prober:
             return {"ok": True, "generation": generation, "problems": problems[:50]}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
-    async def flush(self) -> None:
-        """Write changed states back to the store (batched); keep them if it is down."""
-        for dest_id, state in list(self.dirty.items()):
+    def _set_state(self, request: dict[str, Any]) -> dict[str, Any]:
+        dest_id, state = request.get("destination"), request.get("state")
+        if not isinstance(dest_id, int) or dest_id not in self.health.tracked or state not in (0, 1, 2):
+            return {"ok": False, "error": "destination not found" if state in (0, 1, 2) else "bad state"}
+        if request.get("mi") and state == 2:
+            change = self.health.mark_probing(dest_id, "MI command")
+        else:
+            change = self.health.set_state(dest_id, state, "API" if not request.get("mi") else "MI command")
+        self.apply(change)
+        return {"ok": True, "state": self.health.tracked[dest_id].state, "changed": change is not None}
+
+    async def write_back(self) -> bool:
+        """Write the states the store does not hold yet (batched, every FLUSH_S and at stop)."""
+        async with self._serial:
+            return await self._write_back()
+
+    async def _write_back(self) -> bool:
+        """False when the store refused: the states stay unstored and are tried again."""
+        for dest_id, state in self.health.unstored():
             try:
                 await self.store.set_state(dest_id, state)
+            except DestinationNotFound:
+                pass  # removed from the store meanwhile; the next reload drops it
             except StoreError as exc:
-                if "no destination with id" in str(exc):
-                    del self.dirty[dest_id]  # removed from the store meanwhile
-                    continue
                 if not self._store_failing:
                     log.warning("cannot write states to the store, will retry: %s", exc)
                 self._store_failing = True
-                return
+                return False
             self.health.stored(dest_id, state)
-            del self.dirty[dest_id]
         if self._store_failing:
             log.info("store writable again")
         self._store_failing = False
+        return True
 
 
 async def serve(settings: Settings, region, secret: bytes, advertised: str, report_address: str,
@@ -281,22 +295,26 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
-    next_flush = loop.time() + FLUSH_S
+
+    async def write_back_loop() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            await prober.write_back()
+
+    writer_task = loop.create_task(write_back_loop())
     while not stop.is_set():
         now = loop.time()
         if reload_requested.is_set():
             reload_requested.clear()
-            await prober.control({"op": "reload", "inherit": True}, now)
+            loop.create_task(prober.control({"op": "reload", "inherit": True}, now))
         prober.send_probes(now)
         prober.expire(now)
-        if now >= next_flush:
-            await prober.flush()
-            next_flush = now + FLUSH_S
         try:
             await asyncio.wait_for(stop.wait(), TICK_S)
         except asyncio.TimeoutError:
             pass
-    await prober.flush()
+    writer_task.cancel()
+    await prober.write_back()
     await store.close()
     return 0
 

@@ -17,7 +17,7 @@ import asyncmy
 from asyncmy.cursors import DictCursor
 from asyncmy.errors import Error as DriverError
 
-from fastds.errors import StoreError
+from fastds.errors import DestinationNotFound, StoreError
 from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions
 
 SCHEMA = Path(__file__).with_name("mysql.sql")
@@ -101,7 +101,7 @@ class MysqlStore:
                                           (*params, destination_id))
         # MySQL counts changed rows: an UPDATE to the same values matches but changes none
         if count != 1 and await self.get_destination(destination_id) is None:
-            raise StoreError(f"no destination with id {destination_id}")
+            raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
@@ -120,7 +120,7 @@ class MysqlStore:
     async def remove_destination(self, destination_id: int) -> None:
         _, count, _ = await self._execute("DELETE FROM dispatcher WHERE id = %s", (destination_id,))
         if count != 1:
-            raise StoreError(f"no destination with id {destination_id}")
+            raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def set_state(self, destination_id: int, state: int) -> None:
         await self._update(destination_id, "state = %s", (state,))

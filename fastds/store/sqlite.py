@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastds.errors import StoreError
+from fastds.errors import DestinationNotFound, StoreError
 from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions
 
 SCHEMA = Path(__file__).with_name("sqlite.sql")
@@ -98,7 +98,7 @@ class SqliteStore:
         count, _ = await self._change(f"UPDATE dispatcher SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
                                       (*(fields[column] for column in columns), destination_id))
         if count != 1:
-            raise StoreError(f"no destination with id {destination_id}")
+            raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def add_destination(self, fields: dict[str, Any]) -> int:
         columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
@@ -111,11 +111,11 @@ class SqliteStore:
 
     async def remove_destination(self, destination_id: int) -> None:
         if (await self._change("DELETE FROM dispatcher WHERE id = ?", (destination_id,)))[0] != 1:
-            raise StoreError(f"no destination with id {destination_id}")
+            raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def set_state(self, destination_id: int, state: int) -> None:
         if (await self._change("UPDATE dispatcher SET state = ? WHERE id = ?", (state, destination_id)))[0] != 1:
-            raise StoreError(f"no destination with id {destination_id}")
+            raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def close(self) -> None:
         if self._db is not None:

@@ -78,8 +78,10 @@ def test_reload_inherits_runtime_state_unless_told_not_to():
     h = health(threshold=1)
     h.traffic_failure(1, "x")
     pairs = [(t.destination, t.slot) for t in h.tracked.values()]
-    assert h.load(pairs, 5.0, inherit=True)[1] == PROBING
-    assert h.load(pairs, 5.0, inherit=False)[1] == ACTIVE
+    assert h.load(pairs, 5.0, inherit=True) == ({1: PROBING, 2: ACTIVE, 3: INACTIVE}, [])
+    states, (change,) = h.load(pairs, 5.0, inherit=False)
+    assert states[1] == ACTIVE and (change.destination.id, change.old, change.new) == (1, PROBING, ACTIVE)
+    assert change.log_line().endswith("probing -> active (reloaded without inherit_state)")
 
 
 def test_reload_applies_a_state_an_operator_changed_in_the_store():
@@ -89,8 +91,9 @@ def test_reload_applies_a_state_an_operator_changed_in_the_store():
     h.traffic_failure(1, "x")  # runtime: probing; store still says active
     edited = [(dataclasses.replace(t.destination, state=INACTIVE) if t.destination.id == 2 else t.destination, t.slot)
               for t in h.tracked.values()]
-    states = h.load(edited, 5.0, inherit=True)
+    states, (change,) = h.load(edited, 5.0, inherit=True)
     assert states[1] == PROBING and states[2] == INACTIVE
+    assert change.log_line() == "set 1 sip:127.0.0.1:6002 active -> inactive (set in the store, reloaded)"
 
 
 def test_operator_state_changes():
@@ -114,7 +117,7 @@ def test_a_respawned_prober_starts_from_the_states_in_shared_memory():
     h = health()
     pairs = [(t.destination, t.slot) for t in h.tracked.values()]
     fresh = Health(3, 0, frozenset(), INTERVAL)
-    assert fresh.load(pairs, 0.0, inherit=False, runtime={1: PROBING})[1] == PROBING
+    assert fresh.load(pairs, 0.0, inherit=False, runtime={1: PROBING}) == ({1: PROBING, 2: ACTIVE, 3: INACTIVE}, [])
 
 
 def test_mi_probing_request_counts_towards_the_threshold_and_reenables_an_inactive_one():

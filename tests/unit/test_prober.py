@@ -1,0 +1,73 @@
+"""The prober's handling of operators' requests over a real SQLite store and shared memory:
+state changes and reloads in the order received, store and runtime agreeing afterwards,
+and every state change a reload makes logged (issue 14 #4, #7)."""
+
+import asyncio
+import logging
+
+from fastds.config import load_settings
+from fastds.procs.prober import Prober
+from fastds.shm.layout import ShmView, ShmWriter, create
+from fastds.store.sqlite import SqliteStore
+
+ACTIVE, INACTIVE = 0, 1
+
+
+async def started_prober(tmp_path) -> tuple[Prober, SqliteStore, ShmView]:
+    store = SqliteStore(str(tmp_path / "ds.db"))
+    await store.init_schema()
+    for port in (6001, 6002):
+        await store.add_destination({"setid": 1, "destination": f"sip:127.0.0.1:{port}", "state": 0})
+    region = create(16, 1, 4096)
+    settings = load_settings({"FASTDS_EGRESS_ALLOW": "127.0.0.0/8"})
+    prober = Prober(settings, ShmWriter(region), store, b"unit-test-secret", "127.0.0.1")
+    await prober.reload(0.0, inherit=False)
+    return prober, store, ShmView(region)
+
+
+def runtime_state(view: ShmView, dest_id: int) -> int:
+    sets, _ = view.sets(view.generation)
+    return next(d.state for d in sets[1].destinations if d.id == dest_id)
+
+
+async def stored_state(store: SqliteStore, dest_id: int) -> int:
+    return (await store.get_destination(dest_id))["state"]
+
+
+def test_set_state_then_reload_without_inherit_keeps_the_change_in_store_and_runtime(tmp_path):
+    async def body():
+        prober, store, view = await started_prober(tmp_path)
+        set_state = asyncio.create_task(prober.control({"op": "set_state", "destination": 1, "state": INACTIVE,
+                                                        "mi": True}, 1.0))
+        reload = asyncio.create_task(prober.control({"op": "reload", "inherit": False}, 1.0))
+        assert (await set_state)["ok"] and (await reload)["ok"]
+        await prober.write_back()
+        return runtime_state(view, 1), await stored_state(store, 1)
+
+    assert asyncio.run(body()) == (INACTIVE, INACTIVE)
+
+
+def test_a_set_state_received_during_a_reload_is_applied_after_it(tmp_path):
+    async def body():
+        prober, store, view = await started_prober(tmp_path)
+        reload = asyncio.create_task(prober.control({"op": "reload", "inherit": False}, 1.0))
+        await asyncio.sleep(0)  # the reload is reading the store when the change arrives
+        set_state = asyncio.create_task(prober.control({"op": "set_state", "destination": 2, "state": INACTIVE,
+                                                        "mi": True}, 1.0))
+        assert (await reload)["ok"] and (await set_state)["ok"]
+        await prober.write_back()
+        return runtime_state(view, 2), await stored_state(store, 2)
+
+    assert asyncio.run(body()) == (INACTIVE, INACTIVE)
+
+
+def test_states_picked_up_from_the_store_by_a_reload_are_logged(tmp_path, caplog):
+    async def body():
+        prober, store, view = await started_prober(tmp_path)
+        await store.set_state(2, INACTIVE)  # the panel edited the state column
+        with caplog.at_level(logging.INFO, logger="fastds.prober"):
+            assert (await prober.control({"op": "reload", "inherit": True}, 1.0))["ok"]
+        return runtime_state(view, 2)
+
+    assert asyncio.run(body()) == INACTIVE
+    assert "set 1 sip:127.0.0.1:6002 active -> inactive (set in the store, reloaded)" in caplog.messages
