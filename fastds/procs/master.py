@@ -3,7 +3,8 @@
 Owns refusing to start on a SIP address another process holds (SO_REUSEPORT would let
 a second fastds share it and take half the calls), the shared memory (mapped before
 forking, so every child and every respawned child shares it), spawning the prober,
-FASTDS_WORKERS workers and the API process, reaping and respawning a child that dies
+FASTDS_WORKERS workers and the API process (each titled for ps: "fastds: worker 0",
+"fastds: prober", ...), reaping and respawning a child that dies
 (back-off, logged with its exit status or signal), halting with a non-zero status when
 a child fails at boot instead of respawning it forever, and the signals: handlers only
 enqueue (the wakeup fd carries the signal number); SIGHUP asks the prober to reload,
@@ -21,6 +22,8 @@ import select
 import signal
 import socket
 import time
+
+from setproctitle import setproctitle
 
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
@@ -98,6 +101,7 @@ class Master:
                     signal.signal(signum, signal.SIG_DFL)
                 os.close(self._wakeup_r)
                 os.close(self._ready_r)
+                setproctitle(f"fastds: {child.name}")  # ps tells the processes apart
                 if child.kind == "prober":
                     code = prober.main(self.settings, self.region, self.secret, self.advertised, self.report_address,
                                        self.control_address)
@@ -206,6 +210,7 @@ class Master:
 
     def run(self) -> int:
         settings = self.settings
+        setproctitle("fastds: master")
         try:
             self.secret = load_or_create_secret(settings.secret, settings.state_dir)
         except FastdsError as exc:

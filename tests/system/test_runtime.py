@@ -154,3 +154,21 @@ def test_sd_notify_ready_status_watchdog_stopping(harness, tmp_path):
         messages.append(notify.recv(4096).decode())
     assert master.wait(30) == 0
     notify.close()
+
+
+def process_title(pid: int) -> str:
+    return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode().strip()
+
+
+def test_processes_are_named_for_ps(harness):
+    harness.add_destination(free_udp_port())
+    master = harness.start_fastds(workers=2)
+
+    def children():
+        pids = [int(pid) for pid in open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()]
+        return pids if len(pids) == 4 else None
+
+    children = wait_for(children, 30, "the master's four children")
+    assert process_title(master.pid) == "fastds: master"
+    assert sorted(process_title(pid) for pid in children) == [
+        "fastds: api", "fastds: prober", "fastds: worker 0", "fastds: worker 1"]
