@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 from fastds.config import Settings, masked_db_url
 from fastds.errors import FastdsError
-from fastds.net.udp import ensure_udp_free
-from fastds.procs.api import bind_tcp
+from fastds.net.bind import bind_tcp, ensure_udp_free
 
 
 @dataclasses.dataclass(frozen=True)

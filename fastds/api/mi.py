@@ -1,8 +1,9 @@
 """/mi: OpenSIPS MI over JSON-RPC 2.0, so opensips-cli and the control panel drive fastds.
 
-Owns the commands ds_list, ds_set_state, ds_reload, get_statistics (and `which`, which
-opensips-cli calls before anything else) with the result
-and error shapes of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
+Owns the commands ds_list, ds_set_state, ds_reload, get_statistics (fastds's counters,
+and shmem:/pkmem: from fastds/api/memory.py), the status/report commands sr_* (shaped by
+fastds/api/mi_sr.py), and `which`, which opensips-cli calls before anything else, with
+the result and error shapes of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
 ("recipes") matched by name, or by count for positional arrays (two matches = "Ambiguous
 call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with a
 "data" detail. HTTP belongs to fastds/api/app.py; this module maps a request body to
@@ -11,11 +12,15 @@ call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with 
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
+from fastds.api import mi_sr
+from fastds.api.memory import MemoryStatistics
 from fastds.api.snapshot import Snapshot
 from fastds.errors import FastdsError
 
@@ -110,7 +115,10 @@ class MiHandler:
             "ds_reload": ([(), ("inherit_state",), ("partition",), ("partition", "inherit_state")], self.ds_reload),
             "get_statistics": ([("statistics",)], self.get_statistics),
             "which": ([(), ("command",)], self.which),  # opensips-cli asks it first, to list the commands
+            **{name: (recipes, functools.partial(self.status_report, mi_sr.COMMANDS[name]))
+               for name, recipes in mi_sr.RECIPES.items()},
         }
+        self.memory = MemoryStatistics()
 
     async def handle(self, body: bytes) -> tuple[int, bytes | None]:
         """(HTTP status, reply) for a POSTed body; reply None = notification, no body."""
@@ -221,7 +229,8 @@ class MiHandler:
             raise bad_type("statistics")
         if not all(isinstance(name, str) for name in names):
             raise MiError(*INVALID_PARAMS, "Bad type for array item in parameter 'statistics'")
-        available = statistics(self.snapshot())
+        snapshot = self.snapshot()
+        available = {**statistics(snapshot), **self.memory.collect(snapshot, await self._pids(snapshot))}
         found: dict[str, int] = {}
         for name in names:
             if name == "all":
@@ -234,6 +243,25 @@ class MiHandler:
         if not found:
             raise MiError(404, "Statistics Not Found")
         return found
+
+    async def _pids(self, snapshot: Snapshot) -> list[int | None]:
+        """The processes in pkmem order: master, prober, API, workers (None when down)."""
+        try:
+            prober = (await self.control("ping", timeout_s=2.0)).get("pid")
+        except FastdsError:
+            prober = None
+        return [os.getppid(), prober, os.getpid(), *(row["pid"] or None for row in snapshot.workers)]
+
+    async def status_report(self, command: Callable[..., Any], params: dict[str, Any]) -> Any:
+        """sr_* commands over the prober's groups (dispatcher) and core (fastds/api/mi_sr.py)."""
+        params = {name: string_param(params, name) for name in params}
+        reply = await self._ask("status_report")
+        if not reply.get("ok"):
+            raise MiError(500, f"ERROR {reply.get('error')}")
+        try:
+            return command([*reply["groups"], mi_sr.core_group(self.snapshot())], params)
+        except mi_sr.SrNotFound as exc:
+            raise MiError(404, str(exc)) from None
 
     async def which(self, params: dict[str, Any]) -> list:
         """OpenSIPS core `which`: the command names, or one command's parameter sets."""

@@ -37,6 +37,8 @@ class Snapshot:
     generation: int
     sets: dict[int, list[LiveDestination]]  # by set id, in priority order
     workers: list[dict[str, int]]
+    shm_size: int = 0  # bytes of the shared mapping
+    shm_used: int = 0  # bytes of it in use (ShmView.bytes_used)
 
     @property
     def destinations(self) -> list[LiveDestination]:
@@ -83,4 +85,5 @@ class SnapshotReader:
                                              max(0, in_flight[slot]),
                                              round(rtt[slot], 3) if rtt[slot] >= 0 else None))
                 slot += 1
-        return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)])
+        return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],
+                        view.layout.size, view.bytes_used())

@@ -1,12 +1,12 @@
 """UDP transport of one worker: the public and the private socket, and the one timer.
 
-Owns binding (SO_REUSEPORT on the public address so workers share it; a private socket
-on the same IP whose port goes in our Via, so responses return to this worker; the
-receive buffer size; the check that nobody holds the address yet), feeding datagrams
-and the loop clock to the sans-IO Proxy, applying its actions through the egress check,
-and keeping exactly one loop.call_at armed for the proxy's next deadline (DESIGN.md
-§2-§3). A datagram whose handling fails is counted and logged in one line, never a
-traceback, and never stops the loop.
+Owns running the sockets a worker bound (fastds/net/bind.py): the public one
+(SO_REUSEPORT, shared by the workers) and the private one whose port goes in our Via, so
+responses return to this worker; feeding datagrams and the loop clock to the sans-IO
+Proxy, applying its actions through the egress check, and keeping exactly one
+loop.call_at armed for the proxy's next deadline (DESIGN.md §2-§3). A datagram whose
+handling fails is counted and logged in one line, never a traceback, and never stops
+the loop.
 """
 
 from __future__ import annotations
@@ -21,30 +21,6 @@ from fastds.dispatch.txn import ReportFailure, Send
 from fastds.net.egress import EgressPolicy
 
 log = logging.getLogger("fastds.udp")
-
-
-def bind_udp(host: str, port: int, *, reuse_port: bool, rcvbuf_bytes: int | None = None) -> socket.socket:
-    """A bound, non-blocking UDP socket; OSError names the address when it is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if rcvbuf_bytes is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf_bytes)
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(exc.errno, f"cannot bind UDP {host}:{port}: {exc.strerror}") from None
-    sock.setblocking(False)
-    return sock
-
-
-def ensure_udp_free(host: str, port: int) -> None:
-    """OSError naming the address unless no socket holds it. A bind without SO_REUSEPORT
-    fails while any socket is bound there, another fastds's SO_REUSEPORT ones included
-    (which the workers' own binds would silently share: two instances splitting calls)."""
-    bind_udp(host, port, reuse_port=False).close()
 
 
 def sent_by(sock: socket.socket, advertised_host: str) -> bytes:

@@ -21,6 +21,7 @@ from fastds.api.app import Api
 from fastds.api.snapshot import SnapshotReader
 from fastds.config import Settings
 from fastds.errors import FastdsError
+from fastds.net.bind import bind_tcp
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.control import ControlClient
 from fastds.shm.layout import ShmView
@@ -28,20 +29,6 @@ from fastds.store import open_store
 
 log = logging.getLogger("fastds.api")
 SHUTDOWN_GRACE_S = 2.0
-
-
-def bind_tcp(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise FastdsError(f"cannot bind the API on {host}:{port}: {exc.strerror}") from None
-    sock.setblocking(False)
-    return sock
 
 
 async def serve(settings: Settings, view: ShmView, listener: socket.socket, ready_fd: int,
@@ -73,6 +60,9 @@ def main(settings: Settings, region, ready_fd: int, control_address: str) -> int
         listener = bind_tcp(*settings.api_listen)
     except FastdsError as exc:
         log.error("API cannot start: %s", exc)
+        return EXIT_BOOT_FAILURE
+    except OSError as exc:
+        log.error("API cannot start: %s", exc.strerror)
         return EXIT_BOOT_FAILURE
     uvloop.run(serve(settings, view, listener, ready_fd, control_address))
     return 0

@@ -27,7 +27,7 @@ from setproctitle import setproctitle
 
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
-from fastds.net.udp import ensure_udp_free
+from fastds.net.bind import ensure_udp_free
 from fastds.procs import EXIT_BOOT_FAILURE, api, prober, worker
 from fastds.procs.control import control_address
 from fastds.procs.notify import Notifier

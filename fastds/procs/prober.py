@@ -5,7 +5,8 @@ store and publishes them (SIGHUP = reload, keeping runtime state), sends OPTIONS
 (FASTDS_PING_*) and measures their round trip, takes workers' traffic failure reports on
 a local datagram socket and the API's requests (set a state, reload) on another
 (fastds/procs/control.py), applies fastds/dispatch/health.py to all of it, logs every
-state change in one line and writes changed states back to the store in batches.
+state change in one line (and keeps it as a status/report event, with the reports of
+every load), and writes changed states back to the store in batches.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from typing import Any
 
 import orjson
@@ -28,9 +30,11 @@ from fastds.dispatch.health import Health, StateChange
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.sets import DestinationSet, build_sets
+from fastds.dispatch.status_report import StatusReport
 from fastds.errors import DestinationNotFound, FastdsError, SipParseError, StoreError
+from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
-from fastds.net.udp import bind_udp, sent_by
+from fastds.net.udp import sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.control import MAX_DATAGRAM
 from fastds.shm.layout import ShmWriter, slots
@@ -86,6 +90,7 @@ class Prober:
         self.socket: socket.socket | None = None
         self._call_ids = itertools.count(1)
         self._store_failing = False
+        self.status_report = StatusReport()
         # operators' requests, reloads and write-backs, one at a time in the order received
         self._serial = asyncio.Lock()
 
@@ -100,6 +105,16 @@ class Prober:
             return await self._reload(now, inherit)
 
     async def _reload(self, now: float, inherit: bool) -> tuple[int, list[str]]:
+        self.status_report.loading(time.time())
+        try:
+            generation, problems, destinations, discarded = await self._load(now, inherit)
+        except BaseException:
+            self.status_report.load_failed(time.time())
+            raise
+        self.status_report.loaded(destinations, discarded, time.time())
+        return generation, problems
+
+    async def _load(self, now: float, inherit: bool) -> tuple[int, list[str], int, int]:
         runtime = {}
         if not self.health.tracked and self.writer.generation:  # respawned: keep what the last prober knew
             sets_now, _ = self.writer.sets(self.writer.generation)
@@ -108,6 +123,7 @@ class Prober:
         dialplan = await self.store.load_dialplan(self.settings.dialplan_id)
         sets, problems = build_sets(rows)
         sets, unresolved = resolve(sets)
+        discarded = len(problems) + len(unresolved)
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
         problems += unresolved + Router(dialplan, default).problems
         for problem in problems:
@@ -115,16 +131,21 @@ class Prober:
         states, changes = self.health.load(slots(sets), now, inherit, runtime)
         generation = self.writer.publish(sets, states, dialplan)
         for change in changes:
-            log.info("%s", change.log_line())
+            self._report(change)
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules", generation, len(sets),
                  len(states), len(dialplan))
-        return generation, problems
+        return generation, problems, len(states), discarded
 
     def apply(self, change: StateChange | None) -> None:
         if change is None:
             return
         self.writer.set_state(change.slot, change.new)
+        self._report(change)
+
+    def _report(self, change: StateChange) -> None:
+        """Every state change: one log line and one status/report event."""
         log.info("%s", change.log_line())
+        self.status_report.state_changed(change, time.time())
 
     def send_probes(self, now: float) -> None:
         settings = self.settings
@@ -186,7 +207,9 @@ class Prober:
         Requests that change something are applied one at a time, in the order received."""
         op = request.get("op")
         if op == "ping":
-            return {"ok": True, "generation": self.writer.generation}
+            return {"ok": True, "generation": self.writer.generation, "pid": os.getpid()}
+        if op == "status_report":
+            return {"ok": True, "groups": self.status_report.as_json()}
         if op == "set_state":
             async with self._serial:
                 return self._set_state(request)

@@ -25,8 +25,9 @@ from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.txn import ReportFailure
 from fastds.errors import FastdsError
+from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
-from fastds.net.udp import UdpEndpoint, bind_udp, sent_by
+from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.shm.layout import ShmView
 from fastds.shm.live import LiveRouter, LiveSelector

@@ -138,6 +138,15 @@ class ShmView:
                 transport=TRANSPORTS[transport]))
         return {set_id: DestinationSet(set_id, tuple(found)) for set_id, found in members.items()}, first_slot
 
+    def bytes_used(self) -> int:
+        """The bytes the header, the worker rows and both published generations fill
+        (what OpenSIPS would call used shared memory; the rest of the mapping is free)."""
+        used = self.layout.area_offset(0)
+        for area in (0, 1):
+            (routes_length,) = struct.unpack_from("<I", self.region, self.layout.routes_offset(area))
+            used += self.count(area) * (RECORD.size + 1 + 32) + 4 + routes_length
+        return used
+
     def dialplan(self, generation: int) -> list[dict[str, Any]]:
         offset = self.layout.routes_offset(generation & 1)
         (length,) = struct.unpack_from("<I", self.region, offset)

@@ -310,3 +310,28 @@ def test_an_api_port_already_taken_halts_fastds_with_a_message(harness):
         assert process.wait(60) != 0
     assert harness.log_lines(f"cannot bind the API on 127.0.0.1:{harness.api_port}: Address already in use")
     assert harness.log_lines("halting: api failed at boot")
+
+
+def test_the_control_panels_dashboard_and_status_report_calls_on_a_running_fastds(harness):
+    """opensips-cp asks get_statistics for shmem:/pkmem: and lists status/report identifiers."""
+    port = free_udp_port()
+    harness.add_destination(port)
+    master = harness.start_fastds(workers=2)
+    wait_for(lambda: all(row["pid"] for row in harness.api("GET", "/api/v1/stats")[1]["workers"]), 10,
+             "both workers' counters rows")
+    workers = harness.api("GET", "/api/v1/stats")[1]["workers"]
+    assert all({"send_errors", "too_large", "handler_errors"} <= set(row) for row in workers)
+    stats = harness.mi("get_statistics", {"statistics": ["shmem:", "pkmem:"]})["result"]
+    assert 0 < stats["shmem:used_size"] < stats["shmem:total_size"] == stats["shmem:used_size"] + stats["shmem:free_size"]
+    assert {key.split("-")[0] for key in stats if key.startswith("pkmem:")} == {f"pkmem:{n}" for n in range(5)}
+    assert all(stats[f"pkmem:{n}-used_size"] > 1_000_000 for n in range(5))  # a Python process's RSS
+    master_peak = int(next(line for line in open(f"/proc/{master.pid}/status") if line.startswith("VmHWM")).split()[1])
+    assert master_peak * 1024 // 2 < stats["pkmem:0-max_used_size"] <= master_peak * 1024  # a peak only grows
+    identifiers = harness.mi("sr_list_identifiers")["result"]
+    assert {"Group": "dispatcher", "Identifiers": ["default", "default;events"]} in identifiers
+    assert harness.mi("sr_get_status", {"group": "dispatcher"})["result"]["Readiness"] is True
+    assert harness.mi("sr_get_status", {"group": "core"})["result"] == {"Readiness": True, "Status": 1,
+                                                                           "Details": "running"}
+    assert harness.mi("ds_set_state", ["i", "1", f"sip:127.0.0.1:{port}"])["result"] == "OK"
+    events = harness.mi("sr_list_reports", ["dispatcher", "default;events"])["result"]
+    assert events[-1]["Log"] == f"DESTINATION <sip:127.0.0.1:{port}>, set 1 switched to [inactive] due to MI command"

@@ -5,6 +5,7 @@ prober's control socket.
 """
 
 import asyncio
+import time
 
 import orjson
 import pytest
@@ -181,7 +182,8 @@ def test_notifications_get_no_body_and_empty_bodies_are_400():
 
 def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects():
     reply, _ = rpc("which")
-    assert reply["result"] == ["ds_list", "ds_reload", "ds_set_state", "get_statistics", "which"]
+    assert reply["result"] == ["ds_list", "ds_reload", "ds_set_state", "get_statistics", "sr_get_status",
+                               "sr_list_identifiers", "sr_list_reports", "sr_list_status", "which"]
     reply, _ = rpc("which", {"command": "ds_list"})
     assert reply["result"] == [[], ["partition"], ["full"], ["full", "partition"]]
     reply, _ = rpc("which", {"command": "ps"})
@@ -202,3 +204,68 @@ def test_the_requests_of_the_opensips_control_panel():
     for params in ({"partition": "default"}, None):
         reply, prober = rpc("ds_reload", params)
         assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": True})]
+
+
+def test_get_statistics_answers_shmem_and_pkmem_in_the_opensips_names():
+    import os
+
+    from fastds.api.snapshot import Snapshot
+
+    workers = [{**dict.fromkeys(WORKER_COUNTERS, 0), "pid": os.getpid()}]
+    handler = MiHandler(lambda: Snapshot(3, {}, workers, shm_size=1000, shm_used=400),
+                        Prober({"ok": True, "pid": os.getpid()}))
+    body = orjson.dumps({"jsonrpc": "2.0", "method": "get_statistics", "params": [["shmem:", "pkmem:"]], "id": 1})
+    stats = orjson.loads(asyncio.run(handler.handle(body))[1])["result"]
+    assert {key: stats[key] for key in stats if key.startswith("shmem:")} == {
+        "shmem:total_size": 1000, "shmem:used_size": 400, "shmem:real_used_size": 400, "shmem:max_used_size": 400,
+        "shmem:free_size": 600, "shmem:fragments": 0}
+    assert {key.split("-")[0] for key in stats if key.startswith("pkmem:")} == {"pkmem:0", "pkmem:1", "pkmem:2",
+                                                                                 "pkmem:3"}
+    assert 0 < stats["pkmem:3-used_size"] <= stats["pkmem:3-max_used_size"] < stats["pkmem:3-total_size"]
+    assert stats["pkmem:3-free_size"] == stats["pkmem:3-total_size"] - stats["pkmem:3-used_size"]
+
+
+class StatusProber:
+    """The prober's side of sr_*: a real StatusReport after one load and one state change."""
+
+    def __init__(self):
+        from fastds.dispatch.health import StateChange
+        from fastds.dispatch.status_report import StatusReport
+
+        self.report = StatusReport()
+        self.report.loading(1652373212)
+        self.report.loaded(3, 1, 1652373212)
+        destination = build_sets(ROWS)[0][1].destinations[0]
+        self.report.state_changed(StateChange(destination, 0, 0, 2, "probe timeout"), 1652373308)
+
+    async def __call__(self, op, **fields):
+        return {"ok": True, "groups": self.report.as_json()}
+
+
+def sr(method, params=None):
+    handler = MiHandler(lambda: snapshot(), StatusProber())
+    body = {"jsonrpc": "2.0", "method": method, "id": 1, **({"params": params} if params is not None else {})}
+    return orjson.loads(asyncio.run(handler.handle(orjson.dumps(body)))[1])
+
+
+def test_status_report_commands_in_the_opensips_shapes():
+    assert sr("sr_list_identifiers")["result"] == [
+        {"Group": "dispatcher", "Identifiers": ["default", "default;events"]}, {"Group": "core", "Identifiers": ["main"]}]
+    assert sr("sr_list_identifiers", {"group": "dispatcher"})["result"] == {
+        "Group": "dispatcher", "Identifiers": ["default", "default;events"]}
+    assert sr("sr_get_status", {"group": "dispatcher"})["result"] == {
+        "Readiness": True, "Status": 1, "Details": "data available"}
+    assert sr("sr_get_status", ["core", "main"])["result"] == {"Readiness": True, "Status": 1, "Details": "running"}
+    assert sr("sr_get_status", {"group": "dispatcher", "identifier": "all"})["result"]["Details"] == "aggregated"
+    assert sr("sr_list_status", {"group": "dispatcher"})["result"][0] == {
+        "Name": "default", "Readiness": True, "Status": 1, "Details": "data available"}
+    assert [group["Name"] for group in sr("sr_list_status")["result"]] == ["dispatcher", "core"]
+    (event,) = sr("sr_list_reports", {"group": "dispatcher", "identifier": "default;events"})["result"]
+    assert event["Timestamp"] == 1652373308 and event["Date"] == time.ctime(1652373308)
+    assert event["Log"] == "DESTINATION <sip:10.0.0.2>, set 1 switched to [probing] due to probe timeout"
+    data = sr("sr_list_reports", {"group": "dispatcher"})["result"][0]
+    assert [report["Log"] for report in data["Reports"]] == [
+        "starting DB data loading", "DB data loading successfully completed", "3 destinations loaded (1 discarded)"]
+    assert sr("sr_get_status", {"group": "nope"})["error"] == {"code": 404, "message": "Group not found"}
+    assert sr("sr_get_status", {"group": "dispatcher", "identifier": "x"})["error"]["message"] == "Identity not found"
+    assert sr("sr_list_reports", ["core", "x"])["error"] == {"code": 404, "message": "Identifier not found"}

@@ -12,8 +12,9 @@ from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import build_sets
+from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
-from fastds.net.udp import UdpEndpoint, bind_udp, sent_by
+from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.sip import BranchFactory, scan
 from fastds.sip.branch import RecordRoute
 
