@@ -1,6 +1,7 @@
 """Calls through `fastds run` with real SIPp on loopback (issue: stateful proxy, a-h)."""
 
 import socket
+import threading
 import time
 
 from fastds._ext import dshash
@@ -47,20 +48,63 @@ def test_b_a_callee_answering_503_is_failed_over(harness):
     assert counts(healthy.stop(), "SuccessfulCall(C)")[0] == CALLS
 
 
+class SilentDestination:
+    """A destination that reads every datagram and never answers, noting what came when."""
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.received: list[tuple[float, bytes]] = []
+        self.running = True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while self.running:
+            try:
+                self.received.append((time.monotonic(), self.socket.recv(65535)))
+            except TimeoutError:
+                continue
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        self.socket.close()
+
+
 def test_c_a_dead_destination_costs_one_fr_timeout(harness):
-    dead, live = free_udp_port(), free_udp_port()
-    harness.add_destination(dead)
+    """What fastds did, not SIPp's timing buckets: the dead destination saw each of its
+    calls' INVITE within one FR timer (Timer A retransmissions only), never again, and
+    fastds failed each of them over exactly once."""
+    dead, live = SilentDestination(), free_udp_port()
+    harness.add_destination(dead.port)
     harness.add_destination(live)
     callee = harness.uas("uas.xml", live)
     harness.start_fastds(default_alg=2, fr_timeout_ms=1000, probing_threshold=1000)
-    code, stats = harness.uac("uac.xml", 20, rate=10)
+    try:
+        code, stats = harness.uac("uac.xml", 20, rate=10)
+    finally:
+        dead.stop()
     assert code == 0 and counts(stats, "SuccessfulCall(C)", "FailedCall(C)") == (20, 0)
     assert counts(callee.stop(), "SuccessfulCall(C)")[0] == 20
-    (to_dead, _), _ = expected_split(harness, [dead, live], 20)
-    # setup times: the calls hashed to the dead port wait one FR timeout (1 s), the others do not
-    slow = int(stats["ResponseTimeRepartition1_<2000"])
-    fast = sum(int(stats[f"ResponseTimeRepartition1_<{bound}"]) for bound in (10, 20, 50, 100, 200))
-    assert to_dead > 0 and (slow, fast) == (to_dead, 20 - to_dead)
+    _, picks = expected_split(harness, [dead.port, live], 20)
+    hashed_to_dead = {n + 1 for n, pick in enumerate(picks) if pick == 0}
+    arrivals: dict[int, list[float]] = {}
+    for at, data in dead.received:
+        message = scan(data)
+        assert message.method == b"INVITE", data[:200]
+        arrivals.setdefault(int(message.to_uri.split(b"@")[0].split(b"-")[1]), []).append(at)
+    assert hashed_to_dead and set(arrivals) == hashed_to_dead
+    for times in arrivals.values():  # sent, then Timer A at T1 (500 ms); FR (1 s) ends the branch
+        assert len(times) <= 2 and times[-1] - times[0] < 1.0
+
+    def failed_over():  # workers publish their counters every second
+        totals = harness.api("GET", "/api/v1/stats")[1]["totals"]
+        return (totals["timeouts"], totals["failovers"]) == (len(hashed_to_dead), len(hashed_to_dead))
+
+    wait_for(failed_over, 10, "one timeout and one failover per call hashed to the dead destination")
 
 
 def test_d_all_destinations_dead_gives_503(harness):
