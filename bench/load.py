@@ -41,6 +41,7 @@ SCENARIOS = BENCH / "sipp"
 RESULTS = BENCH / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CALL_HOLD_MS = 100
+CALLER_SOCKETS = "un"  # SIPp -t: a socket per call (the kernel spreads them over the workers); not one trunk's u1
 FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
 
 
@@ -225,7 +226,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         pids = process_tree(proxy.process.pid)
         before = cpu_seconds(pids)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.port}", "-p", str(free_udp_port()),
-                    "-t", "un", "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
+                    "-t", CALLER_SOCKETS, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
                     "-m", str(calls), "-r", str(rate), "-d", str(CALL_HOLD_MS), "-recv_timeout", "10s",
                     "-timeout", f"{duration_s + 40}s", "-trace_stat", "-stf", "uac.csv", "-trace_rtt",
                     "-rtt_freq", "1"], workdir, "uac")
@@ -337,10 +338,12 @@ def write_report(runs: list[dict], fixed_rate: int) -> str:
                 break
             highest[name] = row["rate"]
     report = [f"Machine: {os.cpu_count()} cores; runs of {first.when[:10]}; medians of"
-              f" {min(r['runs'] for r in rows)}+ runs of {first.duration_s} s; calls hold {CALL_HOLD_MS} ms;"
+              f" {min(r['runs'] for r in rows)}+ runs of {first.duration_s} s; caller SIPp -t {CALLER_SOCKETS}"
+              f" ({'a socket per call' if CALLER_SOCKETS == 'un' else 'one socket'}); calls hold {CALL_HOLD_MS} ms;"
               f" FR timer {FR_TIMEOUT_MS} ms for both.", "", f"At {fixed_rate} calls/s, and the failover run:", "",
               table(fixed), "Step-up (every rate run):", "", table(sorted(normal, key=lambda r: (r["proxy"], r["rate"]))),
-              "Highest offered rate with < 0.1 % failed calls (and ≥ 97 % of it achieved): " +
+              f"Highest offered rate with < 0.1 % failed calls (and ≥ 97 % of it achieved), SIPp -t {CALLER_SOCKETS},"
+              f" {CALL_HOLD_MS} ms calls, {first.duration_s} s steps: " +
               ", ".join(f"{name} {rate}/s" for name, rate in highest.items()) + "\n"]
     (RESULTS / "summary.md").write_text("\n".join(report))
     points: dict[str, list[dict]] = {}

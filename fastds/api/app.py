@@ -1,4 +1,4 @@
-"""The management HTTP application: JSON API, /mi, /metrics and the web panel (DESIGN.md §6).
+"""The management HTTP application: JSON API, /mi, /metrics and the web panel (docs/architecture.md §6).
 
 Owns the routes, the bearer-token check, and how failures become answers: a bad body is
 400 naming the field, the value and what was expected (fastds/api/validate.py) with

@@ -1,6 +1,6 @@
 """The stateful proxy core of one worker: datagrams and time in, sends out (sans-IO).
 
-Owns what happens to every message (DESIGN.md §3, RFC 3261 §16-§17, OpenSIPS tm rules
+Owns what happens to every message (docs/architecture.md §3, RFC 3261 §16-§17, OpenSIPS tm rules
 of ANCHORS.md §2): parse errors answered 400 or dropped; retransmissions absorbed;
 OPTIONS to fastds answered; 483 / 482 / 416 / 420 checks; initial requests routed by
 the dialplan, destinations selected, forwarded with one 100 Trying upstream; responses
@@ -87,7 +87,7 @@ def _is_ip_literal(host: str) -> bool:
 
 def next_hop_of(uri_bytes: bytes) -> Address | None:
     """Where a Route or Request-URI sends a request: an IP literal and port, or None
-    when the host is a name (workers do no DNS; DESIGN.md §1). maddr is never followed."""
+    when the host is a name (workers do no DNS; docs/architecture.md §1). maddr is never followed."""
     try:
         uri = parse_uri(uri_bytes)
     except SipParseError:

@@ -1,7 +1,7 @@
 """The timer queue of one worker: every transaction timer, one deadline for the loop.
 
 Owns ordering timers by deadline (a heap) so the network layer arms a single
-loop.call_at for next_deadline() instead of one handle per transaction (DESIGN.md §3).
+loop.call_at for next_deadline() instead of one handle per transaction (docs/architecture.md §3).
 A cancelled timer drops its callback and arguments at once (so it keeps no transaction
 alive) and the heap is compacted when cancelled entries outnumber live ones: a 120 s
 FR-INV timer cancelled by a 200 must not linger for 120 s. Sans-IO: time only enters as

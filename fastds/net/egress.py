@@ -1,4 +1,4 @@
-"""The egress check every send passes (DESIGN.md §2: no open relay, no reflection).
+"""The egress check every send passes (docs/architecture.md §2: no open relay, no reflection).
 
 Owns FASTDS_EGRESS_ALLOW as a decision per destination IP, cached, and the counting and
 once-a-minute logging of what it blocks. Where a packet goes is partly chosen by its

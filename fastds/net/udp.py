@@ -4,7 +4,7 @@ Owns running the sockets a worker bound (fastds/net/bind.py): the public one
 (SO_REUSEPORT, shared by the workers) and the private one whose port goes in our Via, so
 responses return to this worker; feeding datagrams and the loop clock to the sans-IO
 Proxy, applying its actions through the egress check, and keeping exactly one
-loop.call_at armed for the proxy's next deadline (DESIGN.md §2-§3). A datagram whose
+loop.call_at armed for the proxy's next deadline (docs/architecture.md §2-§3). A datagram whose
 handling fails is counted and logged in one line, never a traceback, and never stops
 the loop.
 """

@@ -1,4 +1,4 @@
-"""The API process: serves fastds/api/ on FASTDS_API_LISTEN (DESIGN.md §6).
+"""The API process: serves fastds/api/ on FASTDS_API_LISTEN (docs/architecture.md §6).
 
 Owns composing the management interface: the listening socket (bound before READY, so a
 taken port halts fastds like a taken SIP port), the store connection for writes, the

@@ -3,7 +3,7 @@
 Owns the little protocol on the prober's control socket (an abstract unix datagram
 socket named after the master's pid): one JSON object per datagram (orjson), each
 request carrying an `id` that its reply repeats, so several requests can be in flight.
-The prober is the only writer of shared memory (DESIGN.md §1); the API asks, it never
+The prober is the only writer of shared memory (docs/architecture.md §1); the API asks, it never
 writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool}
 and {"op": "reload", "inherit": bool}. Replies: {"id", "ok": true, ...} or
 {"id", "ok": false, "error": "..."}.

@@ -1,4 +1,4 @@
-"""The master process of `fastds run`: supervise only (DESIGN.md §1).
+"""The master process of `fastds run`: supervise only (docs/architecture.md §1).
 
 Owns refusing to start on a SIP address another process holds (SO_REUSEPORT would let
 a second fastds share it and take half the calls), the shared memory (mapped before

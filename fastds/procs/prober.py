@@ -1,4 +1,4 @@
-"""The prober process: loads destinations, probes them, owns their state (DESIGN.md §1).
+"""The prober process: loads destinations, probes them, owns their state (docs/architecture.md §1).
 
 Owns the only writes to the shared table: it loads sets and dialplan rules from the
 store and publishes them (SIGHUP = reload, keeping runtime state), sends OPTIONS probes

@@ -1,6 +1,6 @@
 """A SIP worker process: the proxy on uvloop over the shared destination table.
 
-Owns composing one worker (DESIGN.md §1-§2): its public socket (SO_REUSEPORT, shared
+Owns composing one worker (docs/architecture.md §1-§2): its public socket (SO_REUSEPORT, shared
 with the other workers) and private socket, routing read from shared memory only (never
 the store), traffic failures sent to the prober's datagram socket, its counters row in
 shared memory, and the graceful stop on SIGTERM: new INVITEs get 503, open transactions

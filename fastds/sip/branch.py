@@ -1,7 +1,7 @@
 """What marks a message as fastds's own: Via branch ids, Record-Route, transaction keys
 (RFC 3261 §8.1.1.7, §16.6, §17.1.3, §17.2.3).
 
-Owns the keyed tags of DESIGN.md §2: a response is relayed only when its top Via branch
+Owns the keyed tags of docs/architecture.md §2: a response is relayed only when its top Via branch
 carries our tag, an in-dialog request is loose-routed only when its top Route is our
 signed Record-Route. Tags are BLAKE2b keyed with FASTDS_SECRET (hashlib's keyed mode is
 a real MAC and costs well under a microsecond), so every node sharing the secret

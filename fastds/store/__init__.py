@@ -3,7 +3,7 @@
 Owns the Store interface every backend implements and opening one from FASTDS_DB_URL.
 Only `fastds db init` creates tables; everything else refuses a missing table or a
 table version fastds does not speak (dispatcher 9, dialplan 5), saying what to do.
-Workers never import this package (DESIGN.md §1).
+Workers never import this package (docs/architecture.md §1).
 """
 
 from __future__ import annotations

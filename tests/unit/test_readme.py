@@ -14,8 +14,14 @@ def readme_commands():
 def test_readme_opens_with_exactly_two_commands():
     assert (ROOT / "README.md").read_text().index("```sh") < 20
     run, test = readme_commands()
-    assert run.startswith("pip install . &&") and "fastds run" in run and "127.0.0.1" in run
-    assert "pytest" in test
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    assert run.startswith(venv + "pip install . &&") and "fastds run" in run and "127.0.0.1" in run
+    assert test.startswith(venv) and "pytest" in test
+
+
+def test_readme_points_at_the_architecture_in_the_repository():
+    text = (ROOT / "README.md").read_text()
+    assert "../shared" not in text and "(docs/architecture.md)" in text and (ROOT / "docs" / "architecture.md").is_file()
 
 
 def test_ci_runs_the_readme_test_command():

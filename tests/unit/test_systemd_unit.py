@@ -14,12 +14,24 @@ def test_unit_verifies(tmp_path):
     if analyze is None:
         pytest.fail("systemd-analyze is required: apt-get install -y systemd")
     unit = (ROOT / "systemd" / "fastds.service").read_text()
-    assert "ExecStart=/usr/local/bin/fastds run" in unit and "Type=notify" in unit
-    (tmp_path / "fastds.service").write_text(unit.replace("/usr/local/bin/fastds", fastds))
+    assert "ExecStart=/opt/fastds/bin/fastds run" in unit and "Type=notify" in unit
+    (tmp_path / "fastds.service").write_text(unit.replace("/opt/fastds/bin/fastds", fastds))
     result = subprocess.run([analyze, "verify", str(tmp_path / "fastds.service")], capture_output=True, text=True,
                             timeout=60)
     problems = [line for line in (result.stdout + result.stderr).splitlines() if "fastds.service" in line]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+def test_the_units_documentation_is_what_a_venv_install_puts_there(tmp_path):
+    """`pip install .` into /opt/fastds ships the files Documentation= names."""
+    import tomllib
+
+    unit = (ROOT / "systemd" / "fastds.service").read_text()
+    (line,) = [line for line in unit.splitlines() if line.startswith("Documentation=")]
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    shipped = {f"file:/opt/fastds/{folder}/{Path(name).name}" for folder, names in data_files.items() for name in names}
+    assert set(line.removeprefix("Documentation=").split()) <= shipped
+    assert all((ROOT / name).is_file() for names in data_files.values() for name in names)
 
 
 def test_unit_has_what_an_operator_expects():
