@@ -282,11 +282,12 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         while True:
             try:
                 data = sock.recv(65535)
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # drained (BlockingIOError) or failing: the next readable event tries again
                 return
-            except OSError:
-                return
-            handler(data)
+            try:
+                handler(data)
+            except Exception as exc:  # noqa: BLE001 - one bad datagram: one line, never a traceback
+                log.error("datagram dropped, handling failed: %s: %s", type(exc).__name__, exc)
 
     loop.add_reader(prober.socket.fileno(), drain, prober.socket, lambda data: prober.reply(data, loop.time()))
     loop.add_reader(reports.fileno(), drain, reports, prober.report)

@@ -31,7 +31,7 @@ _NOT_PARAMCHAR = re.compile(rb"[^A-Za-z0-9\-_.!~*'()\[\]/:&+$]")  # RFC 3261 par
 
 def escape_param(value: bytes) -> bytes:
     """value as a URI parameter value: every byte that is not a paramchar %-escaped."""
-    if _NOT_PARAMCHAR.search(value) is None:
+    if value.isalnum() or _NOT_PARAMCHAR.search(value) is None:  # isalnum: the common tag, 4x cheaper
         return value
     return _NOT_PARAMCHAR.sub(lambda found: b"%%%02X" % found.group()[0], value)
 
@@ -83,7 +83,8 @@ class RecordRoute:
         if ftag is None or tag is None:
             return False
         for dialog_tag in (request.from_tag or b"", request.to_tag or b""):
-            if escape_param(dialog_tag) == ftag:
+            # raw first (the usual tag needs no escaping); either way the MAC decides
+            if ftag == dialog_tag or ftag == escape_param(dialog_tag):
                 return keyed_tag(self._secret, request.call_id + b"|" + dialog_tag) == tag
         return False
 
