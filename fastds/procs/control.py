@@ -4,8 +4,10 @@ Owns the little protocol on the prober's control socket (an abstract unix datagr
 socket named after the master's pid): one JSON object per datagram (orjson), each
 request carrying an `id` that its reply repeats, so several requests can be in flight.
 The prober is the only writer of shared memory (docs/architecture.md §1); the API asks, it never
-writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool}
-and {"op": "reload", "inherit": bool}. Replies: {"id", "ok": true, ...} or
+writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool},
+{"op": "reload", "inherit": bool} (these two applied in the order received),
+{"op": "ping"} (its reply carries the prober's pid) and {"op": "status_report"} (the
+dispatcher's status/report groups). Replies: {"id", "ok": true, ...} or
 {"id", "ok": false, "error": "..."}.
 """
 
@@ -21,7 +23,9 @@ import orjson
 from fastds.errors import ProberUnavailable
 
 REPLY_TIMEOUT_S = 30.0  # a reload re-reads the store and resolves host names
-MAX_DATAGRAM = 65535
+# a status/report reply with 200 events of the longest destination URIs is ~70 KB; a unix
+# datagram may be as large as the send buffer (net.core.wmem_default, 208 KiB by default)
+MAX_DATAGRAM = 160 * 1024
 
 
 def control_address(master_pid: int) -> str:

@@ -71,3 +71,21 @@ def test_states_picked_up_from_the_store_by_a_reload_are_logged(tmp_path, caplog
 
     assert asyncio.run(body()) == INACTIVE
     assert "set 1 sip:127.0.0.1:6002 active -> inactive (set in the store, reloaded)" in caplog.messages
+
+
+def test_the_status_report_reply_fits_one_control_datagram_at_its_largest():
+    import orjson
+
+    from fastds.dispatch.health import StateChange
+    from fastds.dispatch.sets import build_sets
+    from fastds.dispatch.status_report import StatusReport
+    from fastds.procs.control import MAX_DATAGRAM
+
+    longest = "sip:" + "a" * 180 + ".example:5060"
+    (destination,) = build_sets([{"id": 1, "setid": 2147483647, "destination": longest}])[0][2147483647].destinations
+    report = StatusReport()
+    for n in range(300):
+        report.loading(n)
+        report.loaded(1000, 999, n)
+        report.state_changed(StateChange(destination, 0, 0, 2, "timeout (no final reply)"), n)
+    assert len(orjson.dumps({"id": 2**31, "ok": True, "groups": report.as_json()})) < MAX_DATAGRAM
