@@ -19,11 +19,20 @@ import orjson
 
 from fastds import __version__
 from fastds.config import effective, load_settings, unknown_variables
+from fastds.dispatch.state import DestinationState
 from fastds.errors import ConfigError, FastdsError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-STATES = {"active": 0, "inactive": 1, "probing": 2, "0": 0, "1": 1, "2": 2}
+STATE_CHOICES = [state.label for state in DestinationState] + [str(int(state)) for state in DestinationState]
+
+
+def _state_label(code) -> str:
+    """A state column's value by name; a value OpenSIPS would not accept, as it is."""
+    try:
+        return DestinationState(int(code)).label
+    except (TypeError, ValueError):
+        return str(code)
 
 
 @functools.cache
@@ -164,8 +173,6 @@ def _applied(reply: dict) -> str:
 
 def cmd_ds_list(args: argparse.Namespace) -> int:
     """List destinations: live from the running fastds, else from the store."""
-    from fastds.dispatch.sets import STATE_NAMES
-
     api = _api_or_none()
     if api is not None:
         reply = _api_result(*api.call("GET", "/api/v1/sets"), "cannot list")
@@ -187,7 +194,7 @@ def cmd_ds_list(args: argparse.Namespace) -> int:
         return 0
     print("# from the store (fastds is not running)")
     _print_table(("id", "setid", "destination", "state", "weight", "priority", "probe_mode", "description"),
-                 [{**row, "state": STATE_NAMES.get(row["state"], row["state"])} for row in destinations])
+                 [{**row, "state": _state_label(row["state"])} for row in destinations])
     return 0
 
 
@@ -238,7 +245,7 @@ def cmd_ds_set_state(args: argparse.Namespace) -> int:
                             "state not set")
         print(f"fastds: destination id {args.id} is now {reply['state']} (live; written back to the store)")
         return 0
-    _with_store(lambda store: store.set_state(args.id, STATES[args.state]))
+    _with_store(lambda store: store.set_state(args.id, int(DestinationState.parse(args.state))))
     print(f"fastds: destination id {args.id} is now {args.state} in the store")
     return 0
 
@@ -280,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--uri", required=True, help="sip: URI over UDP, e.g. sip:10.0.0.5:5060 (TCP and TLS are not spoken yet)")
     add.add_argument("--weight", type=int, default=1)
     add.add_argument("--priority", type=int, default=0)
-    add.add_argument("--state", choices=sorted(STATES), default="active")
+    add.add_argument("--state", choices=STATE_CHOICES, default="active")
     add.add_argument("--probe-mode", type=int, choices=(0, 1), default=0)
     add.add_argument("--attrs", default="")
     add.add_argument("--description", default="")
@@ -288,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(ds, "rm", cmd_ds_rm).add_argument("id", type=int)
     set_state = command(ds, "set-state", cmd_ds_set_state)
     set_state.add_argument("id", type=int)
-    set_state.add_argument("state", choices=sorted(STATES))
+    set_state.add_argument("state", choices=STATE_CHOICES)
     command(ds, "reload", cmd_ds_reload).add_argument(
         "--reset-state", action="store_true", help="take states from the store (ds_reload inherit_state=0)")
     return parser

@@ -22,7 +22,7 @@ from fastds.api import metrics
 from fastds.api.mi import MiHandler, statistics
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
-from fastds.dispatch.sets import STATE_NAMES
+from fastds.dispatch.state import DestinationState
 from fastds.errors import DestinationNotFound, FastdsError, FieldError, StoreError
 from fastds.store import Store
 
@@ -183,10 +183,10 @@ class Api:
         state = state_number("state", body["state"])
         if self.snapshot().by_id(dest_id) is None:
             return error(404, f"destination id {dest_id} is not loaded (not in the store, or not reloaded yet)")
-        reply = await self.control("set_state", destination=dest_id, state=state, mi=False)
+        reply = await self.control("set_state", destination=dest_id, state=int(state), mi=False)
         if not reply.get("ok"):
             return error(404, f"destination id {dest_id}: {reply.get('error')}")
-        return json_response({"id": dest_id, "state": STATE_NAMES[reply["state"]], "changed": reply["changed"]})
+        return json_response({"id": dest_id, "state": DestinationState(reply["state"]).label, "changed": reply["changed"]})
 
     async def reload(self, request: web.Request) -> web.Response:
         body = await self.body(request, required=False)
@@ -213,7 +213,7 @@ class Api:
         """200 while fastds can route (a table is published, a destination is active), else 503."""
         snapshot = self.snapshot()
         destinations = snapshot.destinations
-        active = sum(1 for live in destinations if live.state == 0)
+        active = sum(1 for live in destinations if live.state == DestinationState.ACTIVE)
         checks: dict[str, str] = {"destinations": f"{active} of {len(destinations)} active"}
         try:
             await self.control("ping", timeout_s=2.0)

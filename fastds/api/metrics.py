@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from fastds.api.snapshot import Snapshot
+from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -52,7 +53,7 @@ class SnapshotCollector:
             d = live.destination
             values = [str(d.set_id), str(d.id), d.uri]
             state.add_metric(values, live.state)
-            up.add_metric(values, 1 if live.state == 0 else 0)
+            up.add_metric(values, 1 if live.state == DestinationState.ACTIVE else 0)
             picks.add_metric(values, live.picks)
             failovers.add_metric(values, live.failovers)
             in_flight.add_metric(values, live.in_flight)

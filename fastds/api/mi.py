@@ -22,10 +22,12 @@ import orjson
 from fastds.api import mi_sr
 from fastds.api.memory import MemoryStatistics
 from fastds.api.snapshot import Snapshot
+from fastds.dispatch.state import DestinationState
 from fastds.errors import FastdsError
 
+MI_STATE_LETTERS = {"0": DestinationState.INACTIVE, "i": DestinationState.INACTIVE, "1": DestinationState.ACTIVE,
+                    "a": DestinationState.ACTIVE, "2": DestinationState.PROBING, "p": DestinationState.PROBING}
 PARTITION = "default"  # fastds has one partition; OpenSIPS names its first one "default"
-MI_STATE_NAMES = {0: "Active", 1: "Inactive", 2: "Probing"}
 PARSE_ERROR = (-32700, "Parse error")
 INVALID_REQUEST = (-32600, "Invalid Request")
 METHOD_NOT_FOUND = (-32601, "Method not found")
@@ -172,7 +174,7 @@ class MiHandler:
             destinations = []
             for live in members:
                 d = live.destination
-                item: dict[str, Any] = {"URI": d.uri, "state": MI_STATE_NAMES[live.state],
+                item: dict[str, Any] = {"URI": d.uri, "state": live.state.mi_name,
                                         "first_hit_counter": live.picks}
                 if d.socket:
                     item["socket"] = d.socket
@@ -195,7 +197,8 @@ class MiHandler:
         state_text = string_param(params, "state")
         if not state_text:
             raise MiError(500, "Bad state value")
-        state = {"0": 1, "i": 1, "I": 1, "p": 2, "P": 2, "2": 2, "a": 0, "A": 0, "1": 0}.get(state_text[0])
+        # OpenSIPS reads the first character: 0/i inactive, 1/a active, 2/p probing
+        state = MI_STATE_LETTERS.get(state_text[0].lower())
         if state is None:
             raise MiError(500, "Bad state value")
         group, partition = string_param(params, "group"), PARTITION
@@ -210,7 +213,7 @@ class MiHandler:
         live = self.snapshot().find(int(group), string_param(params, "address"))
         if live is None:
             raise MiError(404, "destination not found")
-        reply = await self._ask("set_state", destination=live.destination.id, state=state, mi=True)
+        reply = await self._ask("set_state", destination=live.destination.id, state=int(state), mi=True)
         if not reply.get("ok"):
             raise MiError(404, "destination not found")
         return "OK"
@@ -285,9 +288,8 @@ def statistics(snapshot: Snapshot) -> dict[str, int]:
     destinations = snapshot.destinations
     stats = {
         "dispatcher:destinations": len(destinations),
-        "dispatcher:active_destinations": sum(1 for live in destinations if live.state == 0),
-        "dispatcher:inactive_destinations": sum(1 for live in destinations if live.state == 1),
-        "dispatcher:probing_destinations": sum(1 for live in destinations if live.state == 2),
+        **{f"dispatcher:{state.label}_destinations": sum(1 for live in destinations if live.state == state)
+           for state in DestinationState},
         "dispatcher:picks": sum(live.picks for live in destinations),
         "dispatcher:failovers": sum(live.failovers for live in destinations),
         "dispatcher:generation": snapshot.generation,

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from fastds.dispatch.sets import STATE_NAMES, Destination
+from fastds.dispatch.sets import Destination
+from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS, ShmView
 
 
 @dataclasses.dataclass(frozen=True)
 class LiveDestination:
     destination: Destination  # as published (its `state` is the one it was loaded with)
-    state: int                # now
+    state: DestinationState   # now
     picks: int
     failovers: int
     in_flight: int
@@ -25,7 +26,7 @@ class LiveDestination:
 
     def as_json(self) -> dict:
         d = self.destination
-        return {"id": d.id, "setid": d.set_id, "destination": d.uri, "state": STATE_NAMES[self.state],
+        return {"id": d.id, "setid": d.set_id, "destination": d.uri, "state": self.state.label,
                 "weight": d.weight, "priority": d.priority, "probe_mode": d.probe_mode, "attrs": d.attrs,
                 "socket": d.socket or None, "description": d.description, "address": f"{d.host}:{d.port}",
                 "transport": d.transport, "picks": self.picks, "failovers": self.failovers,
@@ -81,7 +82,8 @@ class SnapshotReader:
             for destination in members:
                 if slot >= len(states):  # a newer generation was published meanwhile
                     break
-                found.append(LiveDestination(destination, states[slot], counters[2 * slot], counters[2 * slot + 1],
+                found.append(LiveDestination(destination, DestinationState(states[slot]), counters[2 * slot],
+                                             counters[2 * slot + 1],
                                              max(0, in_flight[slot]),
                                              round(rtt[slot], 3) if rtt[slot] >= 0 else None))
                 slot += 1

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastds.dispatch.sets import UnsupportedTransport, destination_from_row
+from fastds.dispatch.state import DestinationState
 from fastds.errors import FieldError
 
 WRITABLE = ("setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs", "description")
 DEFAULTS = {"socket": None, "state": 0, "probe_mode": 0, "weight": "1", "priority": 0, "attrs": "",
             "description": ""}
-STATE_NUMBERS = {"active": 0, "inactive": 1, "probing": 2}
 TEXT_SIZES = {"destination": 192, "socket": 128, "attrs": 128, "description": 64}  # CHAR(n) in the schema
 INT32_MAX = 2**31 - 1
 # OpenSIPS socket syntax: proto:host[:port], IPv6 hosts in brackets
@@ -43,11 +43,14 @@ def _text(field: str, value: Any, nullable: bool = False) -> str | None:
     return value
 
 
-def state_number(field: str, value: Any) -> int:
-    """0/1/2 or active/inactive/probing -> 0/1/2."""
-    if isinstance(value, str) and value.strip().lower() in STATE_NUMBERS:
-        return STATE_NUMBERS[value.strip().lower()]
-    return _integer(field, value, 0, 2, "0, 1, 2 or active, inactive, probing")
+def state_number(field: str, value: Any) -> DestinationState:
+    """0/1/2 or active/inactive/probing -> the state."""
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        try:
+            return DestinationState.parse(value)
+        except ValueError:
+            raise FieldError(field, value, "0, 1, 2 or active, inactive, probing") from None
+    return DestinationState(_integer(field, value, 0, 2, "0, 1, 2 or active, inactive, probing"))
 
 
 def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -71,7 +74,7 @@ def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> d
         "setid": _integer("setid", merged["setid"], 0, INT32_MAX, "a set id: an integer from 0 to 2147483647"),
         "destination": (_text("destination", merged["destination"]) or "").strip(),
         "socket": _text("socket", merged["socket"], nullable=True) or None,
-        "state": state_number("state", merged["state"]),
+        "state": int(state_number("state", merged["state"])),
         "probe_mode": _integer("probe_mode", merged["probe_mode"], 0, 1, "0 (probe when probing) or 1 (always)"),
         "weight": str(_integer("weight", merged["weight"], 0, INT32_MAX, "an integer weight, 0 or more")),
         "priority": _integer("priority", merged["priority"], -INT32_MAX - 1, INT32_MAX, "an integer"),

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from fastds.dispatch.sets import STATE_NAMES, Destination
+from fastds.dispatch.sets import Destination
+from fastds.dispatch.state import DestinationState
 
-ACTIVE, INACTIVE, PROBING = 0, 1, 2
+ACTIVE, INACTIVE, PROBING = DestinationState.ACTIVE, DestinationState.INACTIVE, DestinationState.PROBING
 
 
 @dataclasses.dataclass(frozen=True)
 class StateChange:
     destination: Destination
     slot: int
-    old: int
-    new: int
+    old: DestinationState
+    new: DestinationState
     reason: str
 
     def log_line(self) -> str:
         d = self.destination
-        return f"set {d.set_id} {d.uri} {STATE_NAMES[self.old]} -> {STATE_NAMES[self.new]} ({self.reason})"
+        return f"set {d.set_id} {d.uri} {self.old.label} -> {self.new.label} ({self.reason})"
 
 
 class Tracked:
@@ -37,7 +38,7 @@ class Tracked:
     def __init__(self, destination: Destination, slot: int, state: int, failures: int, stored: int):
         self.destination = destination
         self.slot = slot
-        self.state = state
+        self.state = DestinationState(state)
         self.failures = failures
         self.next_probe = 0.0
         self.probing_now = False
@@ -110,8 +111,8 @@ class Health:
     def _set(self, tracked: Tracked, state: int, reason: str) -> StateChange | None:
         if tracked.state == state:
             return None
-        change = StateChange(tracked.destination, tracked.slot, tracked.state, state, reason)
-        tracked.state = state
+        change = StateChange(tracked.destination, tracked.slot, tracked.state, DestinationState(state), reason)
+        tracked.state = change.new
         return change
 
     def _failure(self, tracked: Tracked, reason: str) -> StateChange | None:

@@ -14,10 +14,9 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fastds.dispatch.state import DestinationState
 from fastds.errors import SipParseError
 from fastds.sip import parse_uri
-
-STATE_NAMES = {0: "active", 1: "inactive", 2: "probing"}
 
 
 class UnsupportedTransport(ValueError):
@@ -32,7 +31,7 @@ class Destination:
     uri: str
     weight: int
     priority: int
-    state: int
+    state: DestinationState  # as the store had it when the row was loaded
     probe_mode: int
     attrs: str
     socket: str
@@ -87,7 +86,7 @@ def destination_from_row(row: Mapping[str, Any]) -> Destination:
         uri=uri_text,
         weight=_integer(row.get("weight"), "weight", minimum=0, null=1),
         priority=_integer(row.get("priority"), "priority", null=0),
-        state=_integer(row.get("state"), "state", allowed=(0, 1, 2), null=0),
+        state=DestinationState(_integer(row.get("state"), "state", allowed=tuple(DestinationState), null=0)),
         probe_mode=_integer(row.get("probe_mode"), "probe_mode", allowed=(0, 1), null=0),
         attrs=str(row.get("attrs") or ""),
         socket=str(row.get("socket") or ""),

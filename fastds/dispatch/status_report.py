@@ -14,7 +14,6 @@ from collections import deque
 from typing import Any
 
 from fastds.dispatch.health import StateChange
-from fastds.dispatch.sets import STATE_NAMES
 
 GROUP = "dispatcher"
 DATA = "default"  # fastds has one partition; OpenSIPS names its first one "default"
@@ -60,7 +59,7 @@ class StatusReport:
     def state_changed(self, change: StateChange, at: float) -> None:
         self.identifiers[EVENTS].reports.append(
             (at, f"DESTINATION <{change.destination.uri}>, set {change.destination.set_id} switched to "
-                 f"[{STATE_NAMES[change.new]}] due to {change.reason}"))
+                 f"[{change.new.label}] due to {change.reason}"))
 
     def as_json(self) -> list[dict[str, Any]]:
         """The groups as the prober sends them to the API (fastds/procs/control.py)."""

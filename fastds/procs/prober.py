@@ -30,6 +30,7 @@ from fastds.dispatch.health import Health, StateChange
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.sets import DestinationSet, build_sets
+from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
 from fastds.errors import DestinationNotFound, FastdsError, SipParseError, StoreError
 from fastds.net.bind import bind_udp
@@ -223,10 +224,13 @@ class Prober:
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def _set_state(self, request: dict[str, Any]) -> dict[str, Any]:
-        dest_id, state = request.get("destination"), request.get("state")
-        if not isinstance(dest_id, int) or dest_id not in self.health.tracked or state not in (0, 1, 2):
-            return {"ok": False, "error": "destination not found" if state in (0, 1, 2) else "bad state"}
-        if request.get("mi") and state == 2:
+        dest_id, code = request.get("destination"), request.get("state")
+        if code not in DestinationState._value2member_map_:
+            return {"ok": False, "error": "bad state"}
+        state = DestinationState(code)
+        if not isinstance(dest_id, int) or dest_id not in self.health.tracked:
+            return {"ok": False, "error": "destination not found"}
+        if request.get("mi") and state == DestinationState.PROBING:
             change = self.health.mark_probing(dest_id, "MI command")
         else:
             change = self.health.set_state(dest_id, state, "API" if not request.get("mi") else "MI command")

@@ -230,13 +230,15 @@ class StatusProber:
 
     def __init__(self):
         from fastds.dispatch.health import StateChange
+        from fastds.dispatch.state import DestinationState
         from fastds.dispatch.status_report import StatusReport
 
         self.report = StatusReport()
         self.report.loading(1652373212)
         self.report.loaded(3, 1, 1652373212)
         destination = build_sets(ROWS)[0][1].destinations[0]
-        self.report.state_changed(StateChange(destination, 0, 0, 2, "probe timeout"), 1652373308)
+        self.report.state_changed(StateChange(destination, 0, DestinationState.ACTIVE, DestinationState.PROBING,
+                                              "probe timeout"), 1652373308)
 
     async def __call__(self, op, **fields):
         return {"ok": True, "groups": self.report.as_json()}

@@ -6,11 +6,12 @@ import asyncio
 import logging
 
 from fastds.config import load_settings
+from fastds.dispatch.state import DestinationState
 from fastds.procs.prober import Prober
 from fastds.shm.layout import ShmView, ShmWriter, create
 from fastds.store.sqlite import SqliteStore
 
-ACTIVE, INACTIVE = 0, 1
+ACTIVE, INACTIVE = DestinationState.ACTIVE, DestinationState.INACTIVE
 
 
 async def started_prober(tmp_path) -> tuple[Prober, SqliteStore, ShmView]:
@@ -87,5 +88,6 @@ def test_the_status_report_reply_fits_one_control_datagram_at_its_largest():
     for n in range(300):
         report.loading(n)
         report.loaded(1000, 999, n)
-        report.state_changed(StateChange(destination, 0, 0, 2, "timeout (no final reply)"), n)
+        report.state_changed(StateChange(destination, 0, DestinationState.ACTIVE, DestinationState.PROBING,
+                                         "timeout (no final reply)"), n)
     assert len(orjson.dumps({"id": 2**31, "ok": True, "groups": report.as_json()})) < MAX_DATAGRAM
