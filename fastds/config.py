@@ -1,7 +1,7 @@
 """Settings from the environment: ONE declarative table of FASTDS_* variables.
 
-Owns: every variable's name, type, default, check and one line of doc; the frozen
-Settings built from them; the README table and systemd/fastds.env.example generated
+Owns: every variable's name, type, default, check and one line of doc, written once as
+a typed field of the frozen Settings (VARIABLES is read from those fields); the README table and systemd/fastds.env.example generated
 from them (`python -m fastds.config markdown|env-example`). The only module that reads
 the environment. Every invalid variable is reported at once (ConfigError); an unknown
 FASTDS_* variable is a warning naming the closest known one.
@@ -103,7 +103,10 @@ def _advertise(text: str) -> str:
 ADVERTISE = Kind("IP or empty", _advertise)
 
 
-def _cidr_list(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _cidr_list(text: str) -> tuple[Network, ...]:
     networks = []
     for item in text.split(","):
         try:
@@ -189,6 +192,11 @@ DISPATCH_FLAGS = Kind("flags f/u/d/a/c", _dispatch_flags)
 # the table
 
 
+def setting(kind: Kind, default: str, doc: str, secret: bool = False) -> Any:
+    """A Settings field: its variable's kind, default (as text), one line of doc, secrecy."""
+    return dataclasses.field(metadata={"var": (kind, default, doc, secret)})
+
+
 @dataclasses.dataclass(frozen=True)
 class Var:
     name: str
@@ -202,56 +210,56 @@ class Var:
         return self.name.removeprefix("FASTDS_").lower()
 
 
-VARIABLES: tuple[Var, ...] = (
-    Var("FASTDS_SIP_LISTEN", HOST_PORT, "0.0.0.0:5060", "public SIP address every worker binds (UDP, SO_REUSEPORT)"),
-    Var("FASTDS_SIP_ADVERTISE", ADVERTISE, "", "address put in our Via and Record-Route; empty = the listen IP (wildcard: the host name's)"),
-    Var("FASTDS_SIP_MAX_MESSAGE_BYTES", integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted"),
-    Var("FASTDS_SIP_MAX_HEADERS", integer(16, 10000), "256", "most header lines in one message; more is a 400"),
-    Var("FASTDS_SIP_RCVBUF_BYTES", integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts"),
-    Var("FASTDS_WORKERS", integer(0, 256), "0", "SIP worker processes; 0 = one per CPU"),
-    Var("FASTDS_SHM_DESTINATIONS", integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)"),
-    Var("FASTDS_SHM_ROUTES_BYTES", integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory"),
-    Var("FASTDS_NODE_ID", NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name"),
-    Var("FASTDS_STATE_DIR", TEXT, "/var/lib/fastds", "directory for state fastds keeps itself (the generated FASTDS_SECRET)"),
-    Var("FASTDS_DB_URL", DB_URL, "sqlite:////var/lib/fastds/fastds.db", "destination store: sqlite:////absolute/file (three slashes: relative) or mysql://user:pass@host:port/db"),
-    Var("FASTDS_EGRESS_ALLOW", CIDR_LIST, "0.0.0.0/0,::/0", "CIDRs fastds may send SIP to; anything else is dropped and counted"),
-    Var("FASTDS_SECRET", TEXT, "", "key of the tag in our Via branches and Record-Route; empty = generated and stored on first run", secret=True),
-    Var("FASTDS_RECORD_ROUTE", BOOLEAN, "1", "add a Record-Route so in-dialog requests come back through fastds"),
-    Var("FASTDS_SERVER_HEADER", TEXT, "fastds", "Server header of locally generated responses; empty = none"),
-    Var("FASTDS_DEFAULT_SET", integer(0, 2147483647), "1", "destination set of the default route (no dialplan rule matched)"),
-    Var("FASTDS_DEFAULT_ALG", integer(0, 10), "0", "selection algorithm of the default route (OpenSIPS numbers 0-10)"),
-    Var("FASTDS_DEFAULT_FLAGS", DISPATCH_FLAGS, "f", "flags of the default route: f failover, u user only, d default, a append, c consistent"),
-    Var("FASTDS_HASH_KEY", KEY_TEMPLATE, "$fU@$ci", "what algorithm 7 hashes, e.g. $fU@$ci (From user, Call-ID)"),
-    Var("FASTDS_DIALPLAN_ID", integer(0, 2147483647), "0", "dialplan dpid whose rules route initial requests"),
-    Var("FASTDS_NO_ROUTE_REASON", TEXT, "No route to Media", "reason phrase of the 500 sent when no destination is active"),
-    Var("FASTDS_FAILOVER_CODES", STATUS_CODES, "5xx", "final response codes that fail over to the next destination"),
-    Var("FASTDS_FR_TIMEOUT_MS", integer(100, 3600000), "5000", "no final response (nor provisional) within this: local 408 and failover"),
-    Var("FASTDS_FR_INV_TIMEOUT_MS", integer(100, 3600000), "120000", "INVITE answered provisionally but not finally within this: 408 and failover"),
-    Var("FASTDS_T1_MS", integer(50, 60000), "500", "RFC 3261 T1, round-trip estimate"),
-    Var("FASTDS_T2_MS", integer(100, 600000), "4000", "RFC 3261 T2, longest non-INVITE retransmit interval"),
-    Var("FASTDS_T4_MS", integer(100, 600000), "5000", "RFC 3261 T4, how long a message may live in the network"),
-    Var("FASTDS_MAX_TRANSACTIONS", integer(100, 10000000), "100000", "open transactions per worker; above it new INVITEs get 503 with Retry-After"),
-    Var("FASTDS_DRAIN_TIMEOUT_MS", integer(0, 3600000), "32000", "on SIGTERM, how long open transactions may finish"),
-    Var("FASTDS_PING_INTERVAL_S", integer(1, 3600), "10", "seconds between OPTIONS probes of a destination"),
-    Var("FASTDS_PING_METHOD", TEXT, "OPTIONS", "method of the probes"),
-    Var("FASTDS_PING_FROM", TEXT, "sip:dispatcher@localhost", "From URI of the probes"),
-    Var("FASTDS_PING_REPLY_CODES", STATUS_CODES, "", "probe reply codes that count as alive besides 200"),
-    Var("FASTDS_PROBING_THRESHOLD", integer(1, 1000), "3", "failures that move an active destination to probing"),
-    Var("FASTDS_PROBING_MODE", integer(0, 1), "0", "0 probe only probing destinations, 1 probe all but inactive ones"),
-    Var("FASTDS_API_LISTEN", HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)"),
-    Var("FASTDS_API_TOKEN", TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True),
-    Var("FASTDS_LOG_LEVEL", choice("debug", "info", "warning", "error"), "info", "log level"),
-)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Effective configuration, and the table of FASTDS_* variables: one field per
+    variable (lower case, prefix dropped) with its kind, default, doc and secrecy."""
+
+    sip_listen: tuple[str, int] = setting(HOST_PORT, "0.0.0.0:5060", "public SIP address every worker binds (UDP, SO_REUSEPORT)")
+    sip_advertise: str = setting(ADVERTISE, "", "address put in our Via and Record-Route; empty = the listen IP (wildcard: the host name's)")
+    sip_max_message_bytes: int = setting(integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted")
+    sip_max_headers: int = setting(integer(16, 10000), "256", "most header lines in one message; more is a 400")
+    sip_rcvbuf_bytes: int = setting(integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts")
+    workers: int = setting(integer(0, 256), "0", "SIP worker processes; 0 = one per CPU")
+    shm_destinations: int = setting(integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)")
+    shm_routes_bytes: int = setting(integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory")
+    node_id: str = setting(NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name")
+    state_dir: str = setting(TEXT, "/var/lib/fastds", "directory for state fastds keeps itself (the generated FASTDS_SECRET)")
+    db_url: str = setting(DB_URL, "sqlite:////var/lib/fastds/fastds.db", "destination store: sqlite:////absolute/file (three slashes: relative) or mysql://user:pass@host:port/db")
+    egress_allow: tuple[Network, ...] = setting(CIDR_LIST, "0.0.0.0/0,::/0", "CIDRs fastds may send SIP to; anything else is dropped and counted")
+    secret: str = setting(TEXT, "", "key of the tag in our Via branches and Record-Route; empty = generated and stored on first run", secret=True)
+    record_route: bool = setting(BOOLEAN, "1", "add a Record-Route so in-dialog requests come back through fastds")
+    server_header: str = setting(TEXT, "fastds", "Server header of locally generated responses; empty = none")
+    default_set: int = setting(integer(0, 2147483647), "1", "destination set of the default route (no dialplan rule matched)")
+    default_alg: int = setting(integer(0, 10), "0", "selection algorithm of the default route (OpenSIPS numbers 0-10)")
+    default_flags: str = setting(DISPATCH_FLAGS, "f", "flags of the default route: f failover, u user only, d default, a append, c consistent")
+    hash_key: str = setting(KEY_TEMPLATE, "$fU@$ci", "what algorithm 7 hashes, e.g. $fU@$ci (From user, Call-ID)")
+    dialplan_id: int = setting(integer(0, 2147483647), "0", "dialplan dpid whose rules route initial requests")
+    no_route_reason: str = setting(TEXT, "No route to Media", "reason phrase of the 500 sent when no destination is active")
+    failover_codes: frozenset[int] = setting(STATUS_CODES, "5xx", "final response codes that fail over to the next destination")
+    fr_timeout_ms: int = setting(integer(100, 3600000), "5000", "no final response (nor provisional) within this: local 408 and failover")
+    fr_inv_timeout_ms: int = setting(integer(100, 3600000), "120000", "INVITE answered provisionally but not finally within this: 408 and failover")
+    t1_ms: int = setting(integer(50, 60000), "500", "RFC 3261 T1, round-trip estimate")
+    t2_ms: int = setting(integer(100, 600000), "4000", "RFC 3261 T2, longest non-INVITE retransmit interval")
+    t4_ms: int = setting(integer(100, 600000), "5000", "RFC 3261 T4, how long a message may live in the network")
+    max_transactions: int = setting(integer(100, 10000000), "100000", "open transactions per worker; above it new INVITEs get 503 with Retry-After")
+    drain_timeout_ms: int = setting(integer(0, 3600000), "32000", "on SIGTERM, how long open transactions may finish")
+    ping_interval_s: int = setting(integer(1, 3600), "10", "seconds between OPTIONS probes of a destination")
+    ping_method: str = setting(TEXT, "OPTIONS", "method of the probes")
+    ping_from: str = setting(TEXT, "sip:dispatcher@localhost", "From URI of the probes")
+    ping_reply_codes: frozenset[int] = setting(STATUS_CODES, "", "probe reply codes that count as alive besides 200")
+    probing_threshold: int = setting(integer(1, 1000), "3", "failures that move an active destination to probing")
+    probing_mode: int = setting(integer(0, 1), "0", "0 probe only probing destinations, 1 probe all but inactive ones")
+    api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
+    api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
+    log_level: str = setting(choice("debug", "info", "warning", "error"), "info", "log level")
+
+
+VARIABLES: tuple[Var, ...] = tuple(Var(f"FASTDS_{field.name.upper()}", *field.metadata["var"])
+                                   for field in dataclasses.fields(Settings))
 
 # read by setup.py at build time, not by the running service
 BUILD_VARIABLES = ("FASTDS_DEBUG",)
-
-Settings = dataclasses.make_dataclass(
-    "Settings",
-    [(var.field, Any) for var in VARIABLES],
-    frozen=True,
-    namespace={"__doc__": "Effective configuration; one field per FASTDS_* variable, lower-case, prefix dropped."},
-)
 
 
 def _cross_checks(values: dict[str, Any]) -> list[str]:
