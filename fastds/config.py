@@ -1,10 +1,11 @@
 """Settings from the environment: ONE declarative table of FASTDS_* variables.
 
 Owns: every variable's name, type, default, check and one line of doc, written once as
-a typed field of the frozen Settings (VARIABLES is read from those fields); the README table and systemd/fastds.env.example generated
-from them (`python -m fastds.config markdown|env-example`). The only module that reads
-the environment. Every invalid variable is reported at once (ConfigError); an unknown
-FASTDS_* variable is a warning naming the closest known one.
+a typed field of the frozen Settings (VARIABLES is read from those fields); the README
+table and systemd/fastds.env.example generated from them (`python -m fastds.config
+markdown|env-example`). The only module that reads the environment. Every invalid
+variable is reported at once (ConfigError); an unknown FASTDS_* variable is a warning
+naming the closest known one.
 """
 
 from __future__ import annotations
