@@ -1,8 +1,9 @@
 """Requests from the API process to the prober: set a destination's state, reload.
 
-Owns the little protocol on the prober's control socket (an abstract unix datagram
-socket named after the master's pid): one JSON object per datagram (orjson), each
-request carrying an `id` that its reply repeats, so several requests can be in flight.
+Owns the little protocol on the prober's control socket end to end (an abstract unix
+datagram socket named after the master's pid; the API's client and the prober's
+server): one JSON object per datagram (orjson), each request carrying an `id` that its
+reply repeats, so several requests can be in flight.
 The prober is the only writer of shared memory (docs/architecture.md §1); the API asks, it never
 writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool},
 {"op": "reload", "inherit": bool} (these two applied in the order received),
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from fastds.errors import ProberUnavailable
+
+log = logging.getLogger("fastds.control")
 
 REPLY_TIMEOUT_S = 30.0  # a reload re-reads the store and resolves host names
 # a status/report reply with 200 events of the longest destination URIs is ~70 KB; a unix
@@ -78,3 +83,40 @@ class ControlClient:
         if self._reader_installed:
             asyncio.get_running_loop().remove_reader(self._socket.fileno())
         self._socket.close()
+
+
+class ControlServer:
+    """The prober's side: each request becomes a task of `handler(request)`, started in
+    the order the requests arrived (the handler keeps them in order); its reply is sent back."""
+
+    def __init__(self, address: str, handler: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]):
+        self._handler = handler
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(address)
+        self._socket.setblocking(False)
+        self._tasks: set[asyncio.Task] = set()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_reader(self._socket.fileno(), self._on_readable, loop)
+
+    def _on_readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                data, sender = self._socket.recvfrom(MAX_DATAGRAM)
+            except OSError:
+                return
+            try:
+                request = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(request, dict):
+                task = loop.create_task(self._answer(request, sender))
+                self._tasks.add(task)  # a task nobody references may be collected mid-flight
+                task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, request: dict[str, Any], sender: str) -> None:
+        reply = await self._handler(request)
+        try:
+            self._socket.sendto(orjson.dumps({"id": request.get("id"), **reply}), sender)
+        except OSError as exc:
+            log.warning("cannot answer the API's %r request: %s", request.get("op"), exc)

@@ -31,6 +31,7 @@ from fastds.net.bind import ensure_udp_free
 from fastds.procs import EXIT_BOOT_FAILURE, api, prober, worker
 from fastds.procs.control import control_address
 from fastds.procs.notify import Notifier
+from fastds.procs.reports import report_address
 from fastds.procs.secret import load_or_create_secret
 from fastds.shm.layout import ShmView, create
 
@@ -223,7 +224,7 @@ class Master:
             return EXIT_HALTED
         self.advertised = advertised_host(settings)
         self.region = create(settings.shm_destinations, self.worker_count, settings.shm_routes_bytes)
-        self.report_address = f"\0fastds-{os.getpid()}-prober"
+        self.report_address = report_address(os.getpid())
         self.control_address = control_address(os.getpid())
         self._wakeup_r, wakeup_w = os.pipe()
         self._ready_r, self._ready_w = os.pipe()

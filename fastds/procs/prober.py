@@ -1,12 +1,13 @@
 """The prober process: loads destinations, probes them, owns their state (docs/architecture.md §1).
 
-Owns the only writes to the shared table: it loads sets and dialplan rules from the
-store and publishes them (SIGHUP = reload, keeping runtime state), sends OPTIONS probes
-(FASTDS_PING_*) and measures their round trip, takes workers' traffic failure reports on
-a local datagram socket and the API's requests (set a state, reload) on another
-(fastds/procs/control.py), applies fastds/dispatch/health.py to all of it, logs every
-state change in one line (and keeps it as a status/report event, with the reports of
-every load), and writes changed states back to the store in batches.
+Owns the prober's IO around its sans-IO core (fastds/dispatch/probing.py, which owns
+the probes and, through fastds/dispatch/health.py, the states): the store (loads and
+publishes sets and dialplan rules; SIGHUP = reload keeping runtime state; states
+written back every FLUSH_S), host-name resolution, the probe socket, the workers'
+failure reports (fastds/procs/reports.py) and the API's requests
+(fastds/procs/control.py), applying the core's actions to shared memory (the only
+writer of topology and states), one log line and one status/report event per state
+change, and one loop timer armed for the core's next deadline.
 """
 
 from __future__ import annotations
@@ -14,37 +15,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ipaddress
-import itertools
 import logging
 import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
-import orjson
 import uvloop
 
 from fastds.config import Settings
 from fastds.dispatch.health import Health, StateChange
+from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.sets import DestinationSet, build_sets
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
-from fastds.errors import DestinationNotFound, FastdsError, SipParseError, StoreError
+from fastds.errors import DestinationNotFound, FastdsError, StoreError
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import sent_by
-from fastds.procs import EXIT_BOOT_FAILURE
-from fastds.procs.control import MAX_DATAGRAM
+from fastds.procs import EXIT_BOOT_FAILURE, reports
+from fastds.procs.control import ControlServer
 from fastds.shm.layout import ShmWriter, slots
-from fastds.sip import BranchFactory, scan
-from fastds.sip.build import build_probe
+from fastds.sip import BranchFactory
 from fastds.store import Store, open_store
 
 log = logging.getLogger("fastds.prober")
-TICK_S = 0.05
 FLUSH_S = 2.0
 
 
@@ -73,27 +72,80 @@ def resolve(sets: dict[int, DestinationSet]) -> tuple[dict[int, DestinationSet],
     return resolved, problems
 
 
-class Probe:
-    __slots__ = ("dest_id", "slot", "data", "addr", "sent_at", "interval", "next_send", "deadline")
-
-
 class Prober:
-    def __init__(self, settings: Settings, writer: ShmWriter, store: Store, secret: bytes, advertised: str):
+    def __init__(self, settings: Settings, writer: ShmWriter, store: Store, secret: bytes, sent_by: bytes,
+                 send: Callable[[bytes, tuple[str, int]], None]):
+        """sent_by: host:port of the probe socket; send(data, addr): a datagram out of it."""
         self.settings = settings
         self.writer = writer
         self.store = store
-        self.health = Health(settings.probing_threshold, settings.probing_mode, settings.ping_reply_codes,
-                             settings.ping_interval_s)
-        self.branches = BranchFactory(secret, "probe")
-        self.egress = EgressPolicy(settings.egress_allow)
-        self.pending: dict[bytes, Probe] = {}
-        self.advertised = advertised
-        self.socket: socket.socket | None = None
-        self._call_ids = itertools.count(1)
+        self.send = send
+        health = Health(settings.probing_threshold, settings.probing_mode, settings.ping_reply_codes,
+                        settings.ping_interval_s)
+        config = ProbeConfig(method=settings.ping_method.encode(), from_uri=settings.ping_from.encode(),
+                             t1=settings.t1_ms / 1000, t2=settings.t2_ms / 1000, timeout=settings.fr_timeout_ms / 1000,
+                             sent_by=sent_by, call_id_prefix=b"probe-%d" % os.getpid())
+        self.probing = Probing(health, config, BranchFactory(secret, "probe"), EgressPolicy(settings.egress_allow).allows)
+        self.health = health
         self._store_failing = False
         self.status_report = StatusReport()
         # operators' requests, reloads and write-backs, one at a time in the order received
         self._serial = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_at: float | None = None
+
+    # -- the one timer ----------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Arm the timer from now on (before: unit tests drive the prober without a loop)."""
+        self._loop = loop
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """Keep one call_at armed for the core's next deadline, moved only when it comes earlier."""
+        deadline = self.probing.next_deadline()
+        if self._loop is None or deadline is None or (self._armed_at is not None and self._armed_at <= deadline):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_at = deadline
+        self._timer = self._loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        armed_at, self._armed_at, self._timer = self._armed_at, None, None
+        self.apply(self.probing.timer(max(armed_at, self._loop.time())))  # what is due, even on an early wake-up
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._loop = None
+
+    # -- actions and datagrams ---------------------------------------------------------------
+
+    def apply(self, actions: list) -> None:
+        for action in actions:
+            if type(action) is ProbeSend:
+                self.send(action.data, action.addr)
+            elif type(action) is ProbeRtt:
+                self.writer.set_rtt(action.slot, action.rtt_ms)
+            else:  # a StateChange
+                self.writer.set_state(action.slot, action.new)
+                self._report(action)
+        self._rearm()
+
+    def _report(self, change: StateChange) -> None:
+        """Every state change: one log line and one status/report event."""
+        log.info("%s", change.log_line())
+        self.status_report.state_changed(change, time.time())
+
+    def on_reply(self, data: bytes) -> None:
+        self.apply(self.probing.receive(data, self._loop.time()))
+
+    def on_report(self, data: bytes) -> None:
+        report = reports.decode(data)
+        if report is not None:
+            self.apply(self.probing.traffic_failure(*report))
 
     async def reload(self, now: float, inherit: bool = True) -> tuple[int, list[str]]:
         """Load sets and rules from the store and publish them as a new generation;
@@ -133,75 +185,10 @@ class Prober:
         generation = self.writer.publish(sets, states, dialplan)
         for change in changes:
             self._report(change)
+        self._rearm()  # every destination is due for a probe now
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules", generation, len(sets),
                  len(states), len(dialplan))
         return generation, problems, len(states), discarded
-
-    def apply(self, change: StateChange | None) -> None:
-        if change is None:
-            return
-        self.writer.set_state(change.slot, change.new)
-        self._report(change)
-
-    def _report(self, change: StateChange) -> None:
-        """Every state change: one log line and one status/report event."""
-        log.info("%s", change.log_line())
-        self.status_report.state_changed(change, time.time())
-
-    def send_probes(self, now: float) -> None:
-        settings = self.settings
-        for tracked in self.health.due(now):
-            destination = tracked.destination
-            if not self.egress.allows(destination.host, now):
-                self.apply(self.health.probe_result(destination.id, None))
-                continue
-            probe = Probe()
-            branch = self.branches.new()
-            probe.dest_id, probe.slot, probe.addr = destination.id, tracked.slot, (destination.host, destination.port)
-            probe.data = build_probe(settings.ping_method.encode(), destination.uri.encode(),
-                                     sent_by=sent_by(self.socket, self.advertised), branch=branch,
-                                     from_uri=settings.ping_from.encode(), from_tag=branch[-12:],
-                                     call_id=b"probe-%d-%d@fastds" % (os.getpid(), next(self._call_ids)), cseq=1)
-            probe.sent_at = now
-            probe.interval = settings.t1_ms / 1000
-            probe.next_send = now + probe.interval
-            probe.deadline = now + settings.fr_timeout_ms / 1000  # as tm's fr_timeout bounds OpenSIPS probes
-            self.pending[branch] = probe
-            self._send(probe)
-
-    def _send(self, probe: Probe) -> None:
-        try:
-            self.socket.sendto(probe.data, probe.addr)
-        except OSError:
-            pass  # a refused send shows up as a timeout
-
-    def expire(self, now: float) -> None:
-        for branch, probe in list(self.pending.items()):
-            if now >= probe.deadline:
-                del self.pending[branch]
-                self.apply(self.health.probe_result(probe.dest_id, None))
-            elif now >= probe.next_send:  # UDP retransmission, T1 doubling up to T2
-                self._send(probe)
-                probe.interval = min(2 * probe.interval, self.settings.t2_ms / 1000)
-                probe.next_send = now + probe.interval
-
-    def reply(self, data: bytes, now: float) -> None:
-        try:
-            message = scan(data)
-        except SipParseError:
-            return
-        probe = self.pending.get(message.branch) if not message.is_request else None
-        if probe is None or message.status_code < 200:
-            return
-        del self.pending[message.branch]
-        self.writer.set_rtt(probe.slot, (now - probe.sent_at) * 1000)
-        self.apply(self.health.probe_result(probe.dest_id, message.status_code))
-
-    def report(self, data: bytes) -> None:
-        """A worker's "DEST_ID REASON" traffic failure."""
-        dest_id, _, reason = data.decode("utf-8", "replace").partition(" ")
-        if dest_id.isdigit():
-            self.apply(self.health.traffic_failure(int(dest_id), reason or "traffic failure"))
 
     async def control(self, request: dict[str, Any], now: float) -> dict[str, Any]:
         """One request from the API process (fastds/procs/control.py) -> its reply.
@@ -234,7 +221,7 @@ class Prober:
             change = self.health.mark_probing(dest_id, "MI command")
         else:
             change = self.health.set_state(dest_id, state, "API" if not request.get("mi") else "MI command")
-        self.apply(change)
+        self.apply([change] if change is not None else [])
         return {"ok": True, "state": self.health.tracked[dest_id].state, "changed": change is not None}
 
     async def write_back(self) -> bool:
@@ -265,24 +252,26 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
                 control_address: str) -> int:
     loop = asyncio.get_running_loop()
     store = open_store(settings.db_url)
-    writer = ShmWriter(region)
-    prober = Prober(settings, writer, store, secret, advertised)
     try:
+        probe_socket = bind_udp(settings.sip_listen[0], 0, reuse_port=False, rcvbuf_bytes=1 << 20)
+        report_socket = reports.bind_reports(report_address)
+
+        def send(data: bytes, addr: tuple[str, int]) -> None:
+            try:
+                probe_socket.sendto(data, addr)
+            except OSError:
+                pass  # a refused send shows up as a timeout
+
+        prober = Prober(settings, ShmWriter(region), store, secret, sent_by(probe_socket, advertised), send)
+        control = ControlServer(control_address, lambda request: prober.control(request, loop.time()))
         await store.check_schema()
         await prober.reload(loop.time(), inherit=False)
-        prober.socket = bind_udp(settings.sip_listen[0], 0, reuse_port=False, rcvbuf_bytes=1 << 20)
-        reports = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        reports.bind(report_address)
-        reports.setblocking(False)
-        control = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        control.bind(control_address)
-        control.setblocking(False)
     except (FastdsError, OSError) as exc:
         log.error("prober cannot start: %s", exc)
         await store.close()
         return EXIT_BOOT_FAILURE
 
-    def drain(sock, handler):
+    def drain(sock: socket.socket, handler: Callable[[bytes], None]) -> None:
         while True:
             try:
                 data = sock.recv(65535)
@@ -293,36 +282,21 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
             except Exception as exc:  # noqa: BLE001 - one bad datagram: one line, never a traceback
                 log.error("datagram dropped, handling failed: %s: %s", type(exc).__name__, exc)
 
-    loop.add_reader(prober.socket.fileno(), drain, prober.socket, lambda data: prober.reply(data, loop.time()))
-    loop.add_reader(reports.fileno(), drain, reports, prober.report)
-
-    async def answer(data: bytes, sender: str) -> None:
-        try:
-            request = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(request, dict):
-            return
-        reply = await prober.control(request, loop.time())
-        try:
-            control.sendto(orjson.dumps({"id": request.get("id"), **reply}), sender)
-        except OSError as exc:
-            log.warning("cannot answer the API's %r request: %s", request.get("op"), exc)
-
-    def on_control() -> None:
-        while True:
-            try:
-                data, sender = control.recvfrom(MAX_DATAGRAM)
-            except OSError:
-                return
-            loop.create_task(answer(data, sender))
-
-    loop.add_reader(control.fileno(), on_control)
+    loop.add_reader(probe_socket.fileno(), drain, probe_socket, prober.on_reply)
+    loop.add_reader(report_socket.fileno(), drain, report_socket, prober.on_report)
+    control.start(loop)
+    prober.start(loop)
     stop = asyncio.Event()
-    reload_requested = asyncio.Event()
+    reloads: set[asyncio.Task] = set()
+
+    def reload_on_sighup() -> None:
+        task = loop.create_task(prober.control({"op": "reload", "inherit": True}, loop.time()))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
 
     async def write_back_loop() -> None:
         while True:
@@ -330,18 +304,9 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
             await prober.write_back()
 
     writer_task = loop.create_task(write_back_loop())
-    while not stop.is_set():
-        now = loop.time()
-        if reload_requested.is_set():
-            reload_requested.clear()
-            loop.create_task(prober.control({"op": "reload", "inherit": True}, now))
-        prober.send_probes(now)
-        prober.expire(now)
-        try:
-            await asyncio.wait_for(stop.wait(), TICK_S)
-        except asyncio.TimeoutError:
-            pass
+    await stop.wait()
     writer_task.cancel()
+    prober.stop()
     await prober.write_back()
     await store.close()
     return 0

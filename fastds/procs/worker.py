@@ -23,12 +23,12 @@ from fastds._ext import dshash
 from fastds.config import Settings
 from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.rules import SelectionRule
-from fastds.dispatch.txn import ReportFailure
 from fastds.errors import FastdsError
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
+from fastds.procs.reports import FailureReporter
 from fastds.shm.layout import ShmView
 from fastds.shm.live import LiveRouter, LiveSelector
 from fastds.sip import BranchFactory
@@ -55,22 +55,6 @@ def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:
         max_headers=settings.sip_max_headers)
 
 
-class FailureReporter:
-    """Passive failures (ds_mark_dst "p") to the prober, one datagram each."""
-
-    def __init__(self, address: str):
-        self._address = address
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.setblocking(False)
-        self.lost = 0
-
-    def __call__(self, report: ReportFailure) -> None:
-        try:
-            self._socket.sendto(b"%d %s" % (report.destination.id, report.reason.encode()), self._address)
-        except OSError:
-            self.lost += 1  # the prober is restarting; its probes will catch up
-
-
 async def serve(settings: Settings, view: ShmView, index: int, public: socket.socket, private: socket.socket,
                 secret: bytes, advertised: str, ready_fd: int, report_address: str) -> None:
     loop = asyncio.get_running_loop()
@@ -79,7 +63,8 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
                   LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
                   RecordRoute(secret, sent_by(public, advertised)))
     egress = EgressPolicy(settings.egress_allow)
-    endpoint = UdpEndpoint(loop, proxy, egress, FailureReporter(report_address))
+    reporter = FailureReporter(report_address)
+    endpoint = UdpEndpoint(loop, proxy, egress, reporter)
     await endpoint.start(public, private)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -89,7 +74,7 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
     def publish_counters() -> None:
         counters = dict(proxy.counters, packets_out=endpoint.packets_out, egress_blocked=egress.blocked,
                         transactions_open=len(proxy.servers), send_errors=endpoint.send_errors,
-                        handler_errors=endpoint.handler_errors, pid=os.getpid())
+                        handler_errors=endpoint.handler_errors, reports_lost=reporter.lost, pid=os.getpid())
         view.write_worker_counters(index, counters)
 
     async def counters_loop() -> None:

@@ -21,7 +21,8 @@ async def started_prober(tmp_path) -> tuple[Prober, SqliteStore, ShmView]:
         await store.add_destination({"setid": 1, "destination": f"sip:127.0.0.1:{port}", "state": 0})
     region = create(16, 1, 4096)
     settings = load_settings({"FASTDS_EGRESS_ALLOW": "127.0.0.0/8"})
-    prober = Prober(settings, ShmWriter(region), store, b"unit-test-secret", "127.0.0.1")
+    prober = Prober(settings, ShmWriter(region), store, b"unit-test-secret", b"127.0.0.1:5099",
+                    send=lambda data, addr: None)
     await prober.reload(0.0, inherit=False)
     return prober, store, ShmView(region)
 
@@ -91,3 +92,27 @@ def test_the_status_report_reply_fits_one_control_datagram_at_its_largest():
         report.state_changed(StateChange(destination, 0, DestinationState.ACTIVE, DestinationState.PROBING,
                                          "timeout (no final reply)"), n)
     assert len(orjson.dumps({"id": 2**31, "ok": True, "groups": report.as_json()})) < MAX_DATAGRAM
+
+
+def test_the_prober_arms_one_timer_for_its_cores_next_deadline(tmp_path):
+    """No polling: the first probe goes out at start, the retransmission at T1 after it."""
+    async def body():
+        store = SqliteStore(str(tmp_path / "ds.db"))
+        await store.init_schema()
+        await store.add_destination({"setid": 1, "destination": "sip:127.0.0.1:6001", "state": 2})
+        sent: list[tuple[float, bytes]] = []
+        loop = asyncio.get_running_loop()
+        settings = load_settings({"FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_T1_MS": "200"})
+        prober = Prober(settings, ShmWriter(create(16, 1, 4096)), store, b"unit-test-secret", b"127.0.0.1:5099",
+                        send=lambda data, addr: sent.append((loop.time(), data)))
+        await prober.reload(loop.time(), inherit=False)
+        prober.start(loop)
+        for _ in range(200):
+            if len(sent) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        prober.stop()
+        return sent
+
+    (first_at, first), (second_at, second) = asyncio.run(body())[:2]
+    assert first == second and second_at - first_at >= 0.2

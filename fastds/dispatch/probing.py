@@ -1,0 +1,133 @@
+"""The prober's core: OPTIONS probes of the destinations and what their replies do (sans-IO).
+
+Owns the probe transactions (ANCHORS.md §1.9): which destinations are due (the health
+state machine, fastds/dispatch/health.py, says), the probe request, its UDP
+retransmission (T1 doubling up to T2), its timeout (the FR timer, as tm bounds OpenSIPS's
+probes), the round trip of the reply, and turning replies, timeouts and workers' traffic
+failures into state changes. Time enters as `now`; out come actions for the process
+adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange.
+next_deadline() merges probe and health deadlines, so the adapter arms one timer;
+timer(now) fires everything due at `now`, even on an early wake-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable
+
+from fastds.dispatch.health import Health, StateChange
+from fastds.errors import SipParseError
+from fastds.sip import BranchFactory, scan
+from fastds.sip.build import build_probe
+
+Address = tuple[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    method: bytes = b"OPTIONS"
+    from_uri: bytes = b"sip:dispatcher@localhost"
+    t1: float = 0.5
+    t2: float = 4.0
+    timeout: float = 5.0
+    sent_by: bytes = b"127.0.0.1:5060"  # host:port of the prober's socket, in the probe's Via
+    call_id_prefix: bytes = b"probe"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeSend:
+    data: bytes
+    addr: Address
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProbeRtt:
+    """A probe's round trip, for the destination's slot in shared memory."""
+    slot: int
+    rtt_ms: float
+
+
+class Probe:
+    """One probe in flight."""
+
+    __slots__ = ("dest_id", "slot", "data", "addr", "sent_at", "interval", "next_send", "deadline")
+
+    def __init__(self, dest_id: int, slot: int, data: bytes, addr: Address, now: float, config: ProbeConfig):
+        self.dest_id, self.slot, self.data, self.addr = dest_id, slot, data, addr
+        self.sent_at = now
+        self.interval = config.t1
+        self.next_send = now + config.t1
+        self.deadline = now + config.timeout
+
+    def next_event(self) -> float:
+        return min(self.next_send, self.deadline)
+
+
+class Probing:
+    def __init__(self, health: Health, config: ProbeConfig, branches: BranchFactory,
+                 may_send_to: Callable[[str, float], bool]):
+        """may_send_to(host, now): the egress check; a probe it refuses fails at once."""
+        self.health = health
+        self.config = config
+        self.branches = branches
+        self.may_send_to = may_send_to
+        self.pending: dict[bytes, Probe] = {}  # by branch
+        self._call_ids = itertools.count(1)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [probe.next_event() for probe in self.pending.values()]
+        due = self.health.next_deadline()
+        if due is not None:
+            deadlines.append(due)
+        return min(deadlines) if deadlines else None
+
+    def timer(self, now: float) -> list:
+        """Expire and retransmit the probes in flight, then send the ones due."""
+        actions: list = []
+        for branch, probe in list(self.pending.items()):
+            if now >= probe.deadline:
+                del self.pending[branch]
+                self._changed(actions, self.health.probe_result(probe.dest_id, None))
+            elif now >= probe.next_send:
+                actions.append(ProbeSend(probe.data, probe.addr))
+                probe.interval = min(2 * probe.interval, self.config.t2)
+                probe.next_send = now + probe.interval
+        for tracked in self.health.due(now):
+            destination = tracked.destination
+            if not self.may_send_to(destination.host, now):
+                self._changed(actions, self.health.probe_result(destination.id, None))
+                continue
+            branch = self.branches.new()
+            data = build_probe(self.config.method, destination.uri.encode(), sent_by=self.config.sent_by,
+                               branch=branch, from_uri=self.config.from_uri, from_tag=branch[-12:],
+                               call_id=b"%s-%d@fastds" % (self.config.call_id_prefix, next(self._call_ids)), cseq=1)
+            probe = self.pending[branch] = Probe(destination.id, tracked.slot, data,
+                                                 (destination.host, destination.port), now, self.config)
+            actions.append(ProbeSend(probe.data, probe.addr))
+        return actions
+
+    def receive(self, data: bytes, now: float) -> list:
+        """A datagram on the prober's socket: a final reply to a probe in flight, or ignored."""
+        try:
+            message = scan(data)
+        except SipParseError:
+            return []
+        probe = None if message.is_request else self.pending.get(message.branch)
+        if probe is None or message.status_code < 200:
+            return []
+        del self.pending[message.branch]
+        actions: list = [ProbeRtt(probe.slot, (now - probe.sent_at) * 1000)]
+        self._changed(actions, self.health.probe_result(probe.dest_id, message.status_code))
+        return actions
+
+    def traffic_failure(self, dest_id: int, reason: str) -> list:
+        """A worker's report (ds_mark_dst "p")."""
+        actions: list = []
+        self._changed(actions, self.health.traffic_failure(dest_id, reason))
+        return actions
+
+    @staticmethod
+    def _changed(actions: list, change: StateChange | None) -> None:
+        if change is not None:
+            actions.append(change)

@@ -1,0 +1,95 @@
+"""The prober's sans-IO core with an injected clock: probes, retransmission, timeout, RTT.
+
+Destinations of set 1: id 1 at 127.0.0.1:6001 (probing), id 2 at 127.0.0.1:6002
+(active), id 3 at 127.0.0.1:6003 (inactive). Probing mode 0: only probing ones are probed.
+"""
+
+from fastds.dispatch.health import Health, StateChange
+from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
+from fastds.dispatch.sets import build_sets
+from fastds.dispatch.state import DestinationState
+from fastds.sip import BranchFactory, build_response, scan
+
+T1, T2, TIMEOUT, INTERVAL = 0.5, 4.0, 5.0, 10.0
+D1, D2 = ("127.0.0.1", 6001), ("127.0.0.1", 6002)
+
+
+def make_probing(states=(2, 0, 1), threshold=1, probing_mode=0, allowed=lambda host, now: True) -> Probing:
+    sets, _ = build_sets([{"id": i + 1, "setid": 1, "destination": f"sip:127.0.0.1:{6001 + i}", "state": state}
+                          for i, state in enumerate(states)])
+    health = Health(threshold, probing_mode, frozenset(), INTERVAL)
+    health.load([(d, slot) for slot, d in enumerate(sets[1].destinations)], 0.0, inherit=False)
+    config = ProbeConfig(t1=T1, t2=T2, timeout=TIMEOUT, sent_by=b"127.0.0.1:5099", call_id_prefix=b"probe-test")
+    return Probing(health, config, BranchFactory(b"unit-test-secret", "probe"), allowed)
+
+
+def of(actions, kind):
+    return [action for action in actions if isinstance(action, kind)]
+
+
+def test_a_probing_destination_is_probed_at_once_with_an_options_of_ours():
+    probing = make_probing()
+    assert probing.next_deadline() == 0.0
+    (send,) = probing.timer(0.0)
+    probe = scan(send.data)
+    assert (send.addr, probe.method, probe.request_uri) == (D1, b"OPTIONS", b"sip:127.0.0.1:6001")
+    assert probe.top_via == b"SIP/2.0/UDP 127.0.0.1:5099;branch=" + probe.branch
+    assert probing.branches.is_ours(probe.branch) and probe.call_id.startswith(b"probe-test-")
+    assert probing.next_deadline() == T1  # the retransmission; no other destination is due
+
+
+def test_retransmission_doubles_from_t1_to_t2_then_the_timeout_is_a_failure():
+    probing = make_probing()
+    (first,) = probing.timer(0.0)
+    sent_at = []
+    now = 0.0
+    while probing.pending:
+        now = probing.next_deadline()
+        actions = probing.timer(now)
+        if of(actions, ProbeSend):
+            assert of(actions, ProbeSend)[0].data == first.data
+            sent_at.append(now)
+        elif actions:
+            assert actions == []  # a probing destination that stays silent changes nothing
+    assert sent_at == [0.5, 1.5, 3.5] and now == TIMEOUT  # intervals 0.5, 1, 2, then the 5 s timeout
+    assert probing.next_deadline() == INTERVAL  # probed again one interval after the first probe
+
+
+def test_a_reply_gives_the_rtt_and_brings_the_destination_back():
+    probing = make_probing()
+    (send,) = probing.timer(0.0)
+    assert probing.receive(build_response(scan(send.data), 180), 0.1) == []  # provisional: still in flight
+    actions = probing.receive(build_response(scan(send.data), 200), 0.25)
+    assert of(actions, ProbeRtt) == [ProbeRtt(0, 250.0)]
+    (change,) = of(actions, StateChange)
+    assert (change.destination.id, change.old, change.new) == (1, DestinationState.PROBING, DestinationState.ACTIVE)
+    assert probing.pending == {} and probing.next_deadline() is None  # active, mode 0: not probed any more
+    assert probing.receive(build_response(scan(send.data), 200), 0.3) == []  # a retransmitted reply
+
+
+def test_what_is_not_a_reply_to_a_probe_in_flight_is_ignored():
+    probing = make_probing()
+    (send,) = probing.timer(0.0)
+    assert probing.receive(b"garbage", 0.1) == []
+    assert probing.receive(send.data, 0.1) == []  # a request (our own probe, looped back)
+    stranger = build_response(scan(send.data.replace(scan(send.data).branch, b"z9hG4bK-other")), 200)
+    assert probing.receive(stranger, 0.1) == [] and len(probing.pending) == 1
+
+
+def test_a_failing_reply_counts_and_a_late_timer_fires_once():
+    probing = make_probing(states=(0, 0, 1), threshold=2, probing_mode=1)
+    sends = probing.timer(0.0)
+    assert sorted(send.addr for send in sends) == [D1, D2]  # mode 1: active ones too, never inactive
+    by_addr = {send.addr: send for send in sends}
+    actions = probing.receive(build_response(scan(by_addr[D1].data), 503), 0.1)
+    assert actions == [ProbeRtt(0, 100.0)]  # it answered: a round trip, and 1 failure of 2
+    actions = probing.timer(TIMEOUT + 3.0)  # woken late: the timeout wins over the retransmissions
+    assert of(actions, ProbeSend) == [] and of(actions, StateChange) == []
+    (change,) = probing.traffic_failure(1, "503 from traffic")
+    assert (change.new, change.reason) == (DestinationState.PROBING, "503 from traffic")
+
+
+def test_a_destination_the_egress_check_refuses_fails_without_a_send():
+    probing = make_probing(allowed=lambda host, now: False)
+    assert probing.timer(0.0) == [] and probing.pending == {}
+    assert probing.next_deadline() == INTERVAL
