@@ -27,18 +27,7 @@ from fastds.dispatch.routes import Router
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import TimerQueue
-from fastds.dispatch.txn import (
-    ACCEPTED,
-    COMPLETED,
-    CONFIRMED,
-    PROCEEDING,
-    TERMINATED,
-    Address,
-    ClientTransaction,
-    ReportFailure,
-    Send,
-    ServerTransaction,
-)
+from fastds.dispatch.txn import Address, ClientTransaction, ReportFailure, Send, ServerState, ServerTransaction
 from fastds.errors import SipParseError
 from fastds.sip import (
     BranchFactory,
@@ -103,8 +92,8 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
 class Proxy:
     def __init__(self, config: ProxyConfig, selector: Selector, router: Router, branches: BranchFactory,
                  record_route: RecordRoute):
-        # selector / router: any object with select() + live_slot() / route(): a Selector and
-        # a Router here and in tests, their shared-memory twins in a worker (fastds/shm/live.py)
+        # selector: select(), count_pick(), count_failover(), hold_load(); router: route(). A Selector
+        # and a Router here and in tests, their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
         self.selector = selector
         self.router = router
@@ -153,8 +142,8 @@ class Proxy:
 
     def busy(self) -> bool:
         """A transaction still waits for a final response (a graceful stop waits for it)."""
-        return any(server.state == PROCEEDING for server in self.servers.values()) or any(
-            client.state not in (COMPLETED, TERMINATED) for client in self.clients.values())
+        return any(server.proceeding for server in self.servers.values()) or any(
+            not client.done for client in self.clients.values())
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -204,8 +193,9 @@ class Proxy:
         server = self.servers.get(key)
         if server is not None:
             self.counters["retransmissions_absorbed"] += 1
-            if server.last_response is not None and server.state != ACCEPTED:
-                self._send(server.last_response, server.source, True)
+            response = server.request_retransmitted()
+            if response is not None:
+                self._send(response, server.source, True)
             return
         ruri = message.ruri
         in_dialog = message.to_tag is not None
@@ -244,9 +234,7 @@ class Proxy:
             self.counters["no_route"] += 1
             self._reply_stateless(message, source, 500, self.config.no_route_reason)
             return
-        first = self.selector.live_slot(targets[0])
-        if first is not None:
-            first[0].add_pick(first[1])
+        self.selector.count_pick(targets[0])
         server = self._new_server(key, message, source)
         server.targets = deque(targets)
         server.pop_route = route_is_ours
@@ -277,7 +265,6 @@ class Proxy:
             return
         server = self._new_server(key, message, source)
         server.pop_route = True
-        server.next_hop = hop
         self._forward(server, hop, None)
 
     def _loose_route_hop(self, message: SipMessage) -> Address | None:
@@ -289,11 +276,10 @@ class Proxy:
 
     def _on_ack(self, message: SipMessage, source: Address) -> None:
         server = self.servers.get(server_transaction_key(message))
-        if server is not None and server.is_invite and server.state in (COMPLETED, CONFIRMED):
-            if server.state == COMPLETED:  # ACK for our non-2xx final: absorbed hop by hop (§17.2.1)
-                server.state = CONFIRMED
+        if server is not None and server.absorbs_ack:  # the ACK for our non-2xx final (§17.2.1)
+            if server.ack_received():
                 server.cancel_timers()
-                server.timers.append(self.timers.call_at(self._now + self.config.t4, self._end_server, server))
+                server.timers.append(self.timers.call_at(self._now + self.config.t4, self._timer_h_i_j_l, server))
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         hop = self._loose_route_hop(message) if self._top_route_is_ours(message) else None
@@ -315,12 +301,10 @@ class Proxy:
             return
         self._send(build_response(message, 200, to_tag=server.to_tag, server=self.config.server_header, source=source),
                    source, True)
-        if server.state != PROCEEDING:
+        if not server.cancel_received():
             return
-        server.cancelled = True
-        server.targets.clear()
         client = server.client
-        if client is not None and client.provisional:
+        if client is not None and client.rang:
             self._send_cancel(client)  # the next hop answers the INVITE 487; relayed
             return
         if client is not None:
@@ -357,47 +341,45 @@ class Proxy:
         self._start_client(client)
         if destination is not None:
             self.counters["forwarded_to_destination"] += 1
-            client.load = self.selector.live_slot(destination)
-            if client.load is not None:
-                client.load[0].add_load(client.load[1], 1)  # algorithm 9 reads it
+            client.in_flight = self.selector.hold_load(destination)  # algorithm 9 reads it
 
     def _start_client(self, client: ClientTransaction) -> None:
         self.clients[client.key] = client
         self._send(client.data, client.addr, False)
         client.retransmit_interval = self.config.t1
-        client.retransmit_timer = self.timers.call_at(self._now + self.config.t1, self._retransmit, client)
-        client.fr_timer = self.timers.call_at(self._now + self.config.fr_timeout, self._client_timeout, client)
+        client.retransmit_timer = self.timers.call_at(self._now + self.config.t1, self._timer_a_e, client)
+        client.fr_timer = self.timers.call_at(self._now + self.config.fr_timeout, self._timer_b_f, client)
 
     def _send_cancel(self, client: ClientTransaction) -> None:
-        cancel = ClientTransaction(client.branch, b"CANCEL", None, None, client.addr, build_cancel(scan(client.data)))
+        cancel = ClientTransaction(client.branch, b"CANCEL", None, None, client.addr, build_cancel(client.sent))
         self._start_client(cancel)
 
-    def _retransmit(self, client: ClientTransaction) -> None:
-        """Timer A (INVITE: doubling until a response) / E (non-INVITE: doubling to T2)."""
-        if client.state in (COMPLETED, TERMINATED) or (client.is_invite and client.provisional):
+    def _timer_a_e(self, client: ClientTransaction) -> None:
+        """Timer A (INVITE: doubling until a response) / E (non-INVITE: doubling to T2, at
+        T2 once a provisional came)."""
+        if not client.retransmits:
             return
         self.counters["retransmissions_sent"] += 1
         self._send(client.data, client.addr, False)
         interval = client.retransmit_interval * 2
         if not client.is_invite:
-            interval = min(interval, self.config.t2) if not client.provisional else self.config.t2
+            interval = self.config.t2 if client.rang else min(interval, self.config.t2)
         client.retransmit_interval = interval
-        client.retransmit_timer = self.timers.call_at(self._now + interval, self._retransmit, client)
+        client.retransmit_timer = self.timers.call_at(self._now + interval, self._timer_a_e, client)
 
-    def _client_timeout(self, client: ClientTransaction) -> None:
-        """FR / FR-INV: no final response in time. CANCEL the branch if it had a
-        provisional, then act as on a local 408 (tm's faked reply)."""
+    def _timer_b_f(self, client: ClientTransaction) -> None:
+        """Timer B / F -- FR, or FR-INV once it rang: no final response in time. CANCEL the
+        branch if it had a provisional, then act as on a local 408 (tm's faked reply)."""
         client.fr_timer = None
-        if client.state in (COMPLETED, TERMINATED):
+        if client.done:
             return
         self.counters["timeouts"] += 1
         server, client.server = client.server, None
-        if client.is_invite and client.provisional:
+        if client.timed_out():
             self._send_cancel(client)
-            client.state = COMPLETED  # late finals are ACKed, never relayed
-            client.end_timer = self.timers.call_at(self._now + 64 * self.config.t1, self._end_client, client)
+            client.end_timer = self.timers.call_at(self._now + 64 * self.config.t1, self._timer_d_k, client)
         else:
-            self._end_client(client)
+            self._timer_d_k(client)
         if server is not None:
             self._branch_failed(server, client, 408, None)
 
@@ -406,7 +388,7 @@ class Proxy:
         """The failure_route of ANCHORS.md §2 / issue text: fail over on a failover code
         or local 408, 503 when the list is exhausted; otherwise relay the final."""
         server.client = None
-        if server.state != PROCEEDING:
+        if not server.proceeding:
             return
         if server.cancelled:
             self._relay_final(server, response) if response is not None else self._reply(server, 487)
@@ -415,9 +397,7 @@ class Proxy:
             response is None or code in self.config.failover_codes)
         if fail_over:
             self.counters["failovers"] += 1
-            failed = self.selector.live_slot(client.destination)
-            if failed is not None:
-                failed[0].add_failover(failed[1])
+            self.selector.count_failover(client.destination)
             reason = f"{code} from traffic" if response is not None else "timeout (no final reply)"
             self._out.append(ReportFailure(client.destination, reason))
             if not self._try_next(server):
@@ -439,48 +419,46 @@ class Proxy:
         if code < 200:
             self._on_provisional(client, message)
             return
-        if client.state in (COMPLETED, TERMINATED):  # a retransmitted final
+        if client.done:  # a retransmitted final
             if client.ack is not None:
                 self._send(client.ack, client.addr, False)
             elif client.is_invite and code >= 300:
                 self._ack(client, message)
             return
-        client.cancel_timers()
         server, client.server = client.server, None
         if code < 300:
-            self._end_client(client)
+            self._timer_d_k(client)  # a 2xx ends the client transaction at once (§17.1.1.2)
             if server is not None:
                 server.client = None
                 self._relay_final(server, message)
             elif client.is_invite:
                 self._relay_stateless(message)  # a 2xx to a cancelled branch still reaches the caller
             return
+        client.final_received()
         if client.is_invite:
             self._ack(client, message)
-        client.state = COMPLETED
         wait = 32.0 if client.is_invite else self.config.t4  # timers D and K
-        client.end_timer = self.timers.call_at(self._now + wait, self._end_client, client)
+        client.end_timer = self.timers.call_at(self._now + wait, self._timer_d_k, client)
         if server is not None:
             self._branch_failed(server, client, code, message)
 
     def _on_provisional(self, client: ClientTransaction, message: SipMessage) -> None:
-        if client.state in (COMPLETED, TERMINATED):
+        if not client.provisional_received():
             return
-        client.provisional = True
         if client.is_invite:  # FR-INV, restarted on every provisional (tm restart_fr_on_each_reply)
             if client.fr_timer is not None:
                 client.fr_timer.cancel()
-            client.fr_timer = self.timers.call_at(self._now + self.config.fr_inv_timeout, self._client_timeout, client)
+            client.fr_timer = self.timers.call_at(self._now + self.config.fr_inv_timeout, self._timer_b_f, client)
         if client.cancel_pending:
             client.cancel_pending = False
             self._send_cancel(client)
         server = client.server
-        if server is not None and message.status_code > 100 and server.state == PROCEEDING:
+        if server is not None and message.status_code > 100 and server.proceeding:
             server.last_response = forward_response(message)
             self._send(server.last_response, server.source, True)
 
     def _ack(self, client: ClientTransaction, response: SipMessage) -> None:
-        client.ack = build_ack(scan(client.data), response)
+        client.ack = build_ack(client.sent, response)
         self._send(client.ack, client.addr, False)
 
     def _relay_final(self, server: ServerTransaction, response: SipMessage) -> None:
@@ -493,28 +471,20 @@ class Proxy:
     def _final(self, server: ServerTransaction, data: bytes, code: int) -> None:
         """Send a final response upstream and move the server transaction on (§17.2)."""
         self.counters[f"replies_{code // 100}xx"] += 1
-        server.last_response = data
         self._send(data, server.source, True)
         server.cancel_timers()
-        wait = 64 * self.config.t1  # timers H, J and L
-        if server.is_invite and code < 300:
-            server.state = ACCEPTED  # absorbs INVITE retransmissions; 2xx retransmissions pass statelessly
-        elif server.is_invite:
-            server.state = COMPLETED
+        if server.final_sent(data, code):
             server.retransmit_interval = self.config.t1
-            server.timers.append(self.timers.call_at(self._now + self.config.t1, self._retransmit_final, server))
-        else:
-            server.state = COMPLETED
-        server.timers.append(self.timers.call_at(self._now + wait, self._end_server, server))
+            server.timers.append(self.timers.call_at(self._now + self.config.t1, self._timer_g, server))
+        server.timers.append(self.timers.call_at(self._now + 64 * self.config.t1, self._timer_h_i_j_l, server))
 
-    def _retransmit_final(self, server: ServerTransaction) -> None:
+    def _timer_g(self, server: ServerTransaction) -> None:
         """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""
-        if server.state != COMPLETED:
+        if server.state is not ServerState.COMPLETED:
             return
         self._send(server.last_response, server.source, True)
         server.retransmit_interval = min(2 * server.retransmit_interval, self.config.t2)
-        server.timers.append(self.timers.call_at(self._now + server.retransmit_interval, self._retransmit_final,
-                                                 server))
+        server.timers.append(self.timers.call_at(self._now + server.retransmit_interval, self._timer_g, server))
 
     def _on_stray_response(self, message: SipMessage) -> None:
         """No transaction (2xx retransmissions after ours ended, §16.7): relay by Via,
@@ -536,19 +506,14 @@ class Proxy:
 
     # -- ends ------------------------------------------------------------------------------
 
-    def _end_client(self, client: ClientTransaction) -> None:
-        client.state = TERMINATED
-        client.cancel_timers()
-        client.server = None  # no server <-> client cycle outlives the transaction
-        if client.load is not None:
-            client.load[0].add_load(client.load[1], -1)
-            client.load = None
+    def _timer_d_k(self, client: ClientTransaction) -> None:
+        """Timer D / K (or at once: a 2xx, a timeout without a provisional): the client ends."""
+        client.terminate()
         if self.clients.get(client.key) is client:
             del self.clients[client.key]
 
-    def _end_server(self, server: ServerTransaction) -> None:
-        server.state = TERMINATED
-        server.cancel_timers()
-        server.client = None
+    def _timer_h_i_j_l(self, server: ServerTransaction) -> None:
+        """Timers H, I, J, L: the server transaction ends (64 T1 after its final; T4 after the ACK)."""
+        server.terminate()
         if self.servers.get(server.key) is server:
             del self.servers[server.key]

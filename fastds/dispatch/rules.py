@@ -17,7 +17,6 @@ ALGORITHMS = {
     7: "hash over the key template", 8: "first (highest priority)", 9: "lowest in-flight load",
     10: "lowest probe latency",
 }
-HASHING_ALGORITHMS = frozenset({0, 1, 2, 3, 5, 7})
 DEFAULT_MAX_RESULTS = 1000
 
 

@@ -1,9 +1,10 @@
 """The selector: one worker's picking state over one generation of destination sets.
 
 Owns turning a SelectionRule and a scanned request into the ordered destinations to try
-(selected first, then the failover list). The arithmetic is in ext/dshash.pyx, one call
-per selection; this module maps sets to SetTables, applies append mode (flag a) and
-says where a destination's in-flight count lives. The live state, load and RTT arrays
+(selected first, then the failover list), and counting per destination what the proxy
+reports (picks, failovers, requests in flight). The arithmetic is in ext/dshash.pyx, one
+call per selection; this module maps sets to SetTables and applies append mode (flag a);
+nothing outside it touches a SetTable. The live state, load and RTT arrays
 are the tables' own (seeded from each destination's state) or, with `live`, slices of
 the shared-memory table that the prober writes.
 """
@@ -19,6 +20,21 @@ from fastds.dispatch.rules import FLAG_BITS, SelectionRule
 from fastds.dispatch.sets import Destination, DestinationSet
 
 _APPEND = FLAG_BITS["a"]
+
+
+class InFlight:
+    """A destination's in-flight count held by one client transaction; release() once."""
+
+    __slots__ = ("_table", "_index")
+
+    def __init__(self, table: dshash.SetTable, index: int):
+        self._table, self._index = table, index
+        table.add_load(index, 1)
+
+    def release(self) -> None:
+        if self._table is not None:
+            self._table.add_load(self._index, -1)
+            self._table = None
 
 
 class Selector:
@@ -43,10 +59,23 @@ class Selector:
         """The live table of a set: set_state / set_load / set_rtt by destination index."""
         return self._tables[set_id]
 
-    def live_slot(self, destination: Destination) -> tuple[dshash.SetTable, int] | None:
-        """Where `destination`'s in-flight count and counters are kept (add_load,
-        add_pick, add_failover on the table)."""
-        return self._where.get((destination.set_id, destination.id))
+    def count_pick(self, destination: Destination) -> None:
+        """`destination` was chosen first for a request (OpenSIPS first_hit_counter)."""
+        where = self._where.get((destination.set_id, destination.id))
+        if where is not None:
+            where[0].add_pick(where[1])
+
+    def count_failover(self, destination: Destination) -> None:
+        """A request failed over away from `destination`."""
+        where = self._where.get((destination.set_id, destination.id))
+        if where is not None:
+            where[0].add_failover(where[1])
+
+    def hold_load(self, destination: Destination) -> InFlight | None:
+        """One more request in flight to `destination` (algorithm 9 reads the count) until
+        the returned hold is released -- in this generation's table, even after a reload."""
+        where = self._where.get((destination.set_id, destination.id))
+        return None if where is None else InFlight(*where)
 
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:

@@ -1,27 +1,44 @@
-"""Transactions of a stateful proxy (RFC 3261 §17, §16) and the actions they emit.
+"""Transactions of a stateful proxy and the actions they emit (RFC 3261 §17, §16; RFC 6026).
 
-Owns the records a worker keeps per transaction and the names of their states; the
-decisions live in fastds/dispatch/proxy.py. A ServerTransaction faces the request's
-sender (upstream), a ClientTransaction one next hop (downstream); a server transaction
-has at most one live client at a time (serial failover). Sans-IO: deadlines are
-numbers on the proxy's TimerQueue.
+Owns the transaction records and their state machines, held against RFC 3261 figures
+5-8: the states as enums and the transitions as methods named after the RFC's events
+and timers (a provisional heard, a final sent, the ACK, Timer B/F ...). Routing and
+failover -- which destination next, what to send -- are fastds/dispatch/proxy.py's. A
+ServerTransaction faces the request's sender (upstream), a ClientTransaction one next
+hop (downstream); a server transaction has at most one live client at a time (serial
+failover). Sans-IO: deadlines are numbers on the proxy's TimerQueue.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections import deque
 
 from fastds._ext.sipscan import SipMessage
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import Timer
+from fastds.sip import scan
 
 Address = tuple[str, int]
 
-# server transaction states (§17.2.1, §17.2.2; ACCEPTED from RFC 6026)
-PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = "proceeding", "completed", "confirmed", "accepted", "terminated"
-# client transaction states (§17.1.1, §17.1.2)
-CALLING, TRYING = "calling", "trying"
+
+class ServerState(enum.Enum):
+    """§17.2.1 (INVITE, figure 7) and §17.2.2 (non-INVITE, figure 8); ACCEPTED is RFC 6026's."""
+    PROCEEDING = "proceeding"  # the request is being worked on; no final sent yet
+    COMPLETED = "completed"    # a final sent (INVITE: non-2xx, resent by Timer G until the ACK)
+    CONFIRMED = "confirmed"    # INVITE: the ACK for our non-2xx came (Timer I)
+    ACCEPTED = "accepted"      # INVITE: a 2xx sent; retransmitted INVITEs are absorbed (Timer L)
+    TERMINATED = "terminated"
+
+
+class ClientState(enum.Enum):
+    """§17.1.1 (INVITE, figure 5) and §17.1.2 (non-INVITE, figure 6)."""
+    CALLING = "calling"        # INVITE sent, nothing heard: Timer A retransmits, Timer B (FR) runs
+    TRYING = "trying"          # non-INVITE sent, nothing heard: Timer E retransmits, Timer F (FR) runs
+    PROCEEDING = "proceeding"  # a provisional heard: INVITE stops retransmitting (FR-INV runs), non-INVITE at T2
+    COMPLETED = "completed"    # a final >= 300 (ACKed for INVITE) or FR after a provisional: Timer D / K
+    TERMINATED = "terminated"
 
 
 @dataclasses.dataclass(slots=True)
@@ -42,26 +59,68 @@ class ReportFailure:
 
 class ServerTransaction:
     __slots__ = ("key", "request", "source", "is_invite", "state", "last_response", "to_tag", "targets",
-                 "client", "cancelled", "timers", "request_uri", "pop_route", "record_route", "next_hop",
-                 "retransmit_interval")
+                 "client", "cancelled", "timers", "request_uri", "pop_route", "record_route", "retransmit_interval")
 
     def __init__(self, key: tuple, request: SipMessage, source: Address):
         self.key = key
         self.request = request
         self.source = source
         self.is_invite = request.cseq_method == b"INVITE"
-        self.state = PROCEEDING
+        self.state = ServerState.PROCEEDING
         self.last_response: bytes | None = None
         self.to_tag = b""
         self.targets: deque[Destination] = deque()  # failover list still to try
         self.client: ClientTransaction | None = None
-        self.cancelled = False
+        self.cancelled = False  # the caller's CANCEL came: no more failover, 487 unless a final wins
         self.timers: list[Timer] = []
         self.request_uri: bytes | None = None  # dialplan rewrite of the Request-URI
         self.pop_route = False
         self.record_route = False
-        self.next_hop: Address | None = None  # loose-routed requests: fixed next hop
         self.retransmit_interval = 0.0
+
+    @property
+    def proceeding(self) -> bool:
+        return self.state is ServerState.PROCEEDING
+
+    def request_retransmitted(self) -> bytes | None:
+        """The request came again: the response to resend (none once a 2xx was sent: it
+        retransmits itself end to end, §13.3.1.4)."""
+        return None if self.state is ServerState.ACCEPTED else self.last_response
+
+    def final_sent(self, data: bytes, code: int) -> bool:
+        """A final response went upstream. True when Timer G must resend it (INVITE, non-2xx)."""
+        self.last_response = data
+        if self.is_invite and code < 300:
+            self.state = ServerState.ACCEPTED
+            return False
+        self.state = ServerState.COMPLETED
+        return self.is_invite
+
+    @property
+    def absorbs_ack(self) -> bool:
+        """An INVITE that sent a non-2xx final: its ACK ends here, hop by hop (§17.2.1)."""
+        return self.is_invite and self.state in (ServerState.COMPLETED, ServerState.CONFIRMED)
+
+    def ack_received(self) -> bool:
+        """The ACK for our non-2xx final: COMPLETED -> CONFIRMED; False for a repeated one."""
+        if self.state is not ServerState.COMPLETED:
+            return False
+        self.state = ServerState.CONFIRMED
+        return True
+
+    def cancel_received(self) -> bool:
+        """The caller's CANCEL (§9.2, §16.10): True while no final was sent; failover stops."""
+        if not self.proceeding:
+            return False
+        self.cancelled = True
+        self.targets.clear()
+        return True
+
+    def terminate(self) -> None:
+        """Timers H, I, J, L."""
+        self.state = ServerState.TERMINATED
+        self.cancel_timers()
+        self.client = None
 
     def cancel_timers(self) -> None:
         for timer in self.timers:
@@ -71,8 +130,8 @@ class ServerTransaction:
 
 class ClientTransaction:
     __slots__ = ("branch", "method", "server", "destination", "addr", "data", "is_invite", "state",
-                 "provisional", "cancel_pending", "retransmit_timer", "retransmit_interval", "fr_timer",
-                 "end_timer", "ack", "load")
+                 "cancel_pending", "retransmit_timer", "retransmit_interval", "fr_timer", "end_timer", "ack",
+                 "in_flight", "_sent")
 
     def __init__(self, branch: bytes, method: bytes, server: ServerTransaction | None,
                  destination: Destination | None, addr: Address, data: bytes):
@@ -83,19 +142,70 @@ class ClientTransaction:
         self.addr = addr
         self.data = data
         self.is_invite = method == b"INVITE"
-        self.state = CALLING if self.is_invite else TRYING
-        self.provisional = False
-        self.cancel_pending = False
+        self.state = ClientState.CALLING if self.is_invite else ClientState.TRYING
+        self.cancel_pending = False  # the caller cancelled before this branch answered (§9.1: wait for a 1xx)
         self.retransmit_timer: Timer | None = None
         self.retransmit_interval = 0.0
         self.fr_timer: Timer | None = None
         self.end_timer: Timer | None = None
         self.ack: bytes | None = None  # the ACK sent for a non-2xx final, resent on retransmissions
-        self.load: tuple | None = None  # (SetTable, index) whose in-flight count this transaction holds
+        self.in_flight = None  # the destination's in-flight count this transaction holds (Selector.hold_load)
+        self._sent: SipMessage | None = None
 
     @property
     def key(self) -> tuple:
         return (self.branch, self.method)
+
+    @property
+    def sent(self) -> SipMessage:
+        """The request as fastds sent it, scanned once, for the CANCEL and ACK built from it."""
+        if self._sent is None:
+            self._sent = scan(self.data)
+        return self._sent
+
+    @property
+    def rang(self) -> bool:
+        """A provisional came and no final yet (an INVITE branch to CANCEL, not to retransmit)."""
+        return self.state is ClientState.PROCEEDING
+
+    @property
+    def done(self) -> bool:
+        """A final came, or the branch was given up: later responses are retransmissions."""
+        return self.state in (ClientState.COMPLETED, ClientState.TERMINATED)
+
+    @property
+    def retransmits(self) -> bool:
+        """Timers A and E apply: nothing heard yet, or a non-INVITE that heard a provisional (at T2)."""
+        return self.state in (ClientState.CALLING, ClientState.TRYING) or (self.rang and not self.is_invite)
+
+    def provisional_received(self) -> bool:
+        """A 1xx: CALLING/TRYING -> PROCEEDING. False once done (ignored)."""
+        if self.done:
+            return False
+        self.state = ClientState.PROCEEDING
+        return True
+
+    def final_received(self) -> None:
+        """A final >= 300 (a 2xx ends the transaction at once: terminate())."""
+        self.cancel_timers()
+        self.state = ClientState.COMPLETED
+
+    def timed_out(self) -> bool:
+        """Timer B/F (FR, or FR-INV after a provisional). True when the branch rang and must
+        be CANCELled: it stays COMPLETED so that late finals are ACKed, never relayed."""
+        if self.is_invite and self.rang:
+            self.state = ClientState.COMPLETED
+            return True
+        return False
+
+    def terminate(self) -> None:
+        """Timer D / K, a 2xx, or a timeout without a provisional."""
+        self.state = ClientState.TERMINATED
+        self.cancel_timers()
+        self.server = None  # no server <-> client cycle outlives the transaction
+        if self.in_flight is not None:
+            self.in_flight.release()
+            self.in_flight = None
 
     def cancel_timers(self) -> None:
         for timer in (self.retransmit_timer, self.fr_timer, self.end_timer):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fastds._ext.sipscan import SipMessage
 from fastds.dispatch.routes import Route, Router
 from fastds.dispatch.rules import SelectionRule
-from fastds.dispatch.selector import Selector
+from fastds.dispatch.selector import InFlight, Selector
 from fastds.dispatch.sets import Destination
 from fastds.shm.layout import ShmView
 
@@ -35,16 +35,18 @@ class LiveSelector:
             self.generation = generation
         return self._selector
 
-    @property
-    def sets(self):
-        return self.current().sets
-
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:
         return self.current().select(message, rule, source_ip, previous)
 
-    def live_slot(self, destination: Destination):
-        return self.current().live_slot(destination)
+    def count_pick(self, destination: Destination) -> None:
+        self.current().count_pick(destination)
+
+    def count_failover(self, destination: Destination) -> None:
+        self.current().count_failover(destination)
+
+    def hold_load(self, destination: Destination) -> InFlight | None:
+        return self.current().hold_load(destination)
 
 
 class LiveRouter:
