@@ -9,19 +9,24 @@ is ours is the caller's decision (fastds/sip/branch.py signs and checks them).
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from fastds._ext.sipscan import SipMessage
+
+_START = itemgetter(0)
 
 
 def splice(data: bytes, edits: list[tuple[int, int, bytes]], end: int, begin: int = 0) -> bytes:
     """data[begin:end] with each (start, stop, replacement) applied; edits at one
     position keep their list order; edits must not overlap."""
     parts = []
+    append = parts.append
     pos = begin
-    for start, stop, replacement in sorted(edits, key=lambda edit: edit[0]):
-        parts.append(data[pos:start])
-        parts.append(replacement)
+    for start, stop, replacement in sorted(edits, key=_START):
+        append(data[pos:start])
+        append(replacement)
         pos = stop
-    parts.append(data[pos:end])
+    append(data[pos:end])
     return b"".join(parts)
 
 
