@@ -1,7 +1,9 @@
 """The layout rules of STYLE.md, checked (as asyncpg and uvloop run their linters as tests).
 
 sip/ and dispatch/ are sans-IO: no sockets, no event loop, no environment, no store;
-only net/ touches sockets; only config.py reads the environment; nothing imports procs/.
+only net/ and procs/ open sockets; only config.py reads the environment; nothing imports
+procs/ but the CLI; nothing a worker runs imports the store; only the prober makes the
+shared-memory writer.
 """
 
 import ast
@@ -37,6 +39,55 @@ def test_sip_and_dispatch_are_sans_io():
     for path in modules("sip", "dispatch"):
         found = {name for name in imports(path) if any(name == f or name.startswith(f + ".") for f in SANS_IO_FORBIDDEN)}
         assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
+
+
+def module_path(name: str) -> Path | None:
+    """The file of fastds module `name` (a package's __init__.py), None outside fastds."""
+    if not name.startswith("fastds"):
+        return None
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.exists():
+            return path
+    return None  # a compiled extension (fastds._ext.*) or not a module
+
+
+def reachable(start: str) -> set[str]:
+    """Every fastds module `start` imports, directly or through others (imports inside
+    functions count: a lazy import is still reachable)."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        path = module_path(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        for imported in imports(path):
+            todo.append(imported)
+            parent = imported.rpartition(".")[0]
+            while parent:  # importing fastds.a.b runs fastds.a's __init__ too
+                todo.append(parent)
+                parent = parent.rpartition(".")[0]
+    return seen
+
+
+def test_nothing_a_worker_runs_imports_the_store():
+    """Workers read destinations from shared memory only (docs/architecture.md §1)."""
+    found = reachable("fastds.procs.worker")
+    assert "fastds.dispatch.proxy" in found and "fastds.shm.live" in found  # the walk does reach them
+    assert not {name for name in found if name.startswith("fastds.store")}
+
+
+def test_only_the_prober_makes_the_shared_memory_writer():
+    makers = [path.relative_to(ROOT) for path in sorted(PACKAGE.rglob("*.py")) if "ShmWriter(" in path.read_text()
+              and path.name != "layout.py"]
+    assert makers == [Path("fastds/procs/prober.py")]
+
+
+def test_only_net_and_procs_open_sockets():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name not in ("net", "procs"):
+            assert "socket" not in imports(path), path.relative_to(ROOT)
 
 
 def test_only_config_reads_the_environment():

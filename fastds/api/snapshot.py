@@ -3,7 +3,7 @@
 Owns the snapshot every read endpoint starts from (the JSON API, /mi ds_list, /metrics,
 the panel): the current generation's sets and destinations with their live state,
 picks, failovers, in-flight count and probe RTT, and the workers' counter rows. Reads
-only: the prober is the one writer (docs/architecture.md §1).
+only: topology and states are the prober's to write, counters the workers' (docs/architecture.md §7).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Owns the little protocol on the prober's control socket end to end (an abstract unix
 datagram socket named after the master's pid; the API's client and the prober's
 server): one JSON object per datagram (orjson), each request carrying an `id` that its
-reply repeats, so several requests can be in flight.
-The prober is the only writer of shared memory (docs/architecture.md §1); the API asks, it never
+reply repeats, so several requests can be in flight. The prober is the only writer of
+topology and states in shared memory (docs/architecture.md §1); the API asks, it never
 writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool},
 {"op": "reload", "inherit": bool} (these two applied in the order received),
 {"op": "ping"} (its reply carries the prober's pid) and {"op": "status_report"} (the

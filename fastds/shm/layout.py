@@ -2,8 +2,9 @@
 
 Owns every byte offset. The master maps one anonymous shared region before forking, so
 the prober and every worker (respawned ones too) see the same memory. The prober is the
-only writer of topology and states; workers read, and add to in-flight counts
-atomically (ext/dshash.pyx). Two topology areas: a reload writes the idle one, then bumps
+only writer of topology and states; workers read them, add to the per-destination
+in-flight, pick and failover counts atomically (ext/dshash.pyx) and write their own
+counters row. Two topology areas: a reload writes the idle one, then bumps
 `generation` (area = generation & 1), which workers compare on every datagram; no lock
 is ever taken on the hot path. A segment whose magic, layout version or record size
 differ from this build's raises ShmLayoutError on attach.
