@@ -23,8 +23,6 @@ import csv
 import dataclasses
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,8 @@ from pathlib import Path
 
 import orjson
 
+from fastds import loopback
+from fastds.loopback import free_tcp_port, free_udp_port, stop
 from fastds.store.sqlite import SqliteStore
 
 BENCH = Path(__file__).parent
@@ -43,20 +43,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 CALL_HOLD_MS = 100
 CALLER_SOCKETS = "un"  # SIPp -t: a socket per call (the kernel spreads them over the workers); not one trunk's u1
 FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
-
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_udp_port() -> int:
-    return _free_port(socket.SOCK_DGRAM)
-
-
-def free_tcp_port() -> int:
-    return _free_port(socket.SOCK_STREAM)
 
 
 def process_tree(pid: int) -> list[int]:
@@ -80,16 +66,6 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
             continue
         found[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
     return found
-
-
-def stop(process: subprocess.Popen, timeout: float = 15) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 def wait_for_line(log: Path, needle: bytes, process: subprocess.Popen, timeout: float) -> None:
@@ -123,22 +99,13 @@ class Fastds:
             await store.close()
 
         asyncio.run(fill())
-        env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{self.port}",
-               "FASTDS_DB_URL": f"sqlite:///{db}", "FASTDS_STATE_DIR": str(self.workdir),
-               "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_WORKERS": str(self.workers),
-               "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}",
-               "FASTDS_DEFAULT_ALG": "2", "FASTDS_DEFAULT_FLAGS": "f", "FASTDS_FR_TIMEOUT_MS": str(FR_TIMEOUT_MS),
-               "FASTDS_PING_INTERVAL_S": "10", "FASTDS_PROBING_THRESHOLD": "3", "FASTDS_LOG_LEVEL": "warning"}
+        env = loopback.environment(self.workdir, db, self.port, free_tcp_port(), workers=self.workers,
+                                   default_alg=2, default_flags="f", fr_timeout_ms=FR_TIMEOUT_MS, ping_interval_s=10,
+                                   probing_threshold=3)
         self.log = self.workdir / "fastds.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "fastds", "run"], env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while len(process_tree(self.process.pid)) < self.workers + 2:  # master, prober, workers
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"fastds did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        time.sleep(0.5)  # the workers bind right after they fork
+        self.log.unlink(missing_ok=True)
+        self.process = loopback.start(env, self.log)
+        loopback.wait_ready(self.process, self.log)  # every worker has bound
 
     def stop(self) -> None:
         stop(self.process, 60)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -25,8 +23,9 @@ import asyncmy
 import orjson
 import pytest
 
-from bench.load import free_tcp_port, free_udp_port
-from bench.load import stop as stop_process
+from fastds import loopback
+from fastds.loopback import free_tcp_port, free_udp_port
+from fastds.loopback import stop as stop_process
 from fastds.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).parents[1]
@@ -107,25 +106,19 @@ class Harness:
         self._run(add())
 
     def env(self, **overrides) -> dict[str, str]:
-        env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{self.port}",
-               "FASTDS_DB_URL": f"sqlite:///{self.db}", "FASTDS_STATE_DIR": str(self.directory),
-               "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_LOG_LEVEL": "info", "FASTDS_WORKERS": "1",
-               "FASTDS_API_LISTEN": f"127.0.0.1:{self.api_port}"}
-        env.update({f"FASTDS_{key.upper()}": str(value) for key, value in overrides.items()})
-        return env
+        return loopback.environment(self.directory, self.db, self.port, self.api_port, **overrides)
 
     def start_fastds(self, expect_ready: bool = True, extra_env: dict[str, str] | None = None,
                      **overrides) -> subprocess.Popen:
         """`fastds run`; overrides are FASTDS_* settings by lower-case name, extra_env raw variables."""
-        with open(self.log, "ab") as log:
-            process = subprocess.Popen([sys.executable, "-m", "fastds", "run"],
-                                       env={**self.env(**overrides), **(extra_env or {})},
-                                       stdout=log, stderr=subprocess.STDOUT)
+        ready_before = self.log.read_bytes().count(loopback.READY_LINE) if self.log.exists() else 0
+        process = loopback.start({**self.env(**overrides), **(extra_env or {})}, self.log)
         self.processes.append(process)
         if expect_ready:
-            wait_for(lambda: process.poll() is not None or b"fastds ready" in self.log.read_bytes(), 30,
-                     "fastds to be ready")
-            assert process.poll() is None, self.log.read_text()
+            try:
+                loopback.wait_ready(process, self.log, ready_lines=ready_before + 1)
+            except RuntimeError as exc:
+                raise AssertionError(str(exc)) from None
         return process
 
     @property

@@ -6,7 +6,7 @@ import sys
 
 import orjson
 
-from bench.load import free_tcp_port, free_udp_port
+from fastds.loopback import free_tcp_port, free_udp_port
 
 
 def run_cli(*args, env=None):
