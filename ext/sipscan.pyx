@@ -109,6 +109,50 @@ cdef inline int skip_quoted(cuchar *p, int i, int e) noexcept:
     return -1
 
 
+cdef enum:  # what scan_param found wrong
+    PARAM_NO_NAME = -1
+    PARAM_UNTERMINATED = -2
+    PARAM_NO_VALUE = -3
+
+
+cdef int scan_param(cuchar *p, int i, int e, int *span) noexcept:
+    """One generic-param `;name[=value]` from p[i] == ';' (§25.1; the value a token, a host
+    -- IPv6 brackets and colons, RFC 5118 §4.5 -- or a quoted-string). span: name start
+    and end, value start and end (-1, -1 without a value), and where a malformed one went
+    wrong. Returns the index after it and its LWS, or a PARAM_* code."""
+    span[0] = skip_lws(p, i + 1, e)
+    span[1] = skip_class(p, span[0], e, C_TOKEN)
+    span[2] = span[3] = -1
+    span[4] = span[0]
+    if span[1] == span[0]:
+        return PARAM_NO_NAME
+    i = skip_lws(p, span[1], e)
+    if i >= e or p[i] != 61:
+        return i
+    span[2] = span[4] = skip_lws(p, i + 1, e)
+    if span[2] < e and p[span[2]] == 34:
+        span[3] = skip_quoted(p, span[2], e)
+        if span[3] < 0:
+            return PARAM_UNTERMINATED
+    else:
+        span[3] = span[2]
+        while span[3] < e and (CHARS[p[span[3]]] & C_TOKEN or p[span[3]] == 58 or p[span[3]] == 91
+                               or p[span[3]] == 93):
+            span[3] += 1
+        if span[3] == span[2]:
+            return PARAM_NO_VALUE
+    return skip_lws(p, span[3], e)
+
+
+cdef const char *param_error(int code, bint in_via) noexcept:
+    """The reason of a SipParseError for a scan_param code, in a Via or another header."""
+    if code == PARAM_NO_NAME:
+        return "malformed Via parameter" if in_via else "malformed header parameter"
+    if code == PARAM_UNTERMINATED:
+        return "unterminated quoted string in Via" if in_via else "unterminated quoted string"
+    return "malformed Via parameter value" if in_via else "malformed header parameter value"
+
+
 cdef inline bint ieq(cuchar *p, int s, int e, const char *lit) noexcept:
     """Case-insensitive comparison of p[s:e] with a lower-case literal."""
     cdef int i = 0
@@ -663,6 +707,7 @@ cdef class SipMessage:
     cdef int _via_list(self, cuchar *p, int index, int s, int e) noexcept:
         """via-parm *(COMMA via-parm) (§20.42); records every value, details of the first."""
         cdef int i = s, start, j, ns, ne, vs, ve, hs, he, ts, te, port
+        cdef int span[5]
         cdef long long v
         cdef bint top
         while True:
@@ -706,25 +751,10 @@ cdef class SipMessage:
                 i = skip_lws(p, j, e)
             # *( SEMI via-params ); values: token / quoted-string / host (RFC 5118 §4.5)
             while i < e and p[i] == 59:
-                ns = skip_lws(p, i + 1, e)
-                ne = skip_class(p, ns, e, C_TOKEN)
-                if ne == ns:
-                    return self._error("malformed Via parameter", ns, 400)
-                i = skip_lws(p, ne, e)
-                vs = ve = -1
-                if i < e and p[i] == 61:
-                    vs = skip_lws(p, i + 1, e)
-                    if vs < e and p[vs] == 34:
-                        ve = skip_quoted(p, vs, e)
-                        if ve < 0:
-                            return self._error("unterminated quoted string in Via", vs, 400)
-                    else:
-                        ve = vs
-                        while ve < e and (CHARS[p[ve]] & C_TOKEN or p[ve] == 58 or p[ve] == 91 or p[ve] == 93):
-                            ve += 1
-                        if ve == vs:
-                            return self._error("malformed Via parameter value", vs, 400)
-                    i = skip_lws(p, ve, e)
+                i = scan_param(p, i, e, span)
+                if i < 0:
+                    return self._error(param_error(i, True), span[4], 400)
+                ns, ne, vs, ve = span[0], span[1], span[2], span[3]
                 if top:
                     if ieq(p, ns, ne, b"branch"):
                         if vs < 0:
@@ -773,6 +803,7 @@ cdef class SipMessage:
         returns the offset where parsing stopped (',' when in_list, else e), or -1.
         """
         cdef int i = skip_lws(p, s, e), j, ns, ne, vs, ve
+        cdef int span[5]
         cdef UriSpans uri
         out[0] = i
         out[4] = out[5] = -1
@@ -811,28 +842,11 @@ cdef class SipMessage:
         end = i
         i = skip_lws(p, i, e)
         while i < e and p[i] == 59:
-            ns = skip_lws(p, i + 1, e)
-            ne = skip_class(p, ns, e, C_TOKEN)
-            if ne == ns:
-                return self._error("malformed header parameter", ns, 400)
-            i = skip_lws(p, ne, e)
-            vs = ve = -1
-            if i < e and p[i] == 61:
-                vs = skip_lws(p, i + 1, e)
-                if vs < e and p[vs] == 34:
-                    ve = skip_quoted(p, vs, e)
-                    if ve < 0:
-                        return self._error("unterminated quoted string", vs, 400)
-                else:
-                    ve = vs
-                    while ve < e and (CHARS[p[ve]] & C_TOKEN or p[ve] == 58 or p[ve] == 91 or p[ve] == 93):
-                        ve += 1
-                    if ve == vs:
-                        return self._error("malformed header parameter value", vs, 400)
-                end = ve
-                i = skip_lws(p, ve, e)
-            else:
-                end = ne
+            i = scan_param(p, i, e, span)
+            if i < 0:
+                return self._error(param_error(i, False), span[4], 400)
+            ns, ne, vs, ve = span[0], span[1], span[2], span[3]
+            end = ve if vs >= 0 else ne
             if vs >= 0 and ieq(p, ns, ne, b"tag"):
                 out[4] = vs
                 out[5] = ve

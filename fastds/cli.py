@@ -171,83 +171,115 @@ def _applied(reply: dict) -> str:
     return f"; NOT applied: {reply.get('reload_error') or reply.get('note')}"
 
 
-def cmd_ds_list(args: argparse.Namespace) -> int:
-    """List destinations: live from the running fastds, else from the store."""
-    api = _api_or_none()
-    if api is not None:
-        reply = _api_result(*api.call("GET", "/api/v1/sets"), "cannot list")
-        if args.json:
-            sys.stdout.write(orjson.dumps(reply, option=orjson.OPT_INDENT_2).decode() + "\n")
+def _print_json(value) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+class LiveDestinations:
+    """The ds commands through the running fastds's API: live state, writes applied at once."""
+
+    def __init__(self, api: ApiClient):
+        self.api = api
+
+    def list(self, as_json: bool) -> int:
+        reply = _api_result(*self.api.call("GET", "/api/v1/sets"), "cannot list")
+        if as_json:
+            _print_json(reply)
             return 0
-        print(f"# live from fastds at {api.base}, generation {reply['generation']}")
+        print(f"# live from fastds at {self.api.base}, generation {reply['generation']}")
         _print_table(("id", "setid", "destination", "state", "weight", "priority", "picks", "failovers", "in_flight",
                       "rtt_ms", "description"), [d for s in reply["sets"] for d in s["destinations"]])
         return 0
 
-    async def rows(store):
-        await store.check_schema()
-        return await store.load_destinations()
-
-    destinations = sorted(_with_store(rows), key=lambda row: (row["setid"], row["id"]))
-    if args.json:
-        sys.stdout.write(orjson.dumps(destinations, option=orjson.OPT_INDENT_2).decode() + "\n")
+    def add(self, body: dict) -> int:
+        reply = _api_result(*self.api.call("POST", "/api/v1/destinations", body), "destination not added")
+        print(f"fastds: added destination id {reply['id']}{_applied(reply)}")
         return 0
-    print("# from the store (fastds is not running)")
-    _print_table(("id", "setid", "destination", "state", "weight", "priority", "probe_mode", "description"),
-                 [{**row, "state": _state_label(row["state"])} for row in destinations])
-    return 0
+
+    def remove(self, dest_id: int) -> int:
+        reply = _api_result(*self.api.call("DELETE", f"/api/v1/destinations/{dest_id}"), "not removed")
+        print(f"fastds: removed destination id {dest_id}{_applied(reply)}")
+        return 0
+
+    def set_state(self, dest_id: int, state: str) -> int:
+        reply = _api_result(*self.api.call("PUT", f"/api/v1/destinations/{dest_id}/state", {"state": state}),
+                            "state not set")
+        print(f"fastds: destination id {dest_id} is now {reply['state']} (live; written back to the store)")
+        return 0
+
+
+class StoredDestinations:
+    """The ds commands on the store itself, when no fastds answers (read when it starts)."""
+
+    def list(self, as_json: bool) -> int:
+        async def rows(store):
+            await store.check_schema()
+            return await store.load_destinations()
+
+        destinations = sorted(_with_store(rows), key=lambda row: (row["setid"], row["id"]))
+        if as_json:
+            _print_json(destinations)
+            return 0
+        print("# from the store (fastds is not running)")
+        _print_table(("id", "setid", "destination", "state", "weight", "priority", "probe_mode", "description"),
+                     [{**row, "state": _state_label(row["state"])} for row in destinations])
+        return 0
+
+    def add(self, body: dict) -> int:
+        from fastds.api.validate import destination_fields
+        from fastds.errors import FieldError
+
+        try:
+            fields = destination_fields(body)  # as the API would check it
+        except FieldError as exc:
+            print(f"fastds: destination not added: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+
+        async def add(store):
+            await store.check_schema()
+            return await store.add_destination(fields)
+
+        print(f"fastds: added destination id {_with_store(add)} to the store (read when fastds starts)")
+        return 0
+
+    def remove(self, dest_id: int) -> int:
+        _with_store(lambda store: store.remove_destination(dest_id))
+        print(f"fastds: removed destination id {dest_id} from the store")
+        return 0
+
+    def set_state(self, dest_id: int, state: str) -> int:
+        _with_store(lambda store: store.set_state(dest_id, int(DestinationState.parse(state))))
+        print(f"fastds: destination id {dest_id} is now {state} in the store")
+        return 0
+
+
+def _destinations() -> LiveDestinations | StoredDestinations:
+    """Through the running fastds's API when it answers, else on the store."""
+    api = _api_or_none()
+    return LiveDestinations(api) if api is not None else StoredDestinations()
+
+
+def cmd_ds_list(args: argparse.Namespace) -> int:
+    """List destinations: live from the running fastds, else from the store."""
+    return _destinations().list(args.json)
 
 
 def cmd_ds_add(args: argparse.Namespace) -> int:
     """Add a destination (validated before anything is written)."""
-    from fastds.api.validate import destination_fields
-    from fastds.errors import FieldError
-
-    body = {"setid": args.set, "destination": args.uri, "socket": args.socket, "state": args.state,
-            "probe_mode": args.probe_mode, "weight": args.weight, "priority": args.priority, "attrs": args.attrs,
-            "description": args.description}
-    api = _api_or_none()
-    if api is not None:
-        reply = _api_result(*api.call("POST", "/api/v1/destinations", body), "destination not added")
-        print(f"fastds: added destination id {reply['id']}{_applied(reply)}")
-        return 0
-    try:
-        fields = destination_fields(body)
-    except FieldError as exc:
-        print(f"fastds: destination not added: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-    async def add(store):
-        await store.check_schema()
-        return await store.add_destination(fields)
-
-    print(f"fastds: added destination id {_with_store(add)} to the store (read when fastds starts)")
-    return 0
+    return _destinations().add({
+        "setid": args.set, "destination": args.uri, "socket": args.socket, "state": args.state,
+        "probe_mode": args.probe_mode, "weight": args.weight, "priority": args.priority, "attrs": args.attrs,
+        "description": args.description})
 
 
 def cmd_ds_rm(args: argparse.Namespace) -> int:
     """Remove a destination by id."""
-    api = _api_or_none()
-    if api is not None:
-        reply = _api_result(*api.call("DELETE", f"/api/v1/destinations/{args.id}"), "not removed")
-        print(f"fastds: removed destination id {args.id}{_applied(reply)}")
-        return 0
-    _with_store(lambda store: store.remove_destination(args.id))
-    print(f"fastds: removed destination id {args.id} from the store")
-    return 0
+    return _destinations().remove(args.id)
 
 
 def cmd_ds_set_state(args: argparse.Namespace) -> int:
     """Set a destination's state: active, inactive or probing (live when fastds runs)."""
-    api = _api_or_none()
-    if api is not None:
-        reply = _api_result(*api.call("PUT", f"/api/v1/destinations/{args.id}/state", {"state": args.state}),
-                            "state not set")
-        print(f"fastds: destination id {args.id} is now {reply['state']} (live; written back to the store)")
-        return 0
-    _with_store(lambda store: store.set_state(args.id, int(DestinationState.parse(args.state))))
-    print(f"fastds: destination id {args.id} is now {args.state} in the store")
-    return 0
+    return _destinations().set_state(args.id, args.state)
 
 
 def cmd_ds_reload(args: argparse.Namespace) -> int:

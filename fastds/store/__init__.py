@@ -35,6 +35,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+def columns_of(fields: dict[str, Any]) -> list[str]:
+    """The dispatcher columns a write sets, in table order (id is the store's to assign)."""
+    return [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+
+
 def check_versions(found: dict[str, int]) -> None:
     """StoreError unless every table fastds reads has the version it speaks."""
     for table, version in TABLE_VERSIONS.items():

@@ -18,7 +18,7 @@ from asyncmy.cursors import DictCursor
 from asyncmy.errors import Error as DriverError
 
 from fastds.errors import DestinationNotFound, StoreError
-from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions
+from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions, columns_of
 
 SCHEMA = Path(__file__).with_name("mysql.sql")
 CONNECT_TIMEOUT_S = 5
@@ -104,12 +104,12 @@ class MysqlStore:
             raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
-        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        columns = columns_of(fields)
         await self._update(destination_id, ", ".join(f"{c} = %s" for c in columns),
                            tuple(fields[column] for column in columns))
 
     async def add_destination(self, fields: dict[str, Any]) -> int:
-        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        columns = columns_of(fields)
         _, count, row_id = await self._execute(
             f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})",
             tuple(fields[column] for column in columns), idempotent=False)

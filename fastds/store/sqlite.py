@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastds.errors import DestinationNotFound, StoreError
-from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions
+from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions, columns_of
 
 SCHEMA = Path(__file__).with_name("sqlite.sql")
 
@@ -94,14 +94,14 @@ class SqliteStore:
         return rows[0] if rows else None
 
     async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
-        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        columns = columns_of(fields)
         count, _ = await self._change(f"UPDATE dispatcher SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
                                       (*(fields[column] for column in columns), destination_id))
         if count != 1:
             raise DestinationNotFound(f"no destination with id {destination_id}")
 
     async def add_destination(self, fields: dict[str, Any]) -> int:
-        columns = [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+        columns = columns_of(fields)
         count, row_id = await self._change(
             f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
             tuple(fields[column] for column in columns))
