@@ -99,7 +99,7 @@ class Fastds:
             await store.close()
 
         asyncio.run(fill())
-        env = loopback.environment(self.workdir, db, self.port, free_tcp_port(), workers=self.workers,
+        env = loopback.environment(self.workdir, db, self.port, free_tcp_port(), os.environ["PATH"], workers=self.workers,
                                    default_alg=2, default_flags="f", fr_timeout_ms=FR_TIMEOUT_MS, ping_interval_s=10,
                                    probing_threshold=3)
         self.log = self.workdir / "fastds.log"

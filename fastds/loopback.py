@@ -4,12 +4,12 @@ Owns free loopback ports, the environment every such fastds runs with (loopback 
 FASTDS_EGRESS_ALLOW=127.0.0.0/8, its own SQLite store and state directory), starting
 `fastds run` with its log in a file and waiting until it logs that it is ready (or dies
 first: the log says why), and stopping a process by its PID (SIGTERM, then SIGKILL).
-Nothing in the service imports it.
+A tool of the tests and benchmarks, shipped with the package so that neither imports the
+other; nothing in the service imports it (tests/test_layout.py).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -34,10 +34,10 @@ def free_tcp_port() -> int:
     return _free_port(socket.SOCK_STREAM)
 
 
-def environment(directory: Path, db: Path, sip_port: int, api_port: int, **settings) -> dict[str, str]:
-    """FASTDS_* for a fastds on 127.0.0.1 that sends nowhere but loopback; `settings` by
-    lower-case name override the defaults (workers=2, fr_timeout_ms=1000 ...)."""
-    env = {"PATH": os.environ["PATH"], "FASTDS_SIP_LISTEN": f"127.0.0.1:{sip_port}", "FASTDS_DB_URL": f"sqlite:///{db}",
+def environment(directory: Path, db: Path, sip_port: int, api_port: int, path: str, **settings) -> dict[str, str]:
+    """FASTDS_* for a fastds on 127.0.0.1 that sends nowhere but loopback (and PATH=path);
+    `settings` by lower-case name override the defaults (workers=2, fr_timeout_ms=1000 ...)."""
+    env = {"PATH": path, "FASTDS_SIP_LISTEN": f"127.0.0.1:{sip_port}", "FASTDS_DB_URL": f"sqlite:///{db}",
            "FASTDS_STATE_DIR": str(directory), "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_LOG_LEVEL": "info",
            "FASTDS_WORKERS": "1", "FASTDS_API_LISTEN": f"127.0.0.1:{api_port}"}
     env.update({f"FASTDS_{name.upper()}": str(value) for name, value in settings.items()})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import secrets
 import shutil
 import socket
@@ -106,7 +107,7 @@ class Harness:
         self._run(add())
 
     def env(self, **overrides) -> dict[str, str]:
-        return loopback.environment(self.directory, self.db, self.port, self.api_port, **overrides)
+        return loopback.environment(self.directory, self.db, self.port, self.api_port, os.environ["PATH"], **overrides)
 
     def start_fastds(self, expect_ready: bool = True, extra_env: dict[str, str] | None = None,
                      **overrides) -> subprocess.Popen:

@@ -84,10 +84,19 @@ def test_only_the_prober_makes_the_shared_memory_writer():
     assert makers == [Path("fastds/procs/prober.py")]
 
 
+DEV_TOOLS = {PACKAGE / "loopback.py"}  # the tests' and benchmarks' launcher of fastds
+
+
 def test_only_net_and_procs_open_sockets():
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.parent.name not in ("net", "procs"):
+        if path.parent.name not in ("net", "procs") and path not in DEV_TOOLS:
             assert "socket" not in imports(path), path.relative_to(ROOT)
+
+
+def test_the_service_never_imports_the_dev_tools():
+    tools = {".".join(path.relative_to(ROOT).with_suffix("").parts) for path in DEV_TOOLS}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        assert not tools & imports(path), path.relative_to(ROOT)
 
 
 def test_only_config_reads_the_environment():
