@@ -32,7 +32,6 @@ PARSE_ERROR = (-32700, "Parse error")
 INVALID_REQUEST = (-32600, "Invalid Request")
 METHOD_NOT_FOUND = (-32601, "Method not found")
 INVALID_PARAMS = (-32602, "Invalid params")
-SERVER_ERROR = (-32000, "Server error")
 
 
 class MiError(Exception):

@@ -50,6 +50,3 @@ class SelectionRule:
     @classmethod
     def parse(cls, set_id: int, algorithm: int, flags: str = "", max_results: int = DEFAULT_MAX_RESULTS):
         return cls(set_id, algorithm, parse_flags(flags), max_results)
-
-    def has(self, letter: str) -> bool:
-        return bool(self.flags & FLAG_BITS[letter])
