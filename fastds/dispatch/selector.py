@@ -11,6 +11,7 @@ the shared-memory table that the prober writes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 from fastds._ext import dshash
@@ -20,21 +21,7 @@ from fastds.dispatch.rules import FLAG_BITS, SelectionRule
 from fastds.dispatch.sets import Destination, DestinationSet
 
 _APPEND = FLAG_BITS["a"]
-
-
-class InFlight:
-    """A destination's in-flight count held by one client transaction; release() once."""
-
-    __slots__ = ("_table", "_index")
-
-    def __init__(self, table: dshash.SetTable, index: int):
-        self._table, self._index = table, index
-        table.add_load(index, 1)
-
-    def release(self) -> None:
-        if self._table is not None:
-            self._table.add_load(self._index, -1)
-            self._table = None
+Release = Callable[[], object]  # gives back what hold_load() took
 
 
 class Selector:
@@ -71,11 +58,16 @@ class Selector:
         if where is not None:
             where[0].add_failover(where[1])
 
-    def hold_load(self, destination: Destination) -> InFlight | None:
+    def hold_load(self, destination: Destination) -> Release | None:
         """One more request in flight to `destination` (algorithm 9 reads the count) until
-        the returned hold is released -- in this generation's table, even after a reload."""
+        the returned release() is called, once -- in this generation's table, even after a
+        reload."""
         where = self._where.get((destination.set_id, destination.id))
-        return None if where is None else InFlight(*where)
+        if where is None:
+            return None
+        table, index = where
+        table.add_load(index, 1)
+        return functools.partial(table.add_load, index, -1)
 
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:

@@ -149,7 +149,7 @@ class ClientTransaction:
         self.fr_timer: Timer | None = None
         self.end_timer: Timer | None = None
         self.ack: bytes | None = None  # the ACK sent for a non-2xx final, resent on retransmissions
-        self.in_flight = None  # the destination's in-flight count this transaction holds (Selector.hold_load)
+        self.in_flight = None  # gives back the destination's in-flight count this holds (Selector.hold_load)
         self._sent: SipMessage | None = None
 
     @property
@@ -204,7 +204,7 @@ class ClientTransaction:
         self.cancel_timers()
         self.server = None  # no server <-> client cycle outlives the transaction
         if self.in_flight is not None:
-            self.in_flight.release()
+            self.in_flight()
             self.in_flight = None
 
     def cancel_timers(self) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fastds._ext.sipscan import SipMessage
 from fastds.dispatch.routes import Route, Router
 from fastds.dispatch.rules import SelectionRule
-from fastds.dispatch.selector import InFlight, Selector
+from fastds.dispatch.selector import Release, Selector
 from fastds.dispatch.sets import Destination
 from fastds.shm.layout import ShmView
 
@@ -45,7 +45,7 @@ class LiveSelector:
     def count_failover(self, destination: Destination) -> None:
         self.current().count_failover(destination)
 
-    def hold_load(self, destination: Destination) -> InFlight | None:
+    def hold_load(self, destination: Destination) -> Release | None:
         return self.current().hold_load(destination)
 
 

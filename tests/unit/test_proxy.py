@@ -455,3 +455,17 @@ def test_a_late_2xx_after_cancel_goes_where_the_invite_came_from_not_to_the_via_
     assert scan(only(late_ok, source)).status_code == 200
     retransmitted = proxy.receive(answer(forwarded, 200), D1, 0.3)  # no transaction at all by now
     assert scan(only(retransmitted, source)).status_code == 200
+
+
+def test_a_branch_holds_its_destinations_in_flight_count_until_it_ends():
+    """Algorithm 9 reads the count: one per live branch, given back when the branch ends."""
+    proxy = make_proxy()
+    in_flight = [lambda index=index: proxy.selector.table(1).add_load(index, 0) for index in (0, 1)]
+    forwarded = start_invite(proxy)
+    assert [count() for count in in_flight] == [1, 0]
+    actions = proxy.receive(answer(forwarded, 503), D1, 0.1)  # fails over to 6002
+    assert [count() for count in in_flight] == [1, 1]  # D1's branch lives on for Timer D
+    proxy.receive(answer(only(actions, D2), 200), D2, 0.2)
+    assert [count() for count in in_flight] == [1, 0]
+    proxy.timer(0.1 + 32.0)
+    assert [count() for count in in_flight] == [0, 0]
