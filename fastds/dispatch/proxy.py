@@ -20,7 +20,7 @@ import functools
 import ipaddress
 import itertools
 import os
-from collections import Counter, deque
+from collections import Counter
 
 from fastds._ext.sipscan import SipMessage
 from fastds.dispatch.routes import Router
@@ -236,7 +236,7 @@ class Proxy:
             return
         self.selector.count_pick(targets[0])
         server = self._new_server(key, message, source)
-        server.targets = deque(targets)
+        server.targets = targets
         server.pop_route = route_is_ours
         server.record_route = self.config.record_route
         if route.number is not None and ruri.user_span is not None:
@@ -318,7 +318,7 @@ class Proxy:
     def _try_next(self, server: ServerTransaction) -> bool:
         if not server.targets:
             return False
-        destination = server.targets.popleft()
+        destination = server.targets.pop(0)
         self._forward(server, (destination.host, destination.port), destination)
         return True
 
@@ -333,7 +333,7 @@ class Proxy:
         if len(data) > self.config.max_datagram_bytes:
             # every destination gets the same bytes, so no failover and nobody is charged
             self.counters["too_large"] += 1
-            server.targets.clear()
+            server.targets = []
             self._reply(server, 513)
             return
         client = ClientTransaction(branch, request.cseq_method, server, destination, addr, data)
@@ -437,6 +437,7 @@ class Proxy:
         client.final_received()
         if client.is_invite:
             self._ack(client, message)
+            client.compact()
         wait = 32.0 if client.is_invite else self.config.t4  # timers D and K
         client.end_timer = self.timers.call_at(self._now + wait, self._timer_d_k, client)
         if server is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections import deque
 
 from fastds._ext.sipscan import SipMessage
 from fastds.dispatch.sets import Destination
@@ -69,7 +68,7 @@ class ServerTransaction:
         self.state = ServerState.PROCEEDING
         self.last_response: bytes | None = None
         self.to_tag = b""
-        self.targets: deque[Destination] = deque()  # failover list still to try
+        self.targets: list[Destination] = []  # failover list still to try
         self.client: ClientTransaction | None = None
         self.cancelled = False  # the caller's CANCEL came: no more failover, 487 unless a final wins
         self.timers: list[Timer] = []
@@ -88,11 +87,19 @@ class ServerTransaction:
         return None if self.state is ServerState.ACCEPTED else self.last_response
 
     def final_sent(self, data: bytes, code: int) -> bool:
-        """A final response went upstream. True when Timer G must resend it (INVITE, non-2xx)."""
-        self.last_response = data
+        """A final response went upstream. True when Timer G must resend it (INVITE, non-2xx).
+        From here on the transaction only absorbs retransmissions for Timer H/J/L (up to
+        32 s): it keeps its key, where to answer and, unless it is a 2xx (which retransmits
+        itself end to end), the response -- not the request, the failover list or the client."""
+        self.request = None
+        self.request_uri = None
+        self.targets = []
+        self.client = None
         if self.is_invite and code < 300:
             self.state = ServerState.ACCEPTED
+            self.last_response = None
             return False
+        self.last_response = data
         self.state = ServerState.COMPLETED
         return self.is_invite
 
@@ -113,7 +120,7 @@ class ServerTransaction:
         if not self.proceeding:
             return False
         self.cancelled = True
-        self.targets.clear()
+        self.targets = []
         return True
 
     def terminate(self) -> None:
@@ -197,6 +204,12 @@ class ClientTransaction:
             self.state = ClientState.COMPLETED
             return True
         return False
+
+    def compact(self) -> None:
+        """An INVITE branch ACKed its non-2xx final: for Timer D it keeps only that ACK, to
+        resend on a retransmitted final (§17.1.1.2), not the request it sent."""
+        self.data = b""
+        self._sent = None
 
     def terminate(self) -> None:
         """Timer D / K, a 2xx, or a timeout without a provisional."""
