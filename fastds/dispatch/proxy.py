@@ -55,7 +55,7 @@ class ProxyConfig:
     fr_timeout: float = 5.0
     fr_inv_timeout: float = 120.0
     failover_codes: frozenset[int] = frozenset(range(500, 600))
-    max_transactions: int = 100_000
+    max_transactions: int = 200_000
     record_route: bool = True
     server_header: bytes = b"fastds"
     no_route_reason: bytes = b"No route to Media"
