@@ -30,6 +30,8 @@ WORKER_HELP = {
     "send_errors": "datagrams the kernel refused to send, or ICMP errors for them",
     "too_large": "requests too big for one datagram once rewritten (513)",
     "handler_errors": "datagrams whose handling failed (logged one line each, dropped)",
+    "overload_rejected": "new INVITEs refused with 503: FASTDS_MAX_TRANSACTIONS reached (the memory budget)",
+    "lag_rejected": "new INVITEs refused with 503: the event loop lagged over FASTDS_OVERLOAD_LAG_MS",
     "reports_lost": "traffic failure reports the prober could not take (it was restarting)",
     "pid": "process id of the worker",
 }

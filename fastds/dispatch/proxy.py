@@ -108,6 +108,7 @@ class Proxy:
         self._tag_prefix = os.urandom(3).hex().encode()
         self._tags = itertools.count(1)
         self.draining = False  # graceful stop: new INVITEs are refused, everything else goes on
+        self.saturated = False  # set by the worker from its loop's lag: new INVITEs are shed
 
     # -- entry points ------------------------------------------------------------------
 
@@ -225,7 +226,11 @@ class Proxy:
             self._reply_stateless(message, source, 503, b"Shutting Down", retry_after_s=self.config.overload_retry_after_s)
             return
         if message.method_id == M_INVITE and len(self.servers) >= self.config.max_transactions:
-            self.counters["overload_rejected"] += 1
+            self.counters["overload_rejected"] += 1  # the memory budget
+            self._reply_stateless(message, source, 503, retry_after_s=self.config.overload_retry_after_s)
+            return
+        if message.method_id == M_INVITE and self.saturated:
+            self.counters["lag_rejected"] += 1  # the event loop cannot keep up (fastds/dispatch/overload.py)
             self._reply_stateless(message, source, 503, retry_after_s=self.config.overload_retry_after_s)
             return
         route = self.router.route(ruri.user)

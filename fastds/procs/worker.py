@@ -1,10 +1,11 @@
 """A SIP worker process: the proxy on uvloop over the shared destination table.
 
-Owns composing one worker (docs/architecture.md §1-§2): its public socket (SO_REUSEPORT, shared
-with the other workers) and private socket, routing read from shared memory only (never
-the store), traffic failures sent to the prober's datagram socket, its counters row in
-shared memory, and the graceful stop on SIGTERM: new INVITEs get 503, open transactions
-finish, up to FASTDS_DRAIN_TIMEOUT_MS.
+Owns composing one worker (docs/architecture.md §1-§2): its public socket (SO_REUSEPORT,
+shared with the other workers) and private socket, routing read from shared memory only
+(never the store), traffic failures sent to the prober (fastds/procs/reports.py), its
+counters row in shared memory, the loop-lag tick that marks it saturated
+(fastds/dispatch/overload.py), and the graceful stop on SIGTERM: new INVITEs get 503,
+open transactions finish, up to FASTDS_DRAIN_TIMEOUT_MS.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import uvloop
 
 from fastds._ext import dshash
 from fastds.config import Settings
+from fastds.dispatch.overload import TICK_S, LoopLag
 from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.rules import SelectionRule
 from fastds.errors import FastdsError
@@ -83,6 +85,24 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
             await asyncio.sleep(COUNTERS_EVERY_S)
 
     publisher = loop.create_task(counters_loop())
+    lag = LoopLag(settings.overload_lag_ms / 1000)
+
+    def lag_tick(due: float) -> None:
+        saturated = lag.tick(due, loop.time())
+        if saturated is not None:
+            proxy.saturated = saturated
+            if saturated:
+                log.warning("worker %d saturated: its event loop lags %.0f ms; shedding new INVITEs", index,
+                            lag.last_lag_s * 1000)
+            else:
+                log.info("worker %d no longer saturated (loop lag %.0f ms)", index, lag.last_lag_s * 1000)
+        arm_lag_tick()
+
+    def arm_lag_tick() -> None:
+        due = loop.time() + TICK_S
+        loop.call_at(due, lag_tick, due)
+
+    arm_lag_tick()
     os.write(ready_fd, b"W")
     log.info("worker %d listening on %s:%d (private port %d)", index, *settings.sip_listen,
              private.getsockname()[1])

@@ -469,3 +469,16 @@ def test_a_branch_holds_its_destinations_in_flight_count_until_it_ends():
     assert [count() for count in in_flight] == [1, 0]
     proxy.timer(0.1 + 32.0)
     assert [count() for count in in_flight] == [0, 0]
+
+
+def test_a_saturated_worker_sheds_new_invites_only():
+    proxy = make_proxy()
+    route = record_route_of(proxy)  # a dialog set up before the worker saturated
+    forwarded = only(proxy.receive(request(branch=b"z9hG4bK-c2", call_id=b"c2@u"), CALLER, 0.1), D1)  # in progress
+    proxy.saturated = True
+    shed = scan(only(proxy.receive(request(branch=b"z9hG4bK-new", call_id=b"new@u"), CALLER, 0.2), CALLER))
+    assert (shed.status_code, shed.header_values("Retry-After")) == (503, [b"5"]) and proxy.counters["lag_rejected"] == 1
+    bye = request(method=b"BYE", ruri=b"sip:bob@127.0.0.1:6002", branch=b"z9hG4bK-b1", cseq=2, to_tag=b"callee1",
+                  extra=b"Route: " + route + b"\r\n")
+    assert scan(only(proxy.receive(bye, CALLER, 0.3), D2)).method == b"BYE"  # in-dialog: passes
+    assert scan(only(proxy.receive(answer(forwarded, 180), D1, 0.4), CALLER)).status_code == 180  # responses too
