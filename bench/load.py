@@ -40,8 +40,7 @@ BENCH = Path(__file__).parent
 SCENARIOS = BENCH / "sipp"
 RESULTS = BENCH / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CALL_HOLD_MS = 100
-CALLER_SOCKETS = "un"  # SIPp -t: a socket per call (the kernel spreads them over the workers); not one trunk's u1
+CALLER_MODES = {"u1": "one socket, as a trunk or an SBC sends", "un": "a socket per call"}  # SIPp -t
 FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
 
 
@@ -157,6 +156,9 @@ class Run:
     sipp_cpu_s: float
     loadavg_1m: float
     when: str
+    caller: str = "un"  # SIPp -t of the caller (runs recorded before it was a choice were un)
+    hold_ms: int = 100
+    cpu_shares: tuple = ()  # each proxy process's share of the proxy's CPU, largest first
 
     @property
     def failed_pct(self) -> float:
@@ -176,7 +178,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: str) -> Run:
+def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: str, caller: str = "u1",
+             hold_ms: int = 1000) -> Run:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     backends, uases = [], []
     layout = ["uas.xml", "uas.xml"] if scenario == "normal" else ["uas_503.xml", None, "uas.xml"]
@@ -193,8 +196,8 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         pids = process_tree(proxy.process.pid)
         before = cpu_seconds(pids)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.port}", "-p", str(free_udp_port()),
-                    "-t", CALLER_SOCKETS, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
-                    "-m", str(calls), "-r", str(rate), "-d", str(CALL_HOLD_MS), "-recv_timeout", "10s",
+                    "-t", caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
+                    "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-recv_timeout", "10s",
                     "-timeout", f"{duration_s + 40}s", "-trace_stat", "-stf", "uac.csv", "-trace_rtt",
                     "-rtt_freq", "1"], workdir, "uac")
         _, status, usage = os.wait4(uac.pid, 0)
@@ -214,13 +217,15 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
             parts = line.split(";")
             if len(parts) >= 2 and parts[1].strip():
                 setup_ms.append(float(parts[1]))
-    proxy_cpu = sum(after.get(pid, 0) - before.get(pid, 0) for pid in after)
+    used = sorted((after[pid] - before.get(pid, 0) for pid in after), reverse=True)
+    proxy_cpu = sum(used)
     shutil.rmtree(workdir, ignore_errors=True)
     return Run(kind, processes, scenario, rate, duration_s, int(stats["OutgoingCall(C)"]), completed, failed,
                round(completed / max(elapsed, 1e-9), 1), round(percentile(setup_ms, 0.5), 2),
                round(percentile(setup_ms, 0.99), 2), round(proxy_cpu, 3),
                round(1e6 * proxy_cpu / max(completed, 1), 1), round(usage.ru_utime + usage.ru_stime, 3),
-               os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S"))
+               os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S"), caller, hold_ms,
+               tuple(round(share / max(proxy_cpu, 1e-9), 3) for share in used))
 
 
 def median_run(runs: list[Run]) -> dict:
@@ -230,20 +235,23 @@ def median_run(runs: list[Run]) -> dict:
                "cpu_us_per_call", "sipp_cpu_s", "loadavg_1m")
     merged = {field: statistics.median(getattr(run, field) for run in runs) for field in numbers}
     merged.update(proxy=first.proxy, processes=first.processes, scenario=first.scenario, rate=first.rate,
+                  caller=first.caller, cpu_shares=first.cpu_shares,
                   runs=len(runs), failed_pct=statistics.median(run.failed_pct for run in runs))
     return merged
 
 
-def measure(kind: str, processes: int, rate: int, duration_s: int, scenario: str, runs: int, out) -> list[dict]:
+def measure(kind: str, processes: int, rate: int, duration_s: int, scenario: str, runs: int, out, caller: str,
+            hold_ms: int) -> list[dict]:
     """`runs` runs, each appended to `out` as it ends; returns them as records."""
     found = []
     for _ in range(runs):
-        run = run_once(kind, processes, rate, duration_s, scenario)
+        run = run_once(kind, processes, rate, duration_s, scenario, caller, hold_ms)
         record = dataclasses.asdict(run)
         out.write(orjson.dumps(record) + b"\n")
         out.flush()
         print(f"  {kind:8} {scenario:8} {rate:5d}/s: {run.completed}/{run.attempted} ok, {run.failed_pct:.2f}% failed,"
-              f" {run.cpu_us_per_call:.0f} µs CPU/call, setup p50 {run.setup_p50_ms} p99 {run.setup_p99_ms} ms",
+              f" {run.cpu_us_per_call:.0f} µs CPU/call (shares {run.cpu_shares[:3]}), setup p50 {run.setup_p50_ms}"
+              f" p99 {run.setup_p99_ms} ms, SIPp {run.sipp_cpu_s} s CPU",
               flush=True)
         found.append(record)
     return found
@@ -274,13 +282,15 @@ def plot(points: dict[str, list[dict]], path: Path) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| proxy | processes | scenario | offered/s | achieved/s | completed | failed % | setup p50 ms |"
-             " setup p99 ms | proxy CPU-µs/call | SIPp CPU s | load avg |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| proxy | processes | caller | scenario | offered/s | achieved/s | completed | failed % | setup p50 ms |"
+             " setup p99 ms | proxy CPU-µs/call | CPU shares (largest 3) | SIPp CPU s | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['proxy']} | {r['processes']} | {r['scenario']} | {r['rate']} | {r['achieved_cps']:.0f} |"
-                     f" {r['completed']:.0f} | {r['failed_pct']:.3f} | {r['setup_p50_ms']:.2f} | {r['setup_p99_ms']:.2f} |"
-                     f" {r['cpu_us_per_call']:.0f} | {r['sipp_cpu_s']:.1f} | {r['loadavg_1m']:.2f} |")
+        shares = " / ".join(f"{100 * share:.0f} %" for share in r["cpu_shares"][:3]) or "-"
+        lines.append(f"| {r['proxy']} | {r['processes']} | {r['caller']} | {r['scenario']} | {r['rate']} |"
+                     f" {r['achieved_cps']:.0f} | {r['completed']:.0f} | {r['failed_pct']:.3f} | {r['setup_p50_ms']:.2f} |"
+                     f" {r['setup_p99_ms']:.2f} | {r['cpu_us_per_call']:.0f} | {shares} | {r['sipp_cpu_s']:.1f} |"
+                     f" {r['loadavg_1m']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -293,7 +303,7 @@ def write_report(runs: list[dict], fixed_rate: int) -> str:
     groups: dict[tuple, list[Run]] = {}
     for record in runs:
         run = Run(**record)
-        groups.setdefault((run.proxy, run.processes, run.scenario, run.rate), []).append(run)
+        groups.setdefault((run.proxy, run.processes, run.caller, run.hold_ms, run.scenario, run.rate), []).append(run)
     rows = [median_run(found) for _, found in sorted(groups.items())]
     normal = [r for r in rows if r["scenario"] == "normal"]
     first = Run(**runs[0])
@@ -305,12 +315,12 @@ def write_report(runs: list[dict], fixed_rate: int) -> str:
                 break
             highest[name] = row["rate"]
     report = [f"Machine: {os.cpu_count()} cores; runs of {first.when[:10]}; medians of"
-              f" {min(r['runs'] for r in rows)}+ runs of {first.duration_s} s; caller SIPp -t {CALLER_SOCKETS}"
-              f" ({'a socket per call' if CALLER_SOCKETS == 'un' else 'one socket'}); calls hold {CALL_HOLD_MS} ms;"
+              f" {min(r['runs'] for r in rows)}+ runs of {first.duration_s} s; caller SIPp -t {first.caller}"
+              f" ({CALLER_MODES[first.caller]}); calls hold {first.hold_ms} ms;"
               f" FR timer {FR_TIMEOUT_MS} ms for both.", "", f"At {fixed_rate} calls/s, and the failover run:", "",
               table(fixed), "Step-up (every rate run):", "", table(sorted(normal, key=lambda r: (r["proxy"], r["rate"]))),
-              f"Highest offered rate with < 0.1 % failed calls (and ≥ 97 % of it achieved), SIPp -t {CALLER_SOCKETS},"
-              f" {CALL_HOLD_MS} ms calls, {first.duration_s} s steps: " +
+              f"Highest offered rate with < 0.1 % failed calls (and ≥ 97 % of it achieved), SIPp -t {first.caller},"
+              f" {first.hold_ms} ms calls, {first.duration_s} s steps: " +
               ", ".join(f"{name} {rate}/s" for name, rate in highest.items()) + "\n"]
     (RESULTS / "summary.md").write_text("\n".join(report))
     points: dict[str, list[dict]] = {}
@@ -329,6 +339,9 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000, help="the fixed rate of the side-by-side table")
     parser.add_argument("--step-rates", default="1000,1500,2000,2500,3000,4000,5000,6000,7000,8000")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
+    parser.add_argument("--caller", choices=sorted(CALLER_MODES), default="u1",
+                        help="SIPp -t: u1 one socket (a trunk, the normal case), un a socket per call")
+    parser.add_argument("--hold-ms", type=int, default=1000, help="how long each call is held")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--skip-step-up", action="store_true")
     parser.add_argument("--skip-failover", action="store_true")
@@ -349,7 +362,8 @@ def main() -> int:
     recorded: list[dict] = []
     with open(RESULTS / "runs.jsonl", "ab") as out:
         def measure_into(name: str, rate: int, scenario: str) -> dict:
-            found = measure(name, processes[name], rate, args.duration, scenario, args.runs, out)
+            found = measure(name, processes[name], rate, args.duration, scenario, args.runs, out, args.caller,
+                            args.hold_ms)
             recorded.extend(found)
             return median_run([Run(**record) for record in found])
 
