@@ -1341,3 +1341,29 @@ def scan(data, int max_bytes=65535, int max_headers=256):
         return m
     status = m.err_status if (m.is_request and m.via_start >= 0) else 0
     raise SipParseError(m.err_reason.decode(), status, m.err_offset, m if status else None)
+
+
+def call_id_of(data):
+    """The Call-ID of a datagram without scanning the whole message: the first header line
+    named Call-ID or i (compact), value trimmed; None when there is none before the blank
+    line (the full scan then decides what the datagram is). The worker that receives a
+    datagram uses it to find the Call-ID's owner (fastds/net/handoff.py)."""
+    cdef bytes b = data if type(data) is bytes else bytes(data)
+    cdef cuchar *p = <cuchar *>b
+    cdef int n = len(b), pos = 0, end, name_end, vs, ve
+    cdef cuchar *lf
+    while pos < n:
+        lf = <cuchar *>memchr(p + pos, 10, n - pos)
+        end = n if lf == NULL else <int>(lf - p)
+        if end == pos or (end == pos + 1 and p[pos] == 13):
+            return None  # the blank line: no Call-ID in the headers
+        name_end = skip_class(p, pos, end, C_TOKEN)
+        vs = skip_lws(p, name_end, end)
+        if vs < end and p[vs] == 58 and (ieq(p, pos, name_end, b"call-id") or ieq(p, pos, name_end, b"i")):
+            vs = skip_lws(p, vs + 1, end)
+            ve = end
+            while ve > vs and (p[ve - 1] == 13 or is_ws(p[ve - 1])):
+                ve -= 1
+            return b[vs:ve] if ve > vs else None
+        pos = end + 1
+    return None

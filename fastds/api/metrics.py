@@ -32,6 +32,10 @@ WORKER_HELP = {
     "handler_errors": "datagrams whose handling failed (logged one line each, dropped)",
     "overload_rejected": "new INVITEs refused with 503: FASTDS_MAX_TRANSACTIONS reached (the memory budget)",
     "lag_rejected": "new INVITEs refused with 503: the event loop lagged over FASTDS_OVERLOAD_LAG_MS",
+    "handoffs_out": "datagrams handed to the worker that owns their Call-ID",
+    "handoffs_in": "datagrams other workers handed to this one (it owns their Call-ID)",
+    "handoffs_dropped": "datagrams that could not be handed off (the owner was restarting or full); SIP retransmits",
+    "forwarded_to_destination": "requests forwarded to a destination (each failover counts again)",
     "reports_lost": "traffic failure reports the prober could not take (it was restarting)",
     "pid": "process id of the worker",
 }

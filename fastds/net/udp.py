@@ -1,10 +1,11 @@
 """UDP transport of one worker: the public and the private socket, and the one timer.
 
 Owns running the sockets a worker bound (fastds/net/bind.py): the public one
-(SO_REUSEPORT, shared by the workers) and the private one whose port goes in our Via, so
-responses return to this worker; feeding datagrams and the loop clock to the sans-IO
-Proxy, applying its actions through the egress check, and keeping exactly one
-loop.call_at armed for the proxy's next deadline (docs/architecture.md §2-§3). A datagram whose
+(SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
+(fastds/net/handoff.py), and the private one whose port goes in our Via, so responses
+return to this worker; feeding datagrams and the loop clock to the sans-IO Proxy,
+applying its actions through the egress check, and keeping exactly one loop.call_at
+armed for the proxy's next deadline (docs/architecture.md §2-§3). A datagram whose
 handling fails is counted and logged in one line, never a traceback, and never stops
 the loop.
 """
@@ -16,9 +17,11 @@ import logging
 import socket
 from collections.abc import Callable
 
+from fastds._ext.sipscan import call_id_of
 from fastds.dispatch.proxy import Proxy
 from fastds.dispatch.txn import ReportFailure, Send
 from fastds.net.egress import EgressPolicy
+from fastds.net.handoff import Handoff
 
 log = logging.getLogger("fastds.udp")
 
@@ -38,7 +41,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self._endpoint.attach(transport, self._upstream)
 
     def datagram_received(self, data: bytes, addr) -> None:
-        self._endpoint.datagram_received(data, addr)
+        self._endpoint.datagram_received(data, addr, self._upstream)
 
     def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable on a send
         self._endpoint.send_errors += 1
@@ -46,8 +49,10 @@ class _Protocol(asyncio.DatagramProtocol):
 
 class UdpEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
-                 on_failure: Callable[[ReportFailure], None]):
+                 on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None):
+        """handoff: this worker's end of the Call-ID ownership hand-off (None: it owns all)."""
         self._loop = loop
+        self._handoff = handoff
         self._proxy = proxy
         self._egress = egress
         self._on_failure = on_failure
@@ -63,6 +68,8 @@ class UdpEndpoint:
         """The private socket first: a datagram waiting on the public one may be read as
         soon as it is attached, and what it causes goes out on both."""
         await self._loop.create_datagram_endpoint(lambda: _Protocol(self, False), sock=private_sock)
+        if self._handoff is not None:
+            self._loop.add_reader(self._handoff.socket.fileno(), self._on_handoff)
         await self._loop.create_datagram_endpoint(lambda: _Protocol(self, True), sock=public_sock)
 
     def attach(self, transport: asyncio.DatagramTransport, upstream: bool) -> None:
@@ -72,13 +79,30 @@ class UdpEndpoint:
             self._private = transport
 
     def close(self) -> None:
+        if self._handoff is not None:
+            self._loop.remove_reader(self._handoff.socket.fileno())
         for transport in (self._public, self._private):
             if transport is not None:
                 transport.close()
         if self._timer is not None:
             self._timer.cancel()
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr, upstream: bool) -> None:
+        """A datagram on the public socket is handled by its Call-ID's owner (handed to it
+        when that is another worker); on the private one, the responses to this worker's
+        own client transactions, here."""
+        if upstream and self._handoff is not None:
+            owner = self._handoff.owner(call_id_of(data))
+            if owner != self._handoff.index:
+                self._handoff.send(owner, data, (addr[0], addr[1]))
+                return
+        self._handle(data, addr)
+
+    def _on_handoff(self) -> None:
+        for data, source in self._handoff.receive():
+            self._handle(data, source)
+
+    def _handle(self, data: bytes, addr) -> None:
         try:
             self._apply(self._proxy.receive(data, (addr[0], addr[1]), self._loop.time()))
         except Exception as exc:  # noqa: BLE001 - one bad datagram must not reach the loop's handler

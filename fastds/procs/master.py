@@ -109,8 +109,8 @@ class Master:
                 elif child.kind == "api":
                     code = api.main(self.settings, self.region, self._ready_w, self.control_address)
                 else:
-                    code = worker.main(self.settings, self.region, child.index, self.secret, self.advertised,
-                                       self._ready_w, self.report_address)
+                    code = worker.main(self.settings, self.region, child.index, self.worker_count, self.pid,
+                                       self.secret, self.advertised, self._ready_w, self.report_address)
             except BaseException:  # noqa: BLE001 - a child must never return into the master's code
                 log.exception("%s crashed", child.name)
             finally:
@@ -224,8 +224,9 @@ class Master:
             return EXIT_HALTED
         self.advertised = advertised_host(settings)
         self.region = create(settings.shm_destinations, self.worker_count, settings.shm_routes_bytes)
-        self.report_address = report_address(os.getpid())
-        self.control_address = control_address(os.getpid())
+        self.pid = os.getpid()
+        self.report_address = report_address(self.pid)
+        self.control_address = control_address(self.pid)
         self._wakeup_r, wakeup_w = os.pipe()
         self._ready_r, self._ready_w = os.pipe()
         for fd in (self._wakeup_r, wakeup_w, self._ready_r):

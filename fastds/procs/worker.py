@@ -28,6 +28,7 @@ from fastds.dispatch.rules import SelectionRule
 from fastds.errors import FastdsError
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
+from fastds.net.handoff import Handoff
 from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.reports import FailureReporter
@@ -58,7 +59,7 @@ def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:
 
 
 async def serve(settings: Settings, view: ShmView, index: int, public: socket.socket, private: socket.socket,
-                secret: bytes, advertised: str, ready_fd: int, report_address: str) -> None:
+                handoff: Handoff, secret: bytes, advertised: str, ready_fd: int, report_address: str) -> None:
     loop = asyncio.get_running_loop()
     default = SelectionRule.parse(settings.default_set, settings.default_alg, settings.default_flags)
     proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), LiveSelector(view, settings.hash_key),
@@ -66,7 +67,7 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
                   RecordRoute(secret, sent_by(public, advertised)))
     egress = EgressPolicy(settings.egress_allow)
     reporter = FailureReporter(report_address)
-    endpoint = UdpEndpoint(loop, proxy, egress, reporter)
+    endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff)
     await endpoint.start(public, private)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -76,7 +77,9 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
     def publish_counters() -> None:
         counters = dict(proxy.counters, packets_out=endpoint.packets_out, egress_blocked=egress.blocked,
                         transactions_open=len(proxy.servers), send_errors=endpoint.send_errors,
-                        handler_errors=endpoint.handler_errors, reports_lost=reporter.lost, pid=os.getpid())
+                        handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
+                        handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
+                        pid=os.getpid())
         view.write_worker_counters(index, counters)
 
     async def counters_loop() -> None:
@@ -119,11 +122,12 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
     endpoint.close()
 
 
-def main(settings: Settings, region, index: int, secret: bytes, advertised: str, ready_fd: int,
-         report_address: str) -> int:
+def main(settings: Settings, region, index: int, workers: int, master_pid: int, secret: bytes, advertised: str,
+         ready_fd: int, report_address: str) -> int:
     try:
         view = ShmView(region)
         host, port = settings.sip_listen
+        handoff = Handoff(master_pid, index, workers)  # before the public socket delivers anything
         public = bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
         private = bind_udp(host, 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
     except (OSError, FastdsError) as exc:
@@ -134,5 +138,5 @@ def main(settings: Settings, region, index: int, secret: bytes, advertised: str,
     # move what startup made out of its sight and run it less often (fewer latency spikes).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    uvloop.run(serve(settings, view, index, public, private, secret, advertised, ready_fd, report_address))
+    uvloop.run(serve(settings, view, index, public, private, handoff, secret, advertised, ready_fd, report_address))
     return 0

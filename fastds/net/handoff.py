@@ -1,0 +1,92 @@
+"""Call-ID ownership: every message of a Call-ID is processed by one worker, its owner.
+
+Owns who owns a Call-ID (xxh3-64 of it, modulo the worker count), each worker's
+hand-off address (an abstract unix datagram socket named after the master's pid and the
+worker's index), the framing of a handed-off datagram (the source address it came from,
+then its bytes untouched), and what cannot be handed off: the owner is down (being
+respawned) or its socket is full -- dropped and counted, never handled by a worker
+without the state (SIP retransmits). SO_REUSEPORT gives all of one peer's datagrams to
+one worker; this is what spreads them over all of them.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import xxhash
+
+Address = tuple[str, int]
+_HEAD = struct.Struct("!BH")  # length of the source IP text, source port
+MAX_FRAME = 65535 + _HEAD.size + 45  # the largest datagram, its source (an IPv6 address is at most 45 characters)
+
+
+def owner_of(call_id: bytes, workers: int) -> int:
+    return xxhash.xxh3_64_intdigest(call_id) % workers
+
+
+def handoff_address(master_pid: int, index: int) -> str:
+    return f"\0fastds-{master_pid}-worker-{index}"
+
+
+def encode(data: bytes, source: Address) -> bytes:
+    ip = source[0].encode()
+    return _HEAD.pack(len(ip), source[1]) + ip + data
+
+
+def decode(frame: bytes) -> tuple[bytes, Address] | None:
+    """(datagram, source) of a frame; None for one that is cut short or not one."""
+    if len(frame) < _HEAD.size:
+        return None
+    ip_length, port = _HEAD.unpack_from(frame)
+    start = _HEAD.size + ip_length
+    if ip_length == 0 or len(frame) <= start:
+        return None
+    try:
+        ip = frame[_HEAD.size:start].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return frame[start:], (ip, port)
+
+
+class Handoff:
+    """One worker's end: its own socket to receive on, and sending to the other owners."""
+
+    def __init__(self, master_pid: int, index: int, workers: int):
+        self.index, self.workers = index, workers
+        self._master_pid = master_pid
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(handoff_address(master_pid, index))
+        self.socket.setblocking(False)
+        self.handed_off = 0
+        self.received = 0
+        self.dropped = 0  # the owner was down or full, or a frame did not decode
+
+    def owner(self, call_id: bytes | None) -> int:
+        """The owner of a datagram with this Call-ID; one without any stays here."""
+        return self.index if call_id is None or self.workers == 1 else owner_of(call_id, self.workers)
+
+    def send(self, owner: int, data: bytes, source: Address) -> None:
+        try:
+            self.socket.sendto(encode(data, source), handoff_address(self._master_pid, owner))
+            self.handed_off += 1
+        except OSError:  # not bound (respawning), or its buffer is full
+            self.dropped += 1
+
+    def receive(self) -> list[tuple[bytes, Address]]:
+        """Every datagram waiting, with the source each came from."""
+        found = []
+        while True:
+            try:
+                frame = self.socket.recv(MAX_FRAME)
+            except OSError:  # drained
+                return found
+            decoded = decode(frame)
+            if decoded is None:
+                self.dropped += 1
+            else:
+                self.received += 1
+                found.append(decoded)
+
+    def close(self) -> None:
+        self.socket.close()

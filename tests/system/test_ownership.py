@@ -1,0 +1,147 @@
+"""Call-ID ownership on a running fastds with 2 workers (issue: sustained capacity).
+
+SO_REUSEPORT gives all of one sender address's datagrams to one worker; ownership makes
+every worker carry calls anyway, and makes a transaction's retransmissions, CANCEL and
+ACK meet it whichever source port (so whichever worker) they come from.
+"""
+
+import socket
+import threading
+import time
+
+from fastds.sip import build_response, scan
+from tests.harness import free_udp_port, wait_for
+
+
+def worker_rows(harness):
+    return harness.api("GET", "/api/v1/stats")[1]["workers"]
+
+
+def test_one_upstream_socket_is_carried_by_both_workers(harness):
+    ports = [free_udp_port(), free_udp_port()]
+    for port in ports:
+        harness.add_destination(port)
+        harness.uas("uas.xml", port)
+    harness.start_fastds(workers=2)
+    calls = 300
+    code, stats = harness.uac("uac.xml", calls, rate=100)  # one socket: SIPp's default -t u1
+    assert code == 0 and (int(stats["SuccessfulCall(C)"]), int(stats["FailedCall(C)"])) == (calls, 0)
+
+    def forwarded():  # workers publish their counters every second
+        rows = worker_rows(harness)
+        return rows if sum(row["forwarded_to_destination"] for row in rows) >= calls else None  # the INVITEs
+
+    rows = wait_for(forwarded, 10, "both workers' counters")
+    shares = [row["forwarded_to_destination"] / calls for row in rows]
+    assert all(0.35 <= share <= 0.65 for share in shares), shares
+    assert sum(row["handoffs_out"] for row in rows) > 0 and sum(row["handoffs_dropped"] for row in rows) == 0
+
+
+class RingingDestination:
+    """Answers every INVITE 180 and, on CANCEL, 200 and 487; records what it received."""
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.received = []
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        invites = {}
+        while self.running:
+            try:
+                data, addr = self.socket.recvfrom(65535)
+            except TimeoutError:
+                continue
+            message = scan(data)
+            self.received.append(message)
+            if message.method == b"INVITE":
+                invites[message.branch] = message
+                self.socket.sendto(build_response(message, 180, to_tag=b"callee"), addr)
+            elif message.method == b"CANCEL":
+                self.socket.sendto(build_response(message, 200, to_tag=b"callee"), addr)
+                self.socket.sendto(build_response(invites[message.branch], 487, to_tag=b"callee"), addr)
+
+    def methods(self):
+        return [message.method for message in self.received]
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        self.socket.close()
+
+
+def caller_request(method: bytes, fastds_port: int, via_port: int) -> bytes:
+    return (b"%s sip:bob@127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-own-1;rport\r\n"
+            b"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=alice1\r\nTo: <sip:bob@127.0.0.1>\r\n"
+            b"Call-ID: ownership-test@127.0.0.1\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n"
+            % (method, fastds_port, via_port, method))
+
+
+def test_retransmissions_cancel_and_ack_from_other_ports_meet_their_transaction(harness):
+    destination = RingingDestination()
+    harness.add_destination(destination.port)
+    harness.start_fastds(workers=2, fr_inv_timeout_ms=60000)
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(19)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(10)
+        first, *others = sockets
+        target = ("127.0.0.1", harness.port)
+        first.sendto(caller_request(b"INVITE", harness.port, first.getsockname()[1]), target)
+        wait_for(lambda: b"INVITE" in destination.methods(), 10, "the INVITE downstream")
+        # 16 retransmissions, each from another source port: the kernel spreads them over
+        # both workers; without ownership about half would open a second transaction
+        for sock in others[:16]:
+            sock.sendto(caller_request(b"INVITE", harness.port, first.getsockname()[1]), target)
+        cancel_from = others[16]
+        cancel_from.sendto(caller_request(b"CANCEL", harness.port, first.getsockname()[1]), target)
+        assert scan(cancel_from.recv(65535)).status_code == 200  # to the CANCEL, where it came from
+        final = None
+        while final is None:  # the INVITE's responses go to where the INVITE came from
+            response = scan(first.recv(65535))
+            final = response if response.status_code >= 200 else None
+        assert final.status_code == 487
+        ack = caller_request(b"ACK", harness.port, first.getsockname()[1]).replace(
+            b"To: <sip:bob@127.0.0.1>", b"To: <sip:bob@127.0.0.1>;tag=callee")
+        others[17].sendto(ack, target)
+        time.sleep(1.0)  # nothing more may arrive downstream: give it the time to
+        branches = {message.branch for message in destination.received if message.method == b"INVITE"}
+        assert len(branches) == 1, destination.methods()  # one transaction downstream
+        assert destination.methods().count(b"CANCEL") == 1
+        assert destination.methods().count(b"ACK") == 1  # fastds's own for the 487; the caller's was absorbed
+    finally:
+        for sock in sockets:
+            sock.close()
+        destination.stop()
+
+
+def test_killing_a_worker_under_one_peers_load_loses_almost_no_call(harness):
+    """kill -9 of a worker while one upstream socket sends: the others drop (and count) what
+    its Call-IDs send until it is back; SIP retransmits; the respawned worker starts clean."""
+    import os
+    import re
+    import signal
+
+    ports = [free_udp_port(), free_udp_port()]
+    for port in ports:
+        harness.add_destination(port)
+        harness.uas("uas.xml", port)
+    harness.start_fastds(workers=2)
+    calls = 1500
+    uac = harness.start_uac("uac.xml", calls, 150, 90, 50)  # one socket, 10 s of calls
+    wait_for(lambda: sum(row["forwarded_to_destination"] for row in worker_rows(harness)) > 300, 30,
+             "calls under way")
+    pid = int(re.search(r"\[(\d+)\] INFO worker 0 listening", harness.log.read_text()).group(1))
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: harness.log_lines("worker 0 respawned as pid"), 10, "worker 0 to be respawned")
+    assert uac.wait(120) in (0, 1)
+    stats = uac.stats()
+    ok, failed = int(stats["SuccessfulCall(C)"]), int(stats["FailedCall(C)"])
+    assert ok + failed == calls and ok >= 0.995 * calls, (ok, failed)
+    assert "Traceback" not in harness.log.read_text()

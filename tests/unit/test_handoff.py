@@ -1,0 +1,58 @@
+"""Call-ID ownership: the hand-off framing, who owns what, and real unix sockets between
+two ends in one process: an owner that is down or full loses the datagram, counted,
+and what arrives is never corrupted."""
+
+import os
+from collections import Counter
+
+import pytest
+
+from fastds._ext.sipscan import call_id_of
+from fastds.net.handoff import Handoff, decode, encode, owner_of
+
+
+@pytest.mark.parametrize("source", [("127.0.0.1", 5060), ("2001:db8::1", 65535), ("::ffff:192.0.2.1", 1)])
+def test_a_frame_carries_the_datagram_and_its_source_untouched(source):
+    datagram = bytes(range(256)) * 40
+    assert decode(encode(datagram, source)) == (datagram, source)
+
+
+@pytest.mark.parametrize("frame", [b"", b"\x09", b"\x09\x13\xc4127.0.0.", b"\x00\x13\xc4data", b"\x03\x00\x01\xff\xfe\xfdx"])
+def test_a_short_or_foreign_frame_is_not_a_datagram(frame):
+    assert decode(frame) is None
+
+
+def test_ownership_is_stable_and_spreads_call_ids_over_the_workers():
+    owners = Counter(owner_of(b"%d-4242@127.0.0.1" % n, 2) for n in range(10_000))
+    assert set(owners) == {0, 1} and 4_700 < owners[0] < 5_300
+    assert owner_of(b"abc@host", 3) == owner_of(b"abc@host", 3)
+
+
+def test_the_call_id_is_found_without_a_full_scan():
+    headers = b"INVITE sip:bob@x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+    assert call_id_of(headers + b"Call-ID:  c1@h \r\nCSeq: 1 INVITE\r\n\r\n") == b"c1@h"
+    assert call_id_of(headers + b"i: compact@h\r\n\r\n") == b"compact@h"
+    assert call_id_of(headers + b"CALL-ID\t: upper@h\r\n\r\n") == b"upper@h"
+    assert call_id_of(headers + b"\r\nCall-ID: in-the-body\r\n") is None
+    assert call_id_of(b"garbage without lines") is None and call_id_of(b"") is None
+
+
+def test_an_owner_that_is_down_or_full_loses_the_datagram_counted_never_corrupted():
+    master = 10_000_000 + os.getpid()  # a name no running fastds uses
+    sender, owner = Handoff(master, 0, 3), Handoff(master, 1, 3)
+    try:
+        sender.send(2, b"to a worker that is not up", ("127.0.0.1", 5060))
+        assert (sender.handed_off, sender.dropped) == (0, 1)
+        datagram = b"OPTIONS sip:x SIP/2.0\r\n" + b"x" * 1000
+        for n in range(100_000):  # until the owner's queue is full: bounded
+            sender.send(1, datagram + b"%d" % n, ("127.0.0.1", 5060 + n % 1000))
+            if sender.dropped > 1:
+                break
+        assert sender.dropped == 2 and sender.handed_off > 0
+        received = owner.receive()
+        assert len(received) == sender.handed_off == owner.received
+        assert all(data == datagram + b"%d" % n and source == ("127.0.0.1", 5060 + n % 1000)
+                   for n, (data, source) in enumerate(received))
+    finally:
+        sender.close()
+        owner.close()
