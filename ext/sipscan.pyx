@@ -755,27 +755,27 @@ cdef class SipMessage:
                 if i < 0:
                     return self._error(param_error(i, True), span[4], 400)
                 ns, ne, vs, ve = span[0], span[1], span[2], span[3]
-                if top:
-                    if ieq(p, ns, ne, b"branch"):
-                        if vs < 0:
-                            return self._error("Via branch without value", ns, 400)
+                # branch and rport are checked in every Via, not only the top one: once fastds
+                # pops its own Via, the next one is the top of the response it relays
+                if ieq(p, ns, ne, b"branch"):
+                    if vs < 0:
+                        return self._error("Via branch without value", ns, 400)
+                    if top:
                         self.branch_start = vs
                         self.branch_end = ve
-                    elif ieq(p, ns, ne, b"received") and vs >= 0:
-                        self.received_start = vs
-                        self.received_end = ve
-                    elif ieq(p, ns, ne, b"maddr") and vs >= 0:
-                        self.maddr_start = vs
-                        self.maddr_end = ve
-                    elif ieq(p, ns, ne, b"rport"):
+                elif ieq(p, ns, ne, b"rport"):
+                    if vs >= 0 and (parse_digits(p, vs, ve, 5, &v) < 0 or v > 65535):
+                        return self._error("malformed Via rport", vs, 400)
+                    if top:
                         self.rport_param_start = ns
                         self.rport_param_end = ve if vs >= 0 else ne
-                        if vs < 0:
-                            self.rport = -1
-                        elif parse_digits(p, vs, ve, 5, &v) < 0 or v > 65535:
-                            return self._error("malformed Via rport", vs, 400)
-                        else:
-                            self.rport = <int>v
+                        self.rport = -1 if vs < 0 else <int>v
+                elif top and ieq(p, ns, ne, b"received") and vs >= 0:
+                    self.received_start = vs
+                    self.received_end = ve
+                elif top and ieq(p, ns, ne, b"maddr") and vs >= 0:
+                    self.maddr_start = vs
+                    self.maddr_end = ve
             end = i
             while end > start and is_ws(p[end - 1]):
                 end -= 1

@@ -106,6 +106,10 @@ def test_mutated_valid_messages(data):
 
 @FUZZ
 @given(mutated())
+@example(  # found by hypothesis: a lower Via's malformed rport became the top one once ours was popped
+    data=b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa\r\n"
+         b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKb;rport=%070\r\nFrom: <sip:a@h>;tag=1\r\n"
+         b"To: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
 def test_forwarding_whatever_scans(data):
     message = scan_checked(data)
     if message is None:
