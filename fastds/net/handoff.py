@@ -3,10 +3,11 @@
 Owns who owns a Call-ID (xxh3-64 of it, modulo the worker count), each worker's
 hand-off address (an abstract unix datagram socket named after the master's pid and the
 worker's index), the framing of a handed-off datagram (the source address it came from,
-then its bytes untouched), and what cannot be handed off: the owner is down (being
-respawned) or its socket is full -- dropped and counted, never handled by a worker
-without the state (SIP retransmits). SO_REUSEPORT gives all of one peer's datagrams to
-one worker; this is what spreads them over all of them.
+then its bytes untouched), and what is not handled: a datagram for an owner that is down
+(being respawned) or full is dropped and counted, never handled by a worker without the
+state (SIP retransmits); a frame from anything but a sibling worker's socket is dropped
+too (any local process could otherwise inject datagrams with a forged source address).
+SO_REUSEPORT gives all of one peer's datagrams to one worker; this spreads them over all.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ class Handoff:
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.socket.bind(handoff_address(master_pid, index))
         self.socket.setblocking(False)
+        self._siblings = {handoff_address(master_pid, other).encode() for other in range(workers) if other != index}
         self.handed_off = 0
         self.received = 0
-        self.dropped = 0  # the owner was down or full, or a frame did not decode
+        self.dropped = 0  # the owner was down or full, or a frame came from elsewhere or did not decode
 
     def owner(self, call_id: bytes | None) -> int:
         """The owner of a datagram with this Call-ID; one without any stays here."""
@@ -78,10 +80,10 @@ class Handoff:
         found = []
         while True:
             try:
-                frame = self.socket.recv(MAX_FRAME)
+                frame, sender = self.socket.recvfrom(MAX_FRAME)
             except OSError:  # drained
                 return found
-            decoded = decode(frame)
+            decoded = decode(frame) if sender in self._siblings else None  # abstract names come as bytes
             if decoded is None:
                 self.dropped += 1
             else:

@@ -56,3 +56,20 @@ def test_an_owner_that_is_down_or_full_loses_the_datagram_counted_never_corrupte
     finally:
         sender.close()
         owner.close()
+
+
+def test_a_frame_from_anything_but_a_sibling_worker_is_dropped():
+    """Another local process could forge the source address of what the owner handles."""
+    import socket
+
+    from fastds.net.handoff import handoff_address
+
+    master = 20_000_000 + os.getpid()
+    owner = Handoff(master, 0, 2)
+    stranger = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        stranger.sendto(encode(b"INVITE sip:x SIP/2.0\r\n\r\n", ("192.0.2.1", 5060)), handoff_address(master, 0))
+        assert owner.receive() == [] and owner.dropped == 1
+    finally:
+        stranger.close()
+        owner.close()
