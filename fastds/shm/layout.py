@@ -36,7 +36,7 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 6
+LAYOUT_VERSION = 7
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -44,7 +44,9 @@ TRANSPORTS = ("udp", "tcp", "tls")
 WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_open", "replies_5xx", "failovers",
                    "egress_blocked", "retransmissions_sent", "timeouts", "no_route", "send_errors", "too_large",
                    "handler_errors", "reports_lost", "overload_rejected", "lag_rejected", "handoffs_out",
-                   "handoffs_in", "handoffs_dropped", "forwarded_to_destination", "pid")
+                   "handoffs_in", "handoffs_dropped", "forwarded_to_destination", "retransmissions_absorbed",
+                   "in_dialog_refused", "stray_responses_dropped", "ack_dropped", "drain_rejected", "replies_2xx",
+                   "replies_3xx", "replies_4xx", "replies_6xx", "pid")
 _GENERATION_OFFSET = 32
 _COUNTS_OFFSET = 40
 
