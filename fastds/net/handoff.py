@@ -3,7 +3,9 @@
 Owns who owns a Call-ID (xxh3-64 of it, modulo the worker count), each worker's
 hand-off address (an abstract unix datagram socket named after the master's pid and the
 worker's index), the framing of a handed-off datagram (the source address it came from,
-then its bytes untouched), and what is not handled: a datagram for an owner that is down
+then its bytes untouched; the frames for one owner that one loop turn produced go in one
+unix datagram, each behind its length, so a burst costs one send and one receive), and
+what is not handled: a datagram for an owner that is down
 (being respawned) or full is dropped and counted, never handled by a worker without the
 state (SIP retransmits); a frame from anything but a sibling worker's socket is dropped
 too (any local process could otherwise inject datagrams with a forged source address).
@@ -19,7 +21,10 @@ import xxhash
 
 Address = tuple[str, int]
 _HEAD = struct.Struct("!BH")  # length of the source IP text, source port
+_LENGTH = struct.Struct("!I")  # of each frame in a batch
 MAX_FRAME = 65535 + _HEAD.size + 45  # the largest datagram, its source (an IPv6 address is at most 45 characters)
+BATCH_BYTES = 64 * 1024  # a batch is sent once it reaches this (so at most this plus one frame)
+MAX_BATCH = BATCH_BYTES + _LENGTH.size + MAX_FRAME
 
 
 def owner_of(call_id: bytes, workers: int) -> int:
@@ -60,6 +65,7 @@ class Handoff:
         self.socket.bind(handoff_address(master_pid, index))
         self.socket.setblocking(False)
         self._siblings = {handoff_address(master_pid, other).encode() for other in range(workers) if other != index}
+        self._outbox: dict[int, list[bytes]] = {}  # frames by owner, sent by flush()
         self.handed_off = 0
         self.received = 0
         self.dropped = 0  # the owner was down or full, or a frame came from elsewhere or did not decode
@@ -68,27 +74,65 @@ class Handoff:
         """The owner of a datagram with this Call-ID; one without any stays here."""
         return self.index if call_id is None or self.workers == 1 else owner_of(call_id, self.workers)
 
-    def send(self, owner: int, data: bytes, source: Address) -> None:
+    def send(self, owner: int, data: bytes, source: Address) -> bool:
+        """Queue a datagram for its owner; True when this is the first queued since the
+        last flush() (the caller arranges one at the end of the loop turn)."""
+        first = not self._outbox
+        self._outbox.setdefault(owner, []).append(encode(data, source))
+        return first
+
+    def flush(self) -> None:
+        """Send what send() queued, each owner's frames in as few datagrams as fit."""
+        outbox, self._outbox = self._outbox, {}
+        for owner, frames in outbox.items():
+            address = handoff_address(self._master_pid, owner)
+            batch: list[bytes] = []
+            size = 0
+            for frame in frames:
+                batch += (_LENGTH.pack(len(frame)), frame)
+                size += _LENGTH.size + len(frame)
+                if size >= BATCH_BYTES:
+                    self._send_batch(batch, address)
+                    batch, size = [], 0
+            if batch:
+                self._send_batch(batch, address)
+
+    def _send_batch(self, batch: list[bytes], address: str) -> None:
+        frames = len(batch) // 2
         try:
-            self.socket.sendto(encode(data, source), handoff_address(self._master_pid, owner))
-            self.handed_off += 1
+            self.socket.sendto(b"".join(batch), address)
+            self.handed_off += frames
         except OSError:  # not bound (respawning), or its buffer is full
-            self.dropped += 1
+            self.dropped += frames
 
     def receive(self) -> list[tuple[bytes, Address]]:
         """Every datagram waiting, with the source each came from."""
-        found = []
+        found: list[tuple[bytes, Address]] = []
         while True:
             try:
-                frame, sender = self.socket.recvfrom(MAX_FRAME)
+                batch, sender = self.socket.recvfrom(MAX_BATCH)
             except OSError:  # drained
                 return found
-            decoded = decode(frame) if sender in self._siblings else None  # abstract names come as bytes
-            if decoded is None:
+            if sender not in self._siblings:  # abstract names come as bytes; an unbound sender as None
                 self.dropped += 1
-            else:
-                self.received += 1
-                found.append(decoded)
+                continue
+            self._unpack(batch, found)
+
+    def _unpack(self, batch: bytes, found: list) -> None:
+        at = 0
+        while at < len(batch):
+            decoded = None
+            if at + _LENGTH.size <= len(batch):
+                (length,) = _LENGTH.unpack_from(batch, at)
+                at += _LENGTH.size
+                if at + length <= len(batch):
+                    decoded = decode(batch[at:at + length])
+                    at += length
+            if decoded is None:  # the rest of the batch cannot be trusted
+                self.dropped += 1
+                return
+            self.received += 1
+            found.append(decoded)
 
     def close(self) -> None:
         self.socket.close()

@@ -94,7 +94,8 @@ class UdpEndpoint:
         if upstream and self._handoff is not None:
             owner = self._handoff.owner(call_id_of(data))
             if owner != self._handoff.index:
-                self._handoff.send(owner, data, (addr[0], addr[1]))
+                if self._handoff.send(owner, data, (addr[0], addr[1])):
+                    self._loop.call_soon(self._handoff.flush)  # after this turn's other datagrams
                 return
         self._handle(data, addr)
 

@@ -41,11 +41,13 @@ def test_an_owner_that_is_down_or_full_loses_the_datagram_counted_never_corrupte
     master = 10_000_000 + os.getpid()  # a name no running fastds uses
     sender, owner = Handoff(master, 0, 3), Handoff(master, 1, 3)
     try:
-        sender.send(2, b"to a worker that is not up", ("127.0.0.1", 5060))
+        assert sender.send(2, b"to a worker that is not up", ("127.0.0.1", 5060)) is True
+        sender.flush()
         assert (sender.handed_off, sender.dropped) == (0, 1)
         datagram = b"OPTIONS sip:x SIP/2.0\r\n" + b"x" * 1000
-        for n in range(100_000):  # until the owner's queue is full: bounded
+        for n in range(100_000):  # one frame per flush until the owner's queue is full: bounded
             sender.send(1, datagram + b"%d" % n, ("127.0.0.1", 5060 + n % 1000))
+            sender.flush()
             if sender.dropped > 1:
                 break
         assert sender.dropped == 2 and sender.handed_off > 0
@@ -53,6 +55,33 @@ def test_an_owner_that_is_down_or_full_loses_the_datagram_counted_never_corrupte
         assert len(received) == sender.handed_off == owner.received
         assert all(data == datagram + b"%d" % n and source == ("127.0.0.1", 5060 + n % 1000)
                    for n, (data, source) in enumerate(received))
+    finally:
+        sender.close()
+        owner.close()
+
+
+def test_one_turns_frames_for_an_owner_go_in_as_few_datagrams_as_fit():
+    master = 30_000_000 + os.getpid()
+    sender, owner = Handoff(master, 0, 2), Handoff(master, 1, 2)
+    try:
+        big = b"x" * 60_000  # two of these pass the batch size: two datagrams
+        firsts = [sender.send(1, data, ("127.0.0.1", 7000 + n)) for n, data in enumerate([b"a", b"bb", big, big, b"c"])]
+        assert firsts == [True, False, False, False, False]
+        sender.flush()
+        assert sender.handed_off == 5
+        datagrams = []
+        while True:
+            try:
+                datagrams.append(owner.socket.recv(1 << 20))
+            except BlockingIOError:
+                break
+        assert len(datagrams) == 2
+        for datagram in datagrams:  # as the owner would read them: put them back, in order
+            sender.socket.sendto(datagram, owner.socket.getsockname())
+        assert [data for data, _ in owner.receive()] == [b"a", b"bb", big, big, b"c"]
+        cut = sender.socket  # a batch cut short: what can be read is kept, the rest counted once
+        cut.sendto(datagrams[0][:100], owner.socket.getsockname())
+        assert [data for data, _ in owner.receive()] == [b"a", b"bb"] and owner.dropped == 1
     finally:
         sender.close()
         owner.close()
