@@ -15,6 +15,7 @@ child is up, STATUS= one line, STOPPING=1.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
@@ -42,6 +43,7 @@ FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 10.0
 HEALTHY_AFTER_S = 10.0  # a child that lived this long starts its back-off afresh
 STOP_GRACE_S = 5.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclasses.dataclass
@@ -67,6 +69,17 @@ def advertised_host(settings: Settings) -> str:
     guess = socket.gethostbyname(socket.gethostname())
     log.warning("FASTDS_SIP_LISTEN is a wildcard: advertising %s (from the host name); set FASTDS_SIP_ADVERTISE", guess)
     return guess
+
+
+def stop_with_parent(master_pid: int) -> None:
+    """In a child: a SIGTERM when the master dies, however it dies (a SIGKILL leaves it no
+    time to stop its children): the child then stops as it would when told to
+    (PR_SET_PDEATHSIG); one whose master is already gone stops at once."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("cannot ask to be stopped with the master: %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != master_pid:  # it died before the request took hold
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def describe_status(status: int) -> str:
@@ -102,6 +115,7 @@ class Master:
                     signal.signal(signum, signal.SIG_DFL)
                 os.close(self._wakeup_r)
                 os.close(self._ready_r)
+                stop_with_parent(self.pid)
                 setproctitle(f"fastds: {child.name}")  # ps tells the processes apart
                 if child.kind == "prober":
                     code = prober.main(self.settings, self.region, self.secret, self.advertised, self.report_address,

@@ -172,3 +172,22 @@ def test_processes_are_named_for_ps(harness):
     assert process_title(master.pid) == "fastds: master"
     assert sorted(process_title(pid) for pid in children) == [
         "fastds: api", "fastds: prober", "fastds: worker 0", "fastds: worker 1"]
+
+
+def test_the_children_stop_when_the_master_is_killed(harness):
+    """A SIGKILLed master cannot stop its children: they are asked to stop with it instead
+    (PR_SET_PDEATHSIG), so no prober or worker is left running on its own."""
+    harness.add_destination(free_udp_port())
+    master = harness.start_fastds(workers=2, drain_timeout_ms=500)
+    children = [int(pid) for pid in open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()]
+    assert len(children) == 4
+    master.kill()
+    master.wait(10)
+
+    def alive(pid):
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has stopped
+        except OSError:
+            return False
+
+    wait_for(lambda: not any(alive(pid) for pid in children), 30, "every child of the killed master to stop")
