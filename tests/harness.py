@@ -77,6 +77,37 @@ class Sipp:
         return sipp_stats(self.stat_file)
 
 
+class LoopbackDestination:
+    """A destination played by the test: a UDP socket on 127.0.0.1 whose thread records every
+    datagram (arrival time, bytes) and hands it to `answer(data, addr, sock)`, if given."""
+
+    def __init__(self, answer=None):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.received: list[tuple[float, bytes]] = []
+        self._answer = answer
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while self._running:
+            try:
+                data, addr = self.socket.recvfrom(65535)
+            except TimeoutError:
+                continue
+            self.received.append((time.monotonic(), data))
+            if self._answer is not None:
+                self._answer(data, addr, self.socket)
+
+    def stop(self):
+        self._running = False
+        self._thread.join(5)
+        self.socket.close()
+
+
 class Harness:
     def __init__(self, directory: Path):
         self.directory = directory

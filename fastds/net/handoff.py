@@ -1,15 +1,16 @@
 """Call-ID ownership: every message of a Call-ID is processed by one worker, its owner.
 
-Owns who owns a Call-ID (xxh3-64 of it, modulo the worker count), each worker's
-hand-off address (an abstract unix datagram socket named after the master's pid and the
-worker's index), the framing of a handed-off datagram (the source address it came from,
-then its bytes untouched; the frames for one owner that one loop turn produced go in one
-unix datagram, each behind its length, so a burst costs one send and one receive), and
-what is not handled: a datagram for an owner that is down
-(being respawned) or full is dropped and counted, never handled by a worker without the
-state (SIP retransmits); a frame from anything but a sibling worker's socket is dropped
-too (any local process could otherwise inject datagrams with a forged source address).
-SO_REUSEPORT gives all of one peer's datagrams to one worker; this spreads them over all.
+Owns who owns a datagram (xxh3-64 of its Call-ID, found without a full scan by
+sipscan.call_id_of, modulo the worker count), each worker's hand-off address (an
+abstract unix datagram socket named after the master's pid and the worker's index), the
+framing of a handed-off datagram (the source address it came from, then its bytes
+untouched; the frames for one owner that one loop turn produced go in one unix datagram,
+each behind its length, so a burst costs one send and one receive), and what is not
+handled: a datagram for an owner that is down (being respawned) or full is dropped and
+counted, never handled by a worker without the state (SIP retransmits); a frame from
+anything but a sibling worker's socket is dropped too (any local process could otherwise
+inject datagrams with a forged source address). SO_REUSEPORT gives all of one peer's
+datagrams to one worker; this spreads them over all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import socket
 import struct
 
 import xxhash
+
+from fastds._ext.sipscan import call_id_of
 
 Address = tuple[str, int]
 _HEAD = struct.Struct("!BH")  # length of the source IP text, source port
@@ -70,9 +73,13 @@ class Handoff:
         self.received = 0
         self.dropped = 0  # the owner was down or full, or a frame came from elsewhere or did not decode
 
-    def owner(self, call_id: bytes | None) -> int:
-        """The owner of a datagram with this Call-ID; one without any stays here."""
-        return self.index if call_id is None or self.workers == 1 else owner_of(call_id, self.workers)
+    def owner(self, data: bytes) -> int:
+        """The worker that owns a datagram (one without a Call-ID stays here, as does
+        everything when this is the only worker: its Call-ID is then not even looked for)."""
+        if self.workers == 1:
+            return self.index
+        call_id = call_id_of(data)
+        return self.index if call_id is None else owner_of(call_id, self.workers)
 
     def send(self, owner: int, data: bytes, source: Address) -> bool:
         """Queue a datagram for its owner; True when this is the first queued since the

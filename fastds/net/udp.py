@@ -17,7 +17,6 @@ import logging
 import socket
 from collections.abc import Callable
 
-from fastds._ext.sipscan import call_id_of
 from fastds.dispatch.proxy import Proxy
 from fastds.dispatch.txn import ReportFailure, Send
 from fastds.net.egress import EgressPolicy
@@ -92,7 +91,7 @@ class UdpEndpoint:
         when that is another worker); on the private one, the responses to this worker's
         own client transactions, here."""
         if upstream and self._handoff is not None:
-            owner = self._handoff.owner(call_id_of(data))
+            owner = self._handoff.owner(data)
             if owner != self._handoff.index:
                 if self._handoff.send(owner, data, (addr[0], addr[1])):
                     self._loop.call_soon(self._handoff.flush)  # after this turn's other datagrams

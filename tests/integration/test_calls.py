@@ -1,12 +1,11 @@
 """Calls through `fastds run` with real SIPp on loopback (issue: stateful proxy, a-h)."""
 
 import socket
-import threading
 import time
 
 from fastds._ext import dshash
 from fastds.sip import scan
-from tests.harness import free_udp_port, wait_for
+from tests.harness import LoopbackDestination, free_udp_port, wait_for
 
 CALLS = 40
 
@@ -48,37 +47,11 @@ def test_b_a_callee_answering_503_is_failed_over(harness):
     assert counts(healthy.stop(), "SuccessfulCall(C)")[0] == CALLS
 
 
-class SilentDestination:
-    """A destination that reads every datagram and never answers, noting what came when."""
-
-    def __init__(self):
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
-        self.port = self.socket.getsockname()[1]
-        self.received: list[tuple[float, bytes]] = []
-        self.running = True
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        while self.running:
-            try:
-                self.received.append((time.monotonic(), self.socket.recv(65535)))
-            except TimeoutError:
-                continue
-
-    def stop(self):
-        self.running = False
-        self.thread.join(5)
-        self.socket.close()
-
-
 def test_c_a_dead_destination_costs_one_fr_timeout(harness):
     """What fastds did, not SIPp's timing buckets: the dead destination saw each of its
     calls' INVITE within one FR timer (Timer A retransmissions only), never again, and
     fastds failed each of them over exactly once."""
-    dead, live = SilentDestination(), free_udp_port()
+    dead, live = LoopbackDestination(), free_udp_port()  # it never answers
     harness.add_destination(dead.port)
     harness.add_destination(live)
     callee = harness.uas("uas.xml", live)
