@@ -107,19 +107,30 @@ ADVERTISE = Kind("IP or empty", _advertise)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _cidr_list(text: str) -> tuple[Network, ...]:
+def _cidr_list(text: str, allow_empty: bool = False) -> tuple[Network, ...]:
     networks = []
-    for item in text.split(","):
+    for item in text.split(",") if text.strip() or not allow_empty else ():
         try:
             networks.append(ipaddress.ip_network(item.strip(), strict=False))
         except ValueError:
             raise ValueError(f"comma-separated CIDRs such as 127.0.0.0/8,::1/128 ({item.strip()!r} is not one)") from None
-    if not networks:
+    if not networks and not allow_empty:
         raise ValueError("at least one CIDR")
     return tuple(networks)
 
 
 CIDR_LIST = Kind("CIDR list", _cidr_list, lambda networks: [str(network) for network in networks])
+OPTIONAL_CIDR_LIST = Kind("CIDR list or empty", lambda text: _cidr_list(text, allow_empty=True), CIDR_LIST.show)
+
+
+def _word_list(text: str) -> tuple[str, ...]:
+    words = tuple(word.strip().lower() for word in text.split(",") if word.strip())
+    if any(len(word) > 64 for word in words):
+        raise ValueError("comma-separated names of at most 64 characters each")
+    return words
+
+
+WORD_LIST = Kind("comma-separated names", _word_list, list)
 
 
 def _status_codes(text: str) -> frozenset[int]:
@@ -252,6 +263,16 @@ class Settings:
     ping_reply_codes: frozenset[int] = setting(STATUS_CODES, "", "probe reply codes that count as alive besides 200")
     probing_threshold: int = setting(integer(1, 1000), "3", "failures that move an active destination to probing")
     probing_mode: int = setting(integer(0, 1), "0", "0 probe only probing destinations, 1 probe all but inactive ones")
+    confirm_failures: bool = setting(BOOLEAN, "1", "a traffic failure of a destination that answers other requests is confirmed by an immediate probe before it counts; 0 = count it at once (OpenSIPS)")
+    trusted_sources: tuple[Network, ...] = setting(OPTIONAL_CIDR_LIST, "", "CIDRs whose initial requests are accepted, besides the address table and the destinations; empty and no address rows = everyone")
+    trusted_group: int = setting(integer(0, 65535), "0", "grp of the address table rows that are trusted; 0 = every group")
+    untrusted_action: str = setting(choice("403", "drop"), "403", "what an initial request from an untrusted source gets: 403 Forbidden, or dropped silently")
+    pike_reqs: int = setting(integer(0, 1000000), "0", "requests one IP may send per FASTDS_PIKE_WINDOW_MS before it is blocked; 0 = no flood limit")
+    pike_window_ms: int = setting(integer(100, 3600000), "2000", "window of FASTDS_PIKE_REQS")
+    pike_block_s: int = setting(integer(1, 86400), "60", "how long a flooding IP's requests are dropped")
+    pike_trusted: bool = setting(BOOLEAN, "0", "1 = trusted sources are flood-limited too")
+    pike_table_size: int = setting(integer(16, 10000000), "16384", "source IPs the flood limit tracks per worker (the least recently seen go first)")
+    block_user_agents: tuple[str, ...] = setting(WORD_LIST, "friendly-scanner,sipvicious,sipcli,sip-scan,sundayddr,iwar,sivus,vaxsipuseragent,smap,pplsip", "requests whose User-Agent contains one of these (any case) are dropped silently; empty = none")
     api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
     api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
     log_level: str = setting(choice("debug", "info", "warning", "error"), "info", "log level")

@@ -43,8 +43,8 @@ class StoreError(FastdsError):
     """The destination store could not be read or written."""
 
 
-class DestinationNotFound(StoreError):
-    """The store has no destination with that id (removed meanwhile, or never there)."""
+class RowNotFound(StoreError):
+    """The store has no row (destination, address) with that id (removed meanwhile, or never there)."""
 
 
 class ShmLayoutError(FastdsError):

@@ -23,7 +23,7 @@ from fastds.api.mi import MiHandler, statistics
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
 from fastds.dispatch.state import DestinationState
-from fastds.errors import DestinationNotFound, FastdsError, FieldError, StoreError
+from fastds.errors import FastdsError, FieldError, RowNotFound, StoreError
 from fastds.store import Store
 
 PANEL = Path(__file__).with_name("panel.html")
@@ -67,7 +67,7 @@ class Api:
             return await handler(request)
         except FieldError as exc:
             return json_response(exc.as_json(), 400)
-        except DestinationNotFound as exc:  # removed by someone else between our read and write
+        except RowNotFound as exc:  # removed by someone else between our read and write
             return error(404, str(exc))
         except StoreError as exc:
             return error(503, f"the store cannot be reached, nothing was changed: {exc}")

@@ -19,7 +19,7 @@ from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-WORKER_GAUGES = {"transactions_open", "pid"}
+WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
     "parse_errors": "datagrams dropped or answered 400 because they did not parse",
@@ -45,6 +45,13 @@ WORKER_HELP = {
     "replies_3xx": "3xx finals sent upstream",
     "replies_4xx": "4xx finals sent upstream (relayed or fastds's own)", "replies_6xx": "6xx finals sent upstream",
     "reports_lost": "traffic failure reports the prober could not take (it was restarting)",
+    "scanner_dropped": "initial requests dropped silently for a scanner's User-Agent (FASTDS_BLOCK_USER_AGENTS)",
+    "untrusted_rejected": "initial requests from an untrusted source answered 403",
+    "untrusted_dropped": "initial requests from an untrusted source dropped (FASTDS_UNTRUSTED_ACTION=drop)",
+    "pike_dropped": "requests dropped because their source IP is blocked by the flood limit",
+    "pike_blocks": "times a source IP was blocked by the flood limit (FASTDS_PIKE_REQS)",
+    "pike_blocked": "source IPs blocked now by this worker's flood limit",
+    "pike_tracked": "source IPs the flood limit tracks now (at most FASTDS_PIKE_TABLE_SIZE)",
     "pid": "process id of the worker",
 }
 

@@ -6,7 +6,11 @@ changed by failures), 2 probing (failed: probed every interval, back to active o
 or a FASTDS_PING_REPLY_CODES code). A failure (negative probe of an active destination
 in probing mode 1 or probe_mode 1, a timeout, or a traffic report like ds_mark_dst "p")
 counts towards FASTDS_PROBING_THRESHOLD; reaching it moves active -> probing. Only a
-positive probe resets the count. Time enters as `now`; the prober does the I/O.
+positive probe resets the count. With `confirm` (FASTDS_CONFIRM_FAILURES), a traffic
+failure of an active destination that was answering other requests meanwhile does not
+count yet: the destination is probed at once, and the failure counts only if that probe
+fails too (else it is dismissed), so requests a destination ignores on purpose cannot take
+it out. Time enters as `now`; the prober does the I/O.
 """
 
 from __future__ import annotations
@@ -32,8 +36,21 @@ class StateChange:
         return f"set {d.set_id} {d.uri} {self.old.label} -> {self.new.label} ({self.reason})"
 
 
+@dataclasses.dataclass(frozen=True)
+class FailureDismissed:
+    """Traffic failures that a probe answered alive did not confirm: one log line."""
+    destination: Destination
+    reasons: tuple[str, ...]
+    code: int
+
+    def log_line(self) -> str:
+        d = self.destination
+        return (f"set {d.set_id} {d.uri} stays active: {len(self.reasons)} traffic failure(s) "
+                f"({', '.join(sorted(set(self.reasons)))}) not confirmed, {self.code} to probe")
+
+
 class Tracked:
-    __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored")
+    __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored", "unconfirmed")
 
     def __init__(self, destination: Destination, slot: int, state: int, failures: int, stored: int):
         self.destination = destination
@@ -43,11 +60,14 @@ class Tracked:
         self.next_probe = 0.0
         self.probing_now = False
         self.stored = stored  # the state the store holds, as far as fastds knows
+        self.unconfirmed: list[str] = []  # traffic failures waiting for the probe that confirms them
 
 
 class Health:
-    def __init__(self, threshold: int, probing_mode: int, reply_codes: frozenset[int], interval_s: float):
+    def __init__(self, threshold: int, probing_mode: int, reply_codes: frozenset[int], interval_s: float,
+                 confirm: bool = False):
         self.threshold = threshold
+        self.confirm = confirm
         self.probing_mode = probing_mode
         self.alive_codes = frozenset(reply_codes) | {200}
         self.interval_s = interval_s
@@ -92,7 +112,8 @@ class Health:
     def _probed(self, tracked: Tracked) -> bool:
         if tracked.state == INACTIVE:
             return False
-        return tracked.state == PROBING or self.probing_mode == 1 or tracked.destination.probe_mode == 1
+        return (bool(tracked.unconfirmed) or tracked.state == PROBING or self.probing_mode == 1
+                or tracked.destination.probe_mode == 1)
 
     def due(self, now: float) -> list[Tracked]:
         """Destinations to probe now (each at most once in flight); schedules the next."""
@@ -123,23 +144,42 @@ class Health:
             return self._set(tracked, PROBING, reason)
         return None
 
-    def probe_result(self, dest_id: int, code: int | None) -> StateChange | None:
-        """A probe's final reply code, or None for a timeout."""
+    def probe_result(self, dest_id: int, code: int | None) -> StateChange | FailureDismissed | None:
+        """A probe's final reply code, or None for a timeout. A probe that was confirming
+        traffic failures counts those (not itself) when it fails, dismisses them when not."""
         tracked = self.tracked.get(dest_id)
         if tracked is None:
             return None  # the destination left in a reload
         tracked.probing_now = False
+        unconfirmed, tracked.unconfirmed = tracked.unconfirmed, []
+        outcome = "probe timeout" if code is None else f"{code} to probe"
         if code in self.alive_codes:
             tracked.failures = 0
             if tracked.state == INACTIVE:
                 return None
-            return self._set(tracked, ACTIVE, f"{code} to probe")
-        return self._failure(tracked, "probe timeout" if code is None else f"{code} to probe")
+            change = self._set(tracked, ACTIVE, outcome)
+            return change if change is not None or not unconfirmed else FailureDismissed(
+                tracked.destination, tuple(unconfirmed), code)
+        if not unconfirmed:
+            return self._failure(tracked, outcome)
+        change = None
+        for reason in unconfirmed:
+            change = self._failure(tracked, f"{reason}, confirmed by {outcome}") or change
+        return change
 
-    def traffic_failure(self, dest_id: int, reason: str) -> StateChange | None:
-        """A worker's report (ds_mark_dst "p"): failover code or local 408 on live traffic."""
+    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False) -> StateChange | None:
+        """A worker's report (ds_mark_dst "p"): failover code or local 408 on live traffic;
+        `answering`: the destination answered meanwhile (with `confirm`, probe it first)."""
         tracked = self.tracked.get(dest_id)
-        return None if tracked is None else self._failure(tracked, reason)
+        if tracked is None:
+            return None
+        if self.confirm and answering and tracked.state == ACTIVE:
+            if len(tracked.unconfirmed) < self.threshold:
+                tracked.unconfirmed.append(reason)
+            if not tracked.probing_now:
+                tracked.next_probe = 0.0  # due at once; a probe in flight decides for these too
+            return None
+        return self._failure(tracked, reason)
 
     def set_state(self, dest_id: int, state: int, reason: str) -> StateChange | None:
         """An operator's change (ds_set_state); a new active state clears nothing else."""

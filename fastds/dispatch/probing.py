@@ -5,7 +5,8 @@ state machine, fastds/dispatch/health.py, says), the probe request, its UDP
 retransmission (T1 doubling up to T2), its timeout (the FR timer, as tm bounds OpenSIPS's
 probes), the round trip of the reply, and turning replies, timeouts and workers' traffic
 failures into state changes. Time enters as `now`; out come actions for the process
-adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange.
+adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange and
+FailureDismissed.
 next_deadline() merges probe and health deadlines, so the adapter arms one timer;
 timer(now) fires everything due at `now`, even on an early wake-up.
 """
@@ -16,7 +17,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable
 
-from fastds.dispatch.health import Health, StateChange
+from fastds.dispatch.health import FailureDismissed, Health, StateChange
 from fastds.errors import SipParseError
 from fastds.sip import BranchFactory, scan
 from fastds.sip.build import build_probe
@@ -121,13 +122,13 @@ class Probing:
         self._changed(actions, self.health.probe_result(probe.dest_id, message.status_code))
         return actions
 
-    def traffic_failure(self, dest_id: int, reason: str) -> list:
-        """A worker's report (ds_mark_dst "p")."""
+    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False) -> list:
+        """A worker's report (ds_mark_dst "p"); one to confirm makes the destination due now."""
         actions: list = []
-        self._changed(actions, self.health.traffic_failure(dest_id, reason))
+        self._changed(actions, self.health.traffic_failure(dest_id, reason, answering))
         return actions
 
     @staticmethod
-    def _changed(actions: list, change: StateChange | None) -> None:
+    def _changed(actions: list, change: StateChange | FailureDismissed | None) -> None:
         if change is not None:
             actions.append(change)

@@ -8,7 +8,11 @@ matched to client transactions and relayed (100s are not); serial failover on
 FASTDS_FAILOVER_CODES and local 408 (FR / FR-INV timers), 503 when the list runs out,
 513 at once for a request too big for a datagram once rewritten (no failover, no charge),
 6xx and caller CANCEL stop it; in-dialog requests loose-routed only through our signed
-Record-Route; stray responses relayed only when their top Via is ours.
+Record-Route; stray responses relayed only when their top Via is ours; initial requests
+from a scanner's User-Agent dropped, from an untrusted source refused 403 or dropped
+(fastds/dispatch/trust.py); each failure report says whether the destination answered
+anything during the failed request's wait (FASTDS_CONFIRM_FAILURES: then the prober probes
+before the failure counts).
 Nothing here touches a socket or a clock: receive() and timer() take `now` and return
 Send / ReportFailure actions; next_deadline() says when timer() wants to run.
 """
@@ -20,6 +24,7 @@ import functools
 import ipaddress
 import itertools
 import os
+import re
 from collections import Counter
 
 from fastds._ext.sipscan import SipMessage
@@ -27,7 +32,16 @@ from fastds.dispatch.routes import Router
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import TimerQueue
-from fastds.dispatch.txn import Address, ClientTransaction, ReportFailure, Send, ServerState, ServerTransaction
+from fastds.dispatch.trust import TrustedSources
+from fastds.dispatch.txn import (
+    Address,
+    ClientState,
+    ClientTransaction,
+    ReportFailure,
+    Send,
+    ServerState,
+    ServerTransaction,
+)
 from fastds.errors import SipParseError
 from fastds.sip import (
     BranchFactory,
@@ -63,6 +77,15 @@ class ProxyConfig:
     max_headers: int = 256
     max_datagram_bytes: int = 65507  # the largest UDP payload over IPv4
     overload_retry_after_s: int = 5
+    untrusted_action: str = "403"             # or "drop"
+    block_user_agents: tuple[str, ...] = ()   # lower-case parts of scanners' User-Agents
+
+    @functools.cached_property
+    def scanner(self) -> re.Pattern | None:
+        """Matches a User-Agent that contains one of block_user_agents, any case."""
+        if not self.block_user_agents:
+            return None
+        return re.compile(b"|".join(re.escape(name.encode()) for name in self.block_user_agents), re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -91,10 +114,13 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
 
 class Proxy:
     def __init__(self, config: ProxyConfig, selector: Selector, router: Router, branches: BranchFactory,
-                 record_route: RecordRoute):
-        # selector: select(), count_pick(), count_failover(), hold_load(); router: route(). A Selector
-        # and a Router here and in tests, their shared-memory twins in a worker (fastds/shm/live.py)
+                 record_route: RecordRoute, trust: TrustedSources | None = None):
+        # selector: select(), count_pick(), count_failover(), hold_load(); router: route(); trust:
+        # accepts() (None: every source). A Selector, Router and TrustedSources here and in tests,
+        # their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
+        self.trust = trust
+        self.last_answer: dict[int, float] = {}  # destination id -> when it last answered anything
         self.selector = selector
         self.router = router
         self.branches = branches
@@ -198,8 +224,10 @@ class Proxy:
             if response is not None:
                 self._send(response, server.source, True)
             return
-        ruri = message.ruri
         in_dialog = message.to_tag is not None
+        if not in_dialog and not self._admitted(message, source):
+            return
+        ruri = message.ruri
         if not in_dialog and ruri.kind not in ("sip", "sips", "tel"):
             self._reply_stateless(message, source, 416)  # OPTIONS too: an unknown scheme never addresses fastds
             return
@@ -248,6 +276,23 @@ class Proxy:
             start, end = ruri.user_span
             server.request_uri = message.data[message.ruri_start:start] + route.number + message.data[end:message.ruri_end]
         self._try_next(server)
+
+    def _admitted(self, message: SipMessage, source: Address) -> bool:
+        """An initial request from a scanner is dropped; from an untrusted source, refused or dropped."""
+        scanner = self.config.scanner
+        if scanner is not None:
+            user_agent = message.header("User-Agent")
+            if user_agent is not None and scanner.search(user_agent):
+                self.counters["scanner_dropped"] += 1
+                return False
+        if self.trust is None or self.trust.accepts(source[0], source[1], message.request_uri):
+            return True
+        if self.config.untrusted_action == "drop":
+            self.counters["untrusted_dropped"] += 1
+        else:
+            self.counters["untrusted_rejected"] += 1
+            self._reply_stateless(message, source, 403, b"Forbidden (untrusted source)")
+        return False
 
     def _new_server(self, key: tuple, message: SipMessage, source: Address) -> ServerTransaction:
         server = ServerTransaction(key, message, source)
@@ -404,7 +449,12 @@ class Proxy:
             self.counters["failovers"] += 1
             self.selector.count_failover(client.destination)
             reason = f"{code} from traffic" if response is not None else "timeout (no final reply)"
-            self._out.append(ReportFailure(client.destination, reason))
+            # answering: it replied to this request (a failover code, or a provisional before FR-INV
+            # ran out: the branch is then COMPLETED), or to any other during the FR wait
+            since = self.last_answer.get(client.destination.id)
+            answering = (response is not None or client.state is ClientState.COMPLETED
+                         or (since is not None and since > self._now - self.config.fr_timeout))
+            self._out.append(ReportFailure(client.destination, reason, answering))
             if not self._try_next(server):
                 self._reply(server, 503)
             return
@@ -421,6 +471,8 @@ class Proxy:
             self._on_stray_response(message)
             return
         code = message.status_code
+        if client.destination is not None:
+            self.last_answer[client.destination.id] = self._now
         if code < 200:
             self._on_provisional(client, message)
             return

@@ -54,6 +54,7 @@ class ReportFailure:
     """A destination failed on live traffic (ds_mark_dst "p"): for the prober."""
     destination: Destination
     reason: str
+    answering: bool = False  # it answered this or other requests meanwhile: the prober confirms first
 
 
 class ServerTransaction:

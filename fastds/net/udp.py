@@ -2,7 +2,8 @@
 
 Owns running the sockets a worker bound (fastds/net/bind.py): the public one
 (SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
-(fastds/net/handoff.py), and the private one whose port goes in our Via, so responses
+(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py),
+and the private one whose port goes in our Via, so responses
 return to this worker; feeding datagrams and the loop clock to the sans-IO Proxy,
 applying its actions through the egress check, and keeping exactly one loop.call_at
 armed for the proxy's next deadline (docs/architecture.md §2-§3). A datagram whose
@@ -17,6 +18,7 @@ import logging
 import socket
 from collections.abc import Callable
 
+from fastds.dispatch.pike import FloodGuard
 from fastds.dispatch.proxy import Proxy
 from fastds.dispatch.txn import ReportFailure, Send
 from fastds.net.egress import EgressPolicy
@@ -48,9 +50,12 @@ class _Protocol(asyncio.DatagramProtocol):
 
 class UdpEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
-                 on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None):
-        """handoff: this worker's end of the Call-ID ownership hand-off (None: it owns all)."""
+                 on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None,
+                 guard: FloodGuard | None = None):
+        """handoff: this worker's end of the Call-ID ownership hand-off (None: it owns all);
+        guard: the flood limit every public datagram passes first (None: no limit)."""
         self._loop = loop
+        self._guard = guard
         self._handoff = handoff
         self._proxy = proxy
         self._egress = egress
@@ -89,7 +94,9 @@ class UdpEndpoint:
     def datagram_received(self, data: bytes, addr, upstream: bool) -> None:
         """A datagram on the public socket is handled by its Call-ID's owner (handed to it
         when that is another worker); on the private one, the responses to this worker's
-        own client transactions, here."""
+        own client transactions, here. A public datagram the flood limit refuses goes nowhere."""
+        if upstream and self._guard is not None and not self._guard.admit(data, addr[0], addr[1], self._loop.time()):
+            return
         if upstream and self._handoff is not None:
             owner = self._handoff.owner(data)
             if owner != self._handoff.index:

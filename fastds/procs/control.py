@@ -7,8 +7,9 @@ reply repeats, so several requests can be in flight. The prober is the only writ
 topology and states in shared memory (docs/architecture.md §1); the API asks, it never
 writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool},
 {"op": "reload", "inherit": bool} (these two applied in the order received),
-{"op": "ping"} (its reply carries the prober's pid) and {"op": "status_report"} (the
-dispatcher's status/report groups). Replies: {"id", "ok": true, ...} or
+{"op": "ping"} (its reply carries the prober's pid), {"op": "status_report"} (the
+dispatcher's status/report groups) and {"op": "unblock", "ip": text} (MI pike_rm: the
+prober puts it in shared memory's unblock ring, the workers release it). Replies: {"id", "ok": true, ...} or
 {"id", "ok": false, "error": "..."}.
 """
 

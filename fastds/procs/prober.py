@@ -2,7 +2,7 @@
 
 Owns the prober's IO around its sans-IO core (fastds/dispatch/probing.py, which owns
 the probes and, through fastds/dispatch/health.py, the states): the store (loads and
-publishes sets and dialplan rules; SIGHUP = reload keeping runtime state; states
+publishes sets, dialplan rules and the address table; SIGHUP = reload keeping runtime state; states
 written back every FLUSH_S), host-name resolution, the probe socket, the workers'
 failure reports (fastds/procs/reports.py) and the API's requests
 (fastds/procs/control.py), applying the core's actions to shared memory (the only
@@ -26,14 +26,15 @@ from typing import Any
 import uvloop
 
 from fastds.config import Settings
-from fastds.dispatch.health import Health, StateChange
+from fastds.dispatch.health import FailureDismissed, Health, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.sets import DestinationSet, build_sets
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
-from fastds.errors import DestinationNotFound, FastdsError, StoreError
+from fastds.dispatch.trust import address_rules
+from fastds.errors import FastdsError, RowNotFound, StoreError
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import sent_by
@@ -81,7 +82,7 @@ class Prober:
         self.store = store
         self.send = send
         health = Health(settings.probing_threshold, settings.probing_mode, settings.ping_reply_codes,
-                        settings.ping_interval_s)
+                        settings.ping_interval_s, confirm=settings.confirm_failures)
         config = ProbeConfig(method=settings.ping_method.encode(), from_uri=settings.ping_from.encode(),
                              t1=settings.t1_ms / 1000, t2=settings.t2_ms / 1000, timeout=settings.fr_timeout_ms / 1000,
                              sent_by=sent_by, call_id_prefix=b"probe-%d" % os.getpid())
@@ -129,6 +130,8 @@ class Prober:
                 self.send(action.data, action.addr)
             elif type(action) is ProbeRtt:
                 self.writer.set_rtt(action.slot, action.rtt_ms)
+            elif type(action) is FailureDismissed:
+                log.info("%s", action.log_line())
             else:  # a StateChange
                 self.writer.set_state(action.slot, action.new)
                 self._report(action)
@@ -174,20 +177,21 @@ class Prober:
             runtime = {d.id: d.state for found in sets_now.values() for d in found.destinations}
         rows = await self.store.load_destinations()
         dialplan = await self.store.load_dialplan(self.settings.dialplan_id)
+        addresses, address_problems = address_rules(await self.store.load_addresses())
         sets, problems = build_sets(rows)
         sets, unresolved = resolve(sets)
         discarded = len(problems) + len(unresolved)
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
-        problems += unresolved + Router(dialplan, default).problems
+        problems += unresolved + Router(dialplan, default).problems + address_problems
         for problem in problems:
             log.warning("%s", problem)
         states, changes = self.health.load(slots(sets), now, inherit, runtime)
-        generation = self.writer.publish(sets, states, dialplan)
+        generation = self.writer.publish(sets, states, dialplan, [rule.as_row() for rule in addresses])
         for change in changes:
             self._report(change)
         self._rearm()  # every destination is due for a probe now
-        log.info("published generation %d: %d sets, %d destinations, %d dialplan rules", generation, len(sets),
-                 len(states), len(dialplan))
+        log.info("published generation %d: %d sets, %d destinations, %d dialplan rules, %d address rules", generation,
+                 len(sets), len(states), len(dialplan), len(addresses))
         return generation, problems, len(states), discarded
 
     async def control(self, request: dict[str, Any], now: float) -> dict[str, Any]:
@@ -198,6 +202,9 @@ class Prober:
             return {"ok": True, "generation": self.writer.generation, "pid": os.getpid()}
         if op == "status_report":
             return {"ok": True, "groups": self.status_report.as_json()}
+        if op == "unblock":  # MI pike_rm: every worker releases the IP within a second
+            self.writer.request_unblock(str(request.get("ip", "")))
+            return {"ok": True}
         if op == "set_state":
             async with self._serial:
                 return self._set_state(request)
@@ -234,7 +241,7 @@ class Prober:
         for dest_id, state in self.health.unstored():
             try:
                 await self.store.set_state(dest_id, state)
-            except DestinationNotFound:
+            except RowNotFound:
                 pass  # removed from the store meanwhile; the next reload drops it
             except StoreError as exc:
                 if not self._store_failing:

@@ -2,9 +2,10 @@
 
 Owns the little protocol end to end: the address (an abstract unix datagram socket
 named after the master's pid), the encoding (one datagram per report: the destination
-id, a space, the reason in UTF-8), the workers' sender, which counts what it could not
-send (the prober is restarting: its probes catch up), and the prober's side, which
-binds the address and decodes.
+id, a space, 1 or 0 for whether it was answering meanwhile, a space, the reason in
+UTF-8), the workers' sender, which counts what it could not send (the prober is
+restarting: its probes catch up), and the prober's side, which binds the address and
+decodes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class FailureReporter:
 
     def __call__(self, report: ReportFailure) -> None:
         try:
-            self._socket.sendto(b"%d %s" % (report.destination.id, report.reason.encode()), self._address)
+            self._socket.sendto(b"%d %d %s" % (report.destination.id, report.answering, report.reason.encode()),
+                                self._address)
         except OSError:
             self.lost += 1
 
@@ -42,9 +44,10 @@ def bind_reports(address: str) -> socket.socket:
     return sock
 
 
-def decode(data: bytes) -> tuple[int, str] | None:
-    """(destination id, reason) of one report; None for a datagram that is not one."""
-    dest_id, _, reason = data.decode("utf-8", "replace").partition(" ")
-    if not dest_id.isdigit():
+def decode(data: bytes) -> tuple[int, str, bool] | None:
+    """(destination id, reason, answering) of one report; None for a datagram that is not one."""
+    dest_id, _, rest = data.decode("utf-8", "replace").partition(" ")
+    answering, _, reason = rest.partition(" ")
+    if not dest_id.isdigit() or answering not in ("0", "1"):
         return None
-    return int(dest_id), reason or "traffic failure"
+    return int(dest_id), reason or "traffic failure", answering == "1"

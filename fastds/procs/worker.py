@@ -3,7 +3,8 @@
 Owns composing one worker (docs/architecture.md §1-§2): its public socket (SO_REUSEPORT,
 shared with the other workers) and private socket, routing read from shared memory only
 (never the store), traffic failures sent to the prober (fastds/procs/reports.py), its
-counters row in shared memory, the loop-lag tick that marks it saturated
+counters row in shared memory, its flood limit's upkeep (blocks logged and published,
+pike_rm releases applied, every second), the loop-lag tick that marks it saturated
 (fastds/dispatch/overload.py), and the graceful stop on SIGTERM: new INVITEs get 503,
 open transactions finish, up to FASTDS_DRAIN_TIMEOUT_MS.
 """
@@ -17,12 +18,14 @@ import os
 import re
 import signal
 import socket
+import time
 
 import uvloop
 
 from fastds._ext import dshash
 from fastds.config import Settings
 from fastds.dispatch.overload import TICK_S, LoopLag
+from fastds.dispatch.pike import FloodGuard, Pike
 from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.rules import SelectionRule
 from fastds.errors import FastdsError
@@ -33,7 +36,7 @@ from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.reports import FailureReporter
 from fastds.shm.layout import ShmView
-from fastds.shm.live import LiveRouter, LiveSelector
+from fastds.shm.live import LiveRouter, LiveSelector, LiveTrust
 from fastds.sip import BranchFactory
 from fastds.sip.branch import RecordRoute
 
@@ -55,19 +58,52 @@ def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:
         failover_codes=settings.failover_codes, max_transactions=settings.max_transactions,
         record_route=settings.record_route, server_header=settings.server_header.encode(),
         no_route_reason=settings.no_route_reason.encode(), max_message_bytes=settings.sip_max_message_bytes,
-        max_headers=settings.sip_max_headers)
+        max_headers=settings.sip_max_headers, untrusted_action=settings.untrusted_action,
+        block_user_agents=settings.block_user_agents)
+
+
+class PikeKeeper:
+    """A worker's flood limit beyond admitting datagrams, once a second: releases asked
+    for through shared memory (MI pike_rm), one log line per block and per release, and
+    the blocked IPs published in the worker's row (Unix times)."""
+
+    def __init__(self, pike: Pike, view: ShmView, index: int, loop: asyncio.AbstractEventLoop):
+        self.pike, self._view, self._index, self._loop = pike, view, index, loop
+        self._unblocks_seen, _ = view.unblock_requests(0)  # a new worker has nothing of older requests
+
+    def tend(self) -> None:
+        now = self._loop.time()
+        self._unblocks_seen, ips = self._view.unblock_requests(self._unblocks_seen)
+        for ip in ips:
+            if self.pike.unblock(ip, now):
+                log.info("worker %d: flood limit released %s (pike_rm)", self._index, ip)
+        blocked, released = self.pike.sweep(now)
+        for source in blocked:
+            log.warning("worker %d: flood limit blocks %s for %d s: more than %d requests in %d ms", self._index,
+                        source.ip, self.pike.block_s, self.pike.limit, self.pike.window_s * 1000)
+        for source in released:
+            log.info("worker %d: flood limit released %s after %d s, %d requests dropped", self._index, source.ip,
+                     self.pike.block_s, source.dropped)
+        wall = time.time() - now
+        self._view.write_blocked(self._index, [(b.ip, b.since + wall, b.until + wall, b.dropped)
+                                               for b in self.pike.blocked()])
 
 
 async def serve(settings: Settings, view: ShmView, index: int, public: socket.socket, private: socket.socket,
                 handoff: Handoff, secret: bytes, advertised: str, ready_fd: int, report_address: str) -> None:
     loop = asyncio.get_running_loop()
     default = SelectionRule.parse(settings.default_set, settings.default_alg, settings.default_flags)
+    trust = LiveTrust(view, settings.trusted_group, settings.trusted_sources)
     proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), LiveSelector(view, settings.hash_key),
                   LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
-                  RecordRoute(secret, sent_by(public, advertised)))
+                  RecordRoute(secret, sent_by(public, advertised)), trust)
     egress = EgressPolicy(settings.egress_allow)
     reporter = FailureReporter(report_address)
-    endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff)
+    pike = Pike(settings.pike_reqs, settings.pike_window_ms / 1000, settings.pike_block_s,
+                settings.pike_table_size) if settings.pike_reqs else None
+    keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None
+    endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff,
+                           FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None)
     await endpoint.start(public, private)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -80,10 +116,15 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
                         handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
                         pid=os.getpid())
+        if pike is not None:
+            counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),
+                            pike_tracked=len(pike))
         view.write_worker_counters(index, counters)
 
     async def counters_loop() -> None:
         while True:
+            if keeper is not None:
+                keeper.tend()
             publish_counters()
             await asyncio.sleep(COUNTERS_EVERY_S)
 

@@ -15,7 +15,13 @@ differ from this build's raises ShmLayoutError on attach.
     area 0, 1      records[capacity] | state u8[capacity] (padded to 8) |
                    in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown) |
                    counters (picks i64, failovers i64)[capacity]
-    routes 0, 1    u32 length + the dialplan rows of that generation as JSON (orjson)
+    routes 0, 1    u32 length + that generation's dialplan and address rows as one JSON
+                   object {"dialplan": [...], "address": [...]} (orjson)
+    blocked        per worker: the IPs its flood limit blocks (fastds/dispatch/pike.py),
+                   under a sequence lock (odd while the worker writes; readers retry):
+                   u64 sequence, u32 shown, u32 blocked in all, BLOCKED_SLOTS entries
+    unblock ring   written by the prober (MI pike_rm): u64 count of requests so far, then
+                   UNBLOCK_SLOTS IPs; request n is in slot n % UNBLOCK_SLOTS
 
 A set's destinations are contiguous in an area, in set order (priority), so the slot of
 index i of a set is the set's first slot + i. A record holds every dispatcher column but
@@ -36,7 +42,7 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 7
+LAYOUT_VERSION = 8
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -46,7 +52,13 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "handler_errors", "reports_lost", "overload_rejected", "lag_rejected", "handoffs_out",
                    "handoffs_in", "handoffs_dropped", "forwarded_to_destination", "retransmissions_absorbed",
                    "in_dialog_refused", "stray_responses_dropped", "ack_dropped", "drain_rejected", "replies_2xx",
-                   "replies_3xx", "replies_4xx", "replies_6xx", "pid")
+                   "replies_3xx", "replies_4xx", "replies_6xx", "scanner_dropped", "untrusted_rejected",
+                   "untrusted_dropped", "pike_dropped", "pike_blocks", "pike_blocked", "pike_tracked", "pid")
+BLOCKED_HEAD = struct.Struct("<QII")
+BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
+BLOCKED_SLOTS = 128
+UNBLOCK_ENTRY = struct.Struct("<46s2x")
+UNBLOCK_SLOTS = 16
 _GENERATION_OFFSET = 32
 _COUNTS_OFFSET = 40
 
@@ -94,9 +106,16 @@ class Layout:
     def routes_offset(self, area: int) -> int:
         return self.area_offset(2) + area * _round8(4 + self.routes_bytes)
 
+    def blocked_offset(self, worker: int) -> int:
+        return self.routes_offset(2) + worker * (BLOCKED_HEAD.size + BLOCKED_SLOTS * BLOCKED_ENTRY.size)
+
+    @property
+    def unblock_offset(self) -> int:
+        return self.blocked_offset(self.worker_slots)
+
     @property
     def size(self) -> int:
-        return self.routes_offset(2)
+        return self.unblock_offset + 8 + UNBLOCK_SLOTS * UNBLOCK_ENTRY.size
 
 
 def create(capacity: int, worker_slots: int, routes_bytes: int) -> mmap.mmap:
@@ -149,12 +168,54 @@ class ShmView:
         for area in (0, 1):
             (routes_length,) = struct.unpack_from("<I", self.region, self.layout.routes_offset(area))
             used += self.count(area) * (RECORD.size + 1 + 32) + 4 + routes_length
-        return used
+        return used + self.layout.size - self.layout.blocked_offset(0)  # blocked rows and unblock ring: fixed
 
-    def dialplan(self, generation: int) -> list[dict[str, Any]]:
+    def _tables(self, generation: int) -> dict[str, list[dict[str, Any]]]:
         offset = self.layout.routes_offset(generation & 1)
         (length,) = struct.unpack_from("<I", self.region, offset)
-        return orjson.loads(self.region[offset + 4:offset + 4 + length]) if length else []
+        return orjson.loads(self.region[offset + 4:offset + 4 + length]) if length else {}
+
+    def dialplan(self, generation: int) -> list[dict[str, Any]]:
+        return self._tables(generation).get("dialplan", [])
+
+    def addresses(self, generation: int) -> list[dict[str, Any]]:
+        """The address table rows of a generation (fastds/dispatch/trust.py reads them)."""
+        return self._tables(generation).get("address", [])
+
+    def blocked(self, worker: int) -> tuple[list[tuple[str, float, float, int]], int]:
+        """(ip, since, until, dropped) of the IPs a worker's flood limit blocks (at most
+        BLOCKED_SLOTS), and how many it blocks in all. Empty if no stable copy could be
+        read (a worker that died while writing leaves its row odd until it is respawned)."""
+        offset = self.layout.blocked_offset(worker)
+        for _ in range(1000):
+            sequence, shown, total = BLOCKED_HEAD.unpack_from(self.region, offset)
+            entries = [BLOCKED_ENTRY.unpack_from(self.region, offset + BLOCKED_HEAD.size + i * BLOCKED_ENTRY.size)
+                       for i in range(min(shown, BLOCKED_SLOTS))]
+            if sequence % 2 == 0 and BLOCKED_HEAD.unpack_from(self.region, offset)[0] == sequence:
+                return [(_text(ip), since, until, dropped) for ip, since, until, dropped in entries], total
+        return [], 0
+
+    def write_blocked(self, worker: int, entries: list[tuple[str, float, float, int]]) -> None:
+        """A worker publishes its own blocked IPs (no other process writes its row)."""
+        offset = self.layout.blocked_offset(worker)
+        (sequence,) = struct.unpack_from("<Q", self.region, offset)
+        sequence += sequence & 1  # left odd by a predecessor that died while writing
+        struct.pack_into("<Q", self.region, offset, sequence + 1)  # odd: being written
+        shown = entries[:BLOCKED_SLOTS]
+        for i, (ip, since, until, dropped) in enumerate(shown):
+            BLOCKED_ENTRY.pack_into(self.region, offset + BLOCKED_HEAD.size + i * BLOCKED_ENTRY.size, ip.encode(),
+                                    since, until, dropped)
+        BLOCKED_HEAD.pack_into(self.region, offset, sequence + 2, len(shown), len(entries))
+
+    def unblock_requests(self, after: int) -> tuple[int, list[str]]:
+        """(requests so far, the IPs asked to be released since request `after`; at most
+        the last UNBLOCK_SLOTS when more came)."""
+        (count,) = struct.unpack_from("<Q", self.region, self.layout.unblock_offset)
+        first = max(after, count - UNBLOCK_SLOTS)
+        return count, [_text(UNBLOCK_ENTRY.unpack_from(self.region, self._unblock_slot(n))[0]) for n in range(first, count)]
+
+    def _unblock_slot(self, n: int) -> int:
+        return self.layout.unblock_offset + 8 + (n % UNBLOCK_SLOTS) * UNBLOCK_ENTRY.size
 
     def live(self, generation: int, first_slot: int) -> tuple:
         """The `live` argument of dshash.SetTable for a set starting at first_slot."""
@@ -196,15 +257,15 @@ class ShmWriter(ShmView):
     """The prober's write access: topology, states and RTTs."""
 
     def publish(self, sets: dict[int, DestinationSet], states: dict[int, int],
-                dialplan: list[dict[str, Any]]) -> int:
+                dialplan: list[dict[str, Any]], addresses: list[dict[str, Any]] = ()) -> int:
         """Write sets into the idle area, states by destination id (else each row's
-        own), and the dialplan rows, then make it current; returns the new generation."""
+        own), the dialplan and address rows, then make it current; returns the new generation."""
         generation = self.generation + 1
         area = generation & 1
-        routes = orjson.dumps(dialplan)
+        routes = orjson.dumps({"dialplan": dialplan, "address": list(addresses)})
         if len(routes) > self.layout.routes_bytes:
-            raise ShmLayoutError(f"the dialplan takes {len(routes)} bytes, more than FASTDS_SHM_ROUTES_BYTES="
-                                 f"{self.layout.routes_bytes}")
+            raise ShmLayoutError(f"the dialplan and address rows take {len(routes)} bytes, more than "
+                                 f"FASTDS_SHM_ROUTES_BYTES={self.layout.routes_bytes}")
         routes_at = self.layout.routes_offset(area)
         struct.pack_into("<I", self.region, routes_at, len(routes))
         self.region[routes_at + 4:routes_at + 4 + len(routes)] = routes
@@ -238,3 +299,9 @@ class ShmWriter(ShmView):
 
     def set_rtt(self, slot: int, rtt_ms: float) -> None:
         struct.pack_into("<d", self.region, self.layout.rtt_offset(self.generation & 1, slot), rtt_ms)
+
+    def request_unblock(self, ip: str) -> None:
+        """Ask every worker to release `ip` (MI pike_rm); each applies it within a second."""
+        (count,) = struct.unpack_from("<Q", self.region, self.layout.unblock_offset)
+        UNBLOCK_ENTRY.pack_into(self.region, self._unblock_slot(count), ip.encode())
+        struct.pack_into("<Q", self.region, self.layout.unblock_offset, count + 1)  # the entry first, then the count

@@ -1,9 +1,9 @@
 """A worker's routing over the shared-memory table, rebuilt when the generation moves.
 
-Owns the generation check a worker makes before each selection and route (one aligned
-8-byte read), and rebuilding the Selector and the Router from the new area after a
-reload; states, loads and RTTs are read in place, so a state change by the prober is
-seen by the very next selection.
+Owns the generation check a worker makes before each selection, route and trust check
+(one aligned 8-byte read), and rebuilding the Selector, the Router and the trusted
+sources from the new area after a reload; states, loads and RTTs are read in place, so
+a state change by the prober is seen by the very next selection.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastds.dispatch.routes import Route, Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Release, Selector
 from fastds.dispatch.sets import Destination
+from fastds.dispatch.trust import Network, TrustedSources, address_rules
 from fastds.shm.layout import ShmView
 
 
@@ -68,3 +69,29 @@ class LiveRouter:
 
     def route(self, number: bytes | None) -> Route:
         return self.current().route(number)
+
+
+class LiveTrust:
+    def __init__(self, view: ShmView, group: int, networks: Sequence[Network]):
+        self._view = view
+        self._group = group
+        self._networks = tuple(networks)
+        self.generation = -1
+        self._trust: TrustedSources | None = None
+        self.current()
+
+    def current(self) -> TrustedSources:
+        generation = self._view.generation
+        if generation != self.generation:
+            sets, _ = self._view.sets(generation)
+            rules, _ = address_rules(self._view.addresses(generation))  # the prober logged the rows skipped
+            self._trust = TrustedSources(rules, self._group, self._networks,
+                                         [d.host for found in sets.values() for d in found.destinations])
+            self.generation = generation
+        return self._trust
+
+    def accepts(self, ip: str, port: int, request_uri: bytes) -> bool:
+        return self.current().accepts(ip, port, request_uri)
+
+    def source_trusted(self, ip: str, port: int) -> bool:
+        return self.current().source_trusted(ip, port)

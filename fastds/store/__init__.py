@@ -1,8 +1,8 @@
-"""Destination stores: the OpenSIPS `dispatcher` and `dialplan` tables.
+"""Destination stores: the OpenSIPS `dispatcher`, `dialplan` and `address` tables.
 
 Owns the Store interface every backend implements and opening one from FASTDS_DB_URL.
 Only `fastds db init` creates tables; everything else refuses a missing table or a
-table version fastds does not speak (dispatcher 9, dialplan 5), saying what to do.
+table version fastds does not speak (dispatcher 9, dialplan 5, address 5), saying what to do.
 Workers never import this package (docs/architecture.md §1).
 """
 
@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
+from fastds.dispatch.trust import ADDRESS_COLUMNS
 from fastds.errors import StoreError
 
 DISPATCHER_COLUMNS = ("id", "setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs",
                       "description")
 DIALPLAN_COLUMNS = ("id", "dpid", "pr", "match_op", "match_exp", "match_flags", "subst_exp", "repl_exp", "timerec",
                     "disabled", "attrs")
-TABLE_VERSIONS = {"dispatcher": 9, "dialplan": 5}
+TABLE_COLUMNS = {"dispatcher": DISPATCHER_COLUMNS, "address": ADDRESS_COLUMNS}  # the tables fastds writes rows to
+ROW_NOUNS = {"dispatcher": "destination", "address": "address"}  # what messages call a row
+TABLE_VERSIONS = {"dispatcher": 9, "dialplan": 5, "address": 5}
 
 
 class Store(Protocol):
@@ -32,12 +35,17 @@ class Store(Protocol):
     async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None: ...
     async def remove_destination(self, destination_id: int) -> None: ...
     async def set_state(self, destination_id: int, state: int) -> None: ...
+    async def load_addresses(self) -> list[dict[str, Any]]: ...
+    async def get_address(self, address_id: int) -> dict[str, Any] | None: ...
+    async def add_address(self, fields: dict[str, Any]) -> int: ...
+    async def update_address(self, address_id: int, fields: dict[str, Any]) -> None: ...
+    async def remove_address(self, address_id: int) -> None: ...
     async def close(self) -> None: ...
 
 
-def columns_of(fields: dict[str, Any]) -> list[str]:
-    """The dispatcher columns a write sets, in table order (id is the store's to assign)."""
-    return [column for column in DISPATCHER_COLUMNS if column != "id" and column in fields]
+def columns_of(table: str, fields: dict[str, Any]) -> list[str]:
+    """The columns of `table` a write sets, in table order (id is the store's to assign)."""
+    return [column for column in TABLE_COLUMNS[table] if column != "id" and column in fields]
 
 
 def check_versions(found: dict[str, int]) -> None:

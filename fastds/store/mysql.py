@@ -17,8 +17,16 @@ import asyncmy
 from asyncmy.cursors import DictCursor
 from asyncmy.errors import Error as DriverError
 
-from fastds.errors import DestinationNotFound, StoreError
-from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions, columns_of
+from fastds.errors import RowNotFound, StoreError
+from fastds.store import (
+    ADDRESS_COLUMNS,
+    DIALPLAN_COLUMNS,
+    DISPATCHER_COLUMNS,
+    ROW_NOUNS,
+    TABLE_COLUMNS,
+    check_versions,
+    columns_of,
+)
 
 SCHEMA = Path(__file__).with_name("mysql.sql")
 CONNECT_TIMEOUT_S = 5
@@ -92,38 +100,64 @@ class MysqlStore:
         return list(rows)
 
     async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
-        rows, _, _ = await self._execute(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher WHERE id = %s",
-                                         (destination_id,), fetch=True)
-        return rows[0] if rows else None
-
-    async def _update(self, destination_id: int, assignments: str, params: tuple) -> None:
-        _, count, _ = await self._execute(f"UPDATE dispatcher SET {assignments} WHERE id = %s",
-                                          (*params, destination_id))
-        # MySQL counts changed rows: an UPDATE to the same values matches but changes none
-        if count != 1 and await self.get_destination(destination_id) is None:
-            raise DestinationNotFound(f"no destination with id {destination_id}")
-
-    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
-        columns = columns_of(fields)
-        await self._update(destination_id, ", ".join(f"{c} = %s" for c in columns),
-                           tuple(fields[column] for column in columns))
+        return await self._get_row("dispatcher", destination_id)
 
     async def add_destination(self, fields: dict[str, Any]) -> int:
-        columns = columns_of(fields)
-        _, count, row_id = await self._execute(
-            f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})",
-            tuple(fields[column] for column in columns), idempotent=False)
-        if count != 1:
-            raise StoreError(f"{self.name}: the destination was not written")
-        return int(row_id)
+        return await self._insert("dispatcher", fields)
+
+    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
+        await self._update_row("dispatcher", destination_id, fields)
 
     async def remove_destination(self, destination_id: int) -> None:
-        _, count, _ = await self._execute("DELETE FROM dispatcher WHERE id = %s", (destination_id,))
-        if count != 1:
-            raise DestinationNotFound(f"no destination with id {destination_id}")
+        await self._delete_row("dispatcher", destination_id)
 
     async def set_state(self, destination_id: int, state: int) -> None:
-        await self._update(destination_id, "state = %s", (state,))
+        await self._update_row("dispatcher", destination_id, {"state": state})
+
+    async def load_addresses(self) -> list[dict[str, Any]]:
+        rows, _, _ = await self._execute(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id", fetch=True)
+        return list(rows)
+
+    async def get_address(self, address_id: int) -> dict[str, Any] | None:
+        return await self._get_row("address", address_id)
+
+    async def add_address(self, fields: dict[str, Any]) -> int:
+        return await self._insert("address", fields)
+
+    async def update_address(self, address_id: int, fields: dict[str, Any]) -> None:
+        await self._update_row("address", address_id, fields)
+
+    async def remove_address(self, address_id: int) -> None:
+        await self._delete_row("address", address_id)
+
+    # -- rows of the tables fastds writes (TABLE_COLUMNS) ---------------------------------
+
+    async def _get_row(self, table: str, row_id: int) -> dict[str, Any] | None:
+        rows, _, _ = await self._execute(f"SELECT {', '.join(TABLE_COLUMNS[table])} FROM {table} WHERE id = %s",
+                                         (row_id,), fetch=True)
+        return rows[0] if rows else None
+
+    async def _insert(self, table: str, fields: dict[str, Any]) -> int:
+        columns = columns_of(table, fields)
+        _, count, row_id = await self._execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})",
+            tuple(fields[column] for column in columns), idempotent=False)
+        if count != 1:
+            raise StoreError(f"{self.name}: the {ROW_NOUNS[table]} was not written")
+        return int(row_id)
+
+    async def _update_row(self, table: str, row_id: int, fields: dict[str, Any]) -> None:
+        columns = columns_of(table, fields)
+        _, count, _ = await self._execute(f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} WHERE id = %s",
+                                          (*(fields[column] for column in columns), row_id))
+        # MySQL counts changed rows: an UPDATE to the same values matches but changes none
+        if count != 1 and await self._get_row(table, row_id) is None:
+            raise RowNotFound(f"no {ROW_NOUNS[table]} with id {row_id}")
+
+    async def _delete_row(self, table: str, row_id: int) -> None:
+        _, count, _ = await self._execute(f"DELETE FROM {table} WHERE id = %s", (row_id,))
+        if count != 1:
+            raise RowNotFound(f"no {ROW_NOUNS[table]} with id {row_id}")
 
     async def close(self) -> None:
         if self._connection is not None:

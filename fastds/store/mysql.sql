@@ -1,5 +1,5 @@
 -- OpenSIPS 3.4 tables fastds uses, as OpenSIPS's scripts/mysql create them:
--- version, dispatcher (table version 9), dialplan (table version 5).
+-- version, dispatcher (table version 9), dialplan (table version 5), address (table version 5).
 CREATE TABLE IF NOT EXISTS version (
     table_name CHAR(32) NOT NULL,
     table_version INT UNSIGNED DEFAULT 0 NOT NULL,
@@ -32,3 +32,14 @@ CREATE TABLE IF NOT EXISTS dialplan (
     attrs CHAR(255) DEFAULT NULL
 ) ENGINE=InnoDB;
 INSERT IGNORE INTO version (table_name, table_version) VALUES ('dialplan', 5);
+CREATE TABLE IF NOT EXISTS address (
+    id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    grp SMALLINT(5) UNSIGNED DEFAULT 0 NOT NULL,
+    ip CHAR(50) NOT NULL,
+    mask TINYINT DEFAULT 32 NOT NULL,
+    port SMALLINT(5) UNSIGNED DEFAULT 0 NOT NULL,
+    proto CHAR(4) DEFAULT 'any' NOT NULL,
+    pattern CHAR(64) DEFAULT NULL,
+    context_info CHAR(32) DEFAULT NULL
+) ENGINE=InnoDB;
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('address', 5);

@@ -14,8 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastds.errors import DestinationNotFound, StoreError
-from fastds.store import DIALPLAN_COLUMNS, DISPATCHER_COLUMNS, check_versions, columns_of
+from fastds.errors import RowNotFound, StoreError
+from fastds.store import (
+    ADDRESS_COLUMNS,
+    DIALPLAN_COLUMNS,
+    DISPATCHER_COLUMNS,
+    ROW_NOUNS,
+    TABLE_COLUMNS,
+    check_versions,
+    columns_of,
+)
 
 SCHEMA = Path(__file__).with_name("sqlite.sql")
 
@@ -89,33 +97,60 @@ class SqliteStore:
         return await self._query(f"SELECT {', '.join(DIALPLAN_COLUMNS)} FROM dialplan WHERE dpid = ?", (dpid,))
 
     async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
-        rows = await self._query(f"SELECT {', '.join(DISPATCHER_COLUMNS)} FROM dispatcher WHERE id = ?",
-                                 (destination_id,))
-        return rows[0] if rows else None
-
-    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
-        columns = columns_of(fields)
-        count, _ = await self._change(f"UPDATE dispatcher SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
-                                      (*(fields[column] for column in columns), destination_id))
-        if count != 1:
-            raise DestinationNotFound(f"no destination with id {destination_id}")
+        return await self._get_row("dispatcher", destination_id)
 
     async def add_destination(self, fields: dict[str, Any]) -> int:
-        columns = columns_of(fields)
-        count, row_id = await self._change(
-            f"INSERT INTO dispatcher ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            tuple(fields[column] for column in columns))
-        if count != 1:
-            raise StoreError("the destination was not written")
-        return int(row_id)
+        return await self._insert("dispatcher", fields)
+
+    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
+        await self._update_row("dispatcher", destination_id, fields)
 
     async def remove_destination(self, destination_id: int) -> None:
-        if (await self._change("DELETE FROM dispatcher WHERE id = ?", (destination_id,)))[0] != 1:
-            raise DestinationNotFound(f"no destination with id {destination_id}")
+        await self._delete_row("dispatcher", destination_id)
+
+    async def load_addresses(self) -> list[dict[str, Any]]:
+        return await self._query(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id")
+
+    async def get_address(self, address_id: int) -> dict[str, Any] | None:
+        return await self._get_row("address", address_id)
+
+    async def add_address(self, fields: dict[str, Any]) -> int:
+        return await self._insert("address", fields)
+
+    async def update_address(self, address_id: int, fields: dict[str, Any]) -> None:
+        await self._update_row("address", address_id, fields)
+
+    async def remove_address(self, address_id: int) -> None:
+        await self._delete_row("address", address_id)
+
+    # -- rows of the tables fastds writes (TABLE_COLUMNS) ---------------------------------
+
+    async def _get_row(self, table: str, row_id: int) -> dict[str, Any] | None:
+        rows = await self._query(f"SELECT {', '.join(TABLE_COLUMNS[table])} FROM {table} WHERE id = ?", (row_id,))
+        return rows[0] if rows else None
+
+    async def _insert(self, table: str, fields: dict[str, Any]) -> int:
+        columns = columns_of(table, fields)
+        count, row_id = await self._change(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            tuple(fields[column] for column in columns))
+        if count != 1:
+            raise StoreError(f"the {ROW_NOUNS[table]} was not written")
+        return int(row_id)
+
+    async def _update_row(self, table: str, row_id: int, fields: dict[str, Any]) -> None:
+        columns = columns_of(table, fields)
+        count, _ = await self._change(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+                                      (*(fields[column] for column in columns), row_id))
+        if count != 1:
+            raise RowNotFound(f"no {ROW_NOUNS[table]} with id {row_id}")
+
+    async def _delete_row(self, table: str, row_id: int) -> None:
+        if (await self._change(f"DELETE FROM {table} WHERE id = ?", (row_id,)))[0] != 1:
+            raise RowNotFound(f"no {ROW_NOUNS[table]} with id {row_id}")
 
     async def set_state(self, destination_id: int, state: int) -> None:
-        if (await self._change("UPDATE dispatcher SET state = ? WHERE id = ?", (state, destination_id)))[0] != 1:
-            raise DestinationNotFound(f"no destination with id {destination_id}")
+        await self._update_row("dispatcher", destination_id, {"state": state})
 
     async def close(self) -> None:
         if self._db is not None:

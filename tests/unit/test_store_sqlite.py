@@ -19,7 +19,7 @@ def test_init_creates_the_opensips_tables_and_is_idempotent(tmp_path):
     run(store.init_schema())
     run(store.init_schema())
     versions = dict(sqlite3.connect(tmp_path / "sub" / "ds.db").execute("SELECT * FROM version").fetchall())
-    assert versions == {"dispatcher": 9, "dialplan": 5}
+    assert versions == {"dispatcher": 9, "dialplan": 5, "address": 5}
 
 
 def test_a_missing_store_or_table_says_run_db_init(tmp_path):

@@ -1,0 +1,159 @@
+"""Trusted sources: who may send fastds initial requests (sans-IO).
+
+Owns the OpenSIPS permissions `address` table's meaning (table version 5: grp, ip, mask,
+port, proto, pattern, context_info) as fastds applies it, and the check a worker makes
+of an initial request's source (docs/architecture.md §9): a source is trusted when a row
+of FASTDS_TRUSTED_GROUP (0 = any group) matches its IP within the row's mask, its port
+(0 = any) and the transport (any / udp), or when it is in FASTDS_TRUSTED_SOURCES, or
+when it is a destination of the dispatcher sets (calls from the media servers). A row
+with a pattern also needs the Request-URI to match it (shell wildcards, case
+sensitive, as OpenSIPS's fnmatch). Nothing is enforced while no row and no CIDR is
+configured: every source is then trusted, as before this existed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import functools
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+PROTOS = ("any", "udp", "tcp", "tls", "sctp", "ws", "wss")
+SPOKEN = ("any", "udp")  # the transports fastds receives requests over today
+ADDRESS_COLUMNS = ("id", "grp", "ip", "mask", "port", "proto", "pattern", "context_info")
+TEXT_SIZES = {"ip": 50, "proto": 4, "pattern": 64, "context_info": 32}  # CHAR(n) in the schema
+
+
+def _number(row: Mapping[str, Any], column: str, low: int, high: int, default: int) -> int:
+    value = row.get(column, default)
+    if value is None:
+        value = default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{column} {value!r}: expected an integer from {low} to {high}")
+    return value
+
+
+def _optional_text(row: Mapping[str, Any], column: str) -> str | None:
+    value = row.get(column)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > TEXT_SIZES[column]:
+        raise ValueError(f"{column} {value!r}: expected text of at most {TEXT_SIZES[column]} characters, or null")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class AddressRule:
+    id: int
+    group: int
+    network: Network
+    port: int            # 0 = any
+    proto: str           # one of PROTOS
+    pattern: str | None  # shell wildcards the Request-URI must match; None = any
+    context_info: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AddressRule:
+        """ValueError naming the column, the value and what was expected."""
+        ip = row.get("ip")
+        if not isinstance(ip, str) or len(ip) > TEXT_SIZES["ip"]:
+            raise ValueError(f"ip {ip!r}: expected an IPv4 or IPv6 address")
+        try:
+            address = ipaddress.ip_address(ip.strip())
+        except ValueError:
+            raise ValueError(f"ip {ip!r}: expected an IPv4 or IPv6 address (host names are not resolved)") from None
+        mask = _number(row, "mask", 0, address.max_prefixlen, address.max_prefixlen)
+        proto = row.get("proto") or "any"
+        if not isinstance(proto, str) or proto.lower() not in PROTOS:
+            raise ValueError(f"proto {proto!r}: expected one of {', '.join(PROTOS)}")
+        return cls(id=_number(row, "id", 0, 2**32 - 1, 0), group=_number(row, "grp", 0, 65535, 0),
+                   network=ipaddress.ip_network(f"{address}/{mask}", strict=False),
+                   port=_number(row, "port", 0, 65535, 0), proto=proto.lower(),
+                   pattern=_optional_text(row, "pattern"), context_info=_optional_text(row, "context_info"))
+
+    def as_row(self) -> dict[str, Any]:
+        """The row as the store holds it (ip is the network address once masked)."""
+        return {"id": self.id, "grp": self.group, "ip": str(self.network.network_address),
+                "mask": self.network.prefixlen, "port": self.port, "proto": self.proto, "pattern": self.pattern,
+                "context_info": self.context_info}
+
+    @property
+    def is_host(self) -> bool:
+        """One address (OpenSIPS keeps these in its hash table, shorter masks in its subnet table)."""
+        return self.network.prefixlen == self.network.max_prefixlen
+
+
+def address_rules(rows: Iterable[Mapping[str, Any]]) -> tuple[list[AddressRule], list[str]]:
+    """The rules of the rows that are valid, and a line per row skipped (as a bad
+    dispatcher row is: reported by id, never taking the others down)."""
+    rules, problems = [], []
+    for row in rows:
+        try:
+            rules.append(AddressRule.from_row(row))
+        except ValueError as exc:
+            problems.append(f"address row id={row.get('id')}: {exc}; row skipped")
+    return rules, problems
+
+
+def _plain_ip(ip: str) -> str:
+    """A source as a dual-stack socket reports it (::ffff:192.0.2.1) -> the IPv4 address."""
+    return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
+
+
+class TrustedSources:
+    def __init__(self, rules: Iterable[AddressRule], group: int = 0, networks: Iterable[Network] = (),
+                 destination_hosts: Iterable[str] = (), cache_size: int = 4096):
+        """rules: the address table; group: FASTDS_TRUSTED_GROUP; networks:
+        FASTDS_TRUSTED_SOURCES; destination_hosts: the IPs of the dispatcher destinations."""
+        self.rules = [r for r in rules if (group == 0 or r.group == group) and r.proto in SPOKEN]
+        self.networks = tuple(networks)
+        self.enforced = bool(self.rules or self.networks)
+        self._hosts: dict[str, list[AddressRule]] = {}
+        self._subnets = [r for r in self.rules if not r.is_host]
+        for rule in self.rules:
+            if rule.is_host:
+                self._hosts.setdefault(str(rule.network.network_address), []).append(rule)
+        self._destinations = frozenset(_plain_ip(str(ipaddress.ip_address(h))) for h in destination_hosts)
+        self._rules_for = functools.lru_cache(maxsize=cache_size)(self._find_rules)
+
+    def _find_rules(self, ip: str) -> tuple[tuple[AddressRule, ...], bool]:
+        """(the rules whose network holds ip, whether ip is trusted whatever its port and URI)."""
+        found = list(self._hosts.get(ip, ()))
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return tuple(found), False
+        found += [rule for rule in self._subnets if address in rule.network]
+        always = ip in self._destinations or any(address in network for network in self.networks)
+        return tuple(found), always
+
+    def source_trusted(self, ip: str, port: int) -> bool:
+        """Trusted by address alone (a row's pattern not looked at): the flood limit's exemption."""
+        if not self.enforced:
+            return True
+        rules, always = self._rules_for(_plain_ip(ip))
+        return always or any(rule.port in (0, port) for rule in rules)
+
+    def accepts(self, ip: str, port: int, request_uri: bytes) -> bool:
+        """May this source send this initial request?"""
+        if not self.enforced:
+            return True
+        rules, always = self._rules_for(_plain_ip(ip))
+        if always:
+            return True
+        uri = None
+        for rule in rules:
+            if rule.port not in (0, port):
+                continue
+            if rule.pattern is None:
+                return True
+            if uri is None:
+                uri = request_uri.decode("utf-8", "replace")
+            if fnmatch.fnmatchcase(uri, rule.pattern):
+                return True
+        return False
