@@ -19,7 +19,9 @@ import orjson
 from aiohttp import web
 
 from fastds.api import metrics
+from fastds.api.edge import EdgeRoutes
 from fastds.api.mi import MiHandler, statistics
+from fastds.api.replies import error, json_response
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
 from fastds.dispatch.state import DestinationState
@@ -28,14 +30,6 @@ from fastds.store import Store
 
 PANEL = Path(__file__).with_name("panel.html")
 Control = Callable[..., Awaitable[dict[str, Any]]]
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-def error(status: int, message: str, **extra: Any) -> web.Response:
-    return json_response({"error": message, **extra}, status)
 
 
 class Api:
@@ -67,7 +61,7 @@ class Api:
             return await handler(request)
         except FieldError as exc:
             return json_response(exc.as_json(), 400)
-        except RowNotFound as exc:  # removed by someone else between our read and write
+        except RowNotFound as exc:  # not there, or removed by someone else between our read and write
             return error(404, str(exc))
         except StoreError as exc:
             return error(503, f"the store cannot be reached, nothing was changed: {exc}")
@@ -262,6 +256,7 @@ class Api:
             web.get("/api/v1/stats", self.stats),
             web.get("/api/v1/health", self.health),
             web.get("/metrics", self.get_metrics),
+            *EdgeRoutes(self).routes(),
         ])
         for path in ("/mi", "/mi/"):
             app.router.add_route("POST", path, self.mi_post)

@@ -2,8 +2,9 @@
 
 Owns the commands ds_list, ds_set_state, ds_reload, get_statistics (fastds's counters,
 and shmem:/pkmem: from fastds/api/memory.py), the status/report commands sr_* (shaped by
-fastds/api/mi_sr.py), and `which`, which opensips-cli calls before anything else, with
-the result and error shapes of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
+fastds/api/mi_sr.py), the permissions and pike commands (fastds/api/mi_edge.py), and
+`which`, which opensips-cli calls before anything else, with the result and error shapes
+of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
 ("recipes") matched by name, or by count for positional arrays (two matches = "Ambiguous
 call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with a
 "data" detail. HTTP belongs to fastds/api/app.py; this module maps a request body to
@@ -21,88 +22,26 @@ import orjson
 
 from fastds.api import mi_sr
 from fastds.api.memory import MemoryStatistics
+from fastds.api.mi_edge import EdgeCommands
+from fastds.api.mi_params import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    PARTITION,
+    MiError,
+    bad_type,
+    bool_like_param,
+    int_param,
+    match_recipe,
+    string_param,
+)
 from fastds.api.snapshot import Snapshot
 from fastds.dispatch.state import DestinationState
 from fastds.errors import FastdsError
 
 MI_STATE_LETTERS = {"0": DestinationState.INACTIVE, "i": DestinationState.INACTIVE, "1": DestinationState.ACTIVE,
                     "a": DestinationState.ACTIVE, "2": DestinationState.PROBING, "p": DestinationState.PROBING}
-PARTITION = "default"  # fastds has one partition; OpenSIPS names its first one "default"
-PARSE_ERROR = (-32700, "Parse error")
-INVALID_REQUEST = (-32600, "Invalid Request")
-METHOD_NOT_FOUND = (-32601, "Method not found")
-INVALID_PARAMS = (-32602, "Invalid params")
-
-
-class MiError(Exception):
-    """An error reply: code, message and an optional "data" detail."""
-
-    def __init__(self, code: int, message: str, data: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
-
-    def as_json(self) -> dict[str, Any]:
-        error = {"code": self.code, "message": self.message}
-        if self.data:
-            error["data"] = self.data
-        return error
-
-
-def bad_type(name: str) -> MiError:
-    return MiError(*INVALID_PARAMS, f"Bad type for parameter '{name}'")
-
-
-def string_param(params: dict[str, Any], name: str) -> str:
-    """OpenSIPS get_mi_string_param: a string, or a number printed as one."""
-    value = params[name]
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(int(value))
-    raise bad_type(name)
-
-
-def int_param(params: dict[str, Any], name: str) -> int:
-    """OpenSIPS get_mi_int_param: a number, or a string holding a signed integer."""
-    value = params[name]
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip(), 10)
-        except ValueError:
-            pass
-    raise bad_type(name)
-
-
-def bool_like_param(params: dict[str, Any], name: str) -> bool:
-    """OpenSIPS get_mi_bool_like_param: exactly one of 0/n/N is no, anything else yes."""
-    value = params[name]
-    text = value if isinstance(value, str) else str(int(value)) if isinstance(value, (int, float)) else "1"
-    return not (len(text) == 1 and text in "0nN")
-
-
-def match_recipe(recipes: list[tuple[str, ...]], params: Any) -> dict[str, Any]:
-    """The params by name, once a parameter set of the command matches them (OpenSIPS
-    get_cmd_recipe); MiError otherwise."""
-    if params is None:
-        if () in recipes:
-            return {}
-        raise MiError(*INVALID_PARAMS, "Too few or too many parameters")
-    if isinstance(params, list):
-        matches = [recipe for recipe in recipes if recipe and len(recipe) == len(params)]
-        if len(matches) > 1:
-            raise MiError(*INVALID_PARAMS, "Ambiguous call, use named parameters instead")
-        if not matches:
-            raise MiError(*INVALID_PARAMS, "Too few or too many parameters")
-        return dict(zip(matches[0], params))
-    same_count = [recipe for recipe in recipes if recipe and len(recipe) == len(params)]
-    for recipe in same_count:
-        if all(name in params for name in recipe):
-            return params
-    raise MiError(*INVALID_PARAMS, "Named parameters do not match" if same_count else "Too few or too many parameters")
-
-
 class MiHandler:
     """The commands. `snapshot()` reads shared memory; `control(op, **fields)` asks the
     prober (fastds/procs/control.py) and returns its reply."""
@@ -118,6 +57,7 @@ class MiHandler:
             "which": ([(), ("command",)], self.which),  # opensips-cli asks it first, to list the commands
             **{name: (recipes, functools.partial(self.status_report, mi_sr.COMMANDS[name]))
                for name, recipes in mi_sr.RECIPES.items()},
+            **EdgeCommands(snapshot, self._ask).commands,
         }
         self.memory = MemoryStatistics()
 

@@ -2,8 +2,10 @@
 
 Owns the snapshot every read endpoint starts from (the JSON API, /mi ds_list, /metrics,
 the panel): the current generation's sets and destinations with their live state,
-picks, failovers, in-flight count and probe RTT, and the workers' counter rows. Reads
-only: topology and states are the prober's to write, counters the workers' (docs/architecture.md §7).
+picks, failovers, in-flight count and probe RTT, the address table rows published with
+them, the workers' counter rows and the IPs their flood limits block (merged over the
+workers). Reads only: topology and states are the prober's to write, counters and
+blocked IPs the workers' (docs/architecture.md §7).
 """
 
 from __future__ import annotations
@@ -34,12 +36,28 @@ class LiveDestination:
 
 
 @dataclasses.dataclass(frozen=True)
+class BlockedIp:
+    ip: str
+    since: float   # Unix time the first worker blocked it
+    until: float   # Unix time the last block ends
+    dropped: int   # requests dropped, all workers
+    workers: tuple[int, ...]
+
+    def as_json(self) -> dict:
+        return {"ip": self.ip, "since": round(self.since, 3), "until": round(self.until, 3), "dropped": self.dropped,
+                "workers": list(self.workers)}
+
+
+@dataclasses.dataclass(frozen=True)
 class Snapshot:
     generation: int
     sets: dict[int, list[LiveDestination]]  # by set id, in priority order
     workers: list[dict[str, int]]
     shm_size: int = 0  # bytes of the shared mapping
     shm_used: int = 0  # bytes of it in use (ShmView.bytes_used)
+    addresses: list[dict] = dataclasses.field(default_factory=list)  # address rows of this generation
+    blocked: list[BlockedIp] = dataclasses.field(default_factory=list)
+    blocked_total: int = 0  # IPs blocked over all workers, more than `blocked` shows when a row is full
 
     @property
     def destinations(self) -> list[LiveDestination]:
@@ -66,6 +84,7 @@ class SnapshotReader:
         self._view = view
         self._generation = -1
         self._topology: list[tuple[int, list[Destination]]] = []
+        self._addresses: list[dict] = []
 
     def __call__(self) -> Snapshot:
         view = self._view
@@ -73,6 +92,7 @@ class SnapshotReader:
         if generation != self._generation:
             sets, _ = view.sets(generation)  # slots run set by set, in the order publish() wrote them
             self._topology = [(set_id, list(sets[set_id].destinations)) for set_id in sorted(sets)]
+            self._addresses = view.addresses(generation)
             self._generation = generation
         states, in_flight, rtt, counters = view.live_arrays(generation)
         live_sets: dict[int, list[LiveDestination]] = {}
@@ -87,5 +107,18 @@ class SnapshotReader:
                                              max(0, in_flight[slot]),
                                              round(rtt[slot], 3) if rtt[slot] >= 0 else None))
                 slot += 1
+        blocked, blocked_total = self._blocked()
         return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],
-                        view.layout.size, view.bytes_used())
+                        view.layout.size, view.bytes_used(), self._addresses, blocked, blocked_total)
+
+    def _blocked(self) -> tuple[list[BlockedIp], int]:
+        merged: dict[str, BlockedIp] = {}
+        total = 0
+        for worker in range(self._view.layout.worker_slots):
+            entries, count = self._view.blocked(worker)
+            total += count
+            for ip, since, until, dropped in entries:
+                seen = merged.get(ip)
+                merged[ip] = BlockedIp(ip, since, until, dropped, (worker,)) if seen is None else BlockedIp(
+                    ip, min(seen.since, since), max(seen.until, until), seen.dropped + dropped, (*seen.workers, worker))
+        return sorted(merged.values(), key=lambda b: b.since), total

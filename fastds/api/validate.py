@@ -1,9 +1,10 @@
-"""What a destination written through the API must be, checked before anything is written.
+"""What a destination or an address row written through the API must be, checked before anything is written.
 
-Owns turning a JSON body (the OpenSIPS 3.4 dispatcher columns) into the row the store
-writes, or a FieldError naming the field, the value and what was expected. The rules
-are fastds/dispatch/sets.py's (a row the prober would skip is refused here) plus the
-column sizes of the OpenSIPS schema, so a write never fails half-way in the database.
+Owns turning a JSON body (the OpenSIPS 3.4 dispatcher or address columns) into the row
+the store writes, or a FieldError naming the field, the value and what was expected.
+The rules are fastds/dispatch/sets.py's and fastds/dispatch/trust.py's (a row the prober
+would skip is refused here) plus the column sizes of the OpenSIPS schema, so a write
+never fails half-way in the database.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from fastds.dispatch.sets import UnsupportedTransport, destination_from_row
 from fastds.dispatch.state import DestinationState
+from fastds.dispatch.trust import ADDRESS_COLUMNS, AddressRule, BadAddressRow
 from fastds.errors import FieldError
 
 WRITABLE = ("setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs", "description")
@@ -90,4 +92,28 @@ def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> d
     except ValueError:
         raise FieldError("destination", row["destination"],
                          "a sip: URI with a host (transport udp)") from None
+    return row
+
+
+ADDRESS_WRITABLE = tuple(column for column in ADDRESS_COLUMNS if column != "id")
+
+
+def address_fields(body: Any, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The address row to write: `body` over `current` (an update) or over the defaults
+    (a new row, which needs ip; mask defaults to one address). FieldError on the first problem."""
+    if not isinstance(body, dict):
+        raise FieldError("body", body, "a JSON object with the address columns")
+    for field in body:
+        if field not in ADDRESS_WRITABLE:
+            raise FieldError(field, body[field], "no such field; the fields are " + ", ".join(ADDRESS_WRITABLE)
+                             + (" (id is assigned by the store)" if field == "id" else ""))
+    if current is None and "ip" not in body:
+        raise FieldError("ip", None, "a value (required)")
+    merged = {**(current or {}), **body}
+    try:
+        rule = AddressRule.from_row(merged)
+    except BadAddressRow as exc:
+        raise FieldError(exc.column, exc.value, exc.expected) from None
+    row = rule.as_row()
+    del row["id"]
     return row

@@ -27,6 +27,14 @@ ADDRESS_COLUMNS = ("id", "grp", "ip", "mask", "port", "proto", "pattern", "conte
 TEXT_SIZES = {"ip": 50, "proto": 4, "pattern": 64, "context_info": 32}  # CHAR(n) in the schema
 
 
+class BadAddressRow(ValueError):
+    """A column that cannot be what the address table means: names it, the value, what was expected."""
+
+    def __init__(self, column: str, value: Any, expected: str):
+        self.column, self.value, self.expected = column, value, expected
+        super().__init__(f"{column} {value!r}: expected {expected}")
+
+
 def _number(row: Mapping[str, Any], column: str, low: int, high: int, default: int) -> int:
     value = row.get(column, default)
     if value is None:
@@ -34,7 +42,7 @@ def _number(row: Mapping[str, Any], column: str, low: int, high: int, default: i
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{column} {value!r}: expected an integer from {low} to {high}")
+        raise BadAddressRow(column, value, f"an integer from {low} to {high}")
     return value
 
 
@@ -43,7 +51,7 @@ def _optional_text(row: Mapping[str, Any], column: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > TEXT_SIZES[column]:
-        raise ValueError(f"{column} {value!r}: expected text of at most {TEXT_SIZES[column]} characters, or null")
+        raise BadAddressRow(column, value, f"text of at most {TEXT_SIZES[column]} characters, or null")
     return value
 
 
@@ -59,18 +67,19 @@ class AddressRule:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AddressRule:
-        """ValueError naming the column, the value and what was expected."""
+        """BadAddressRow naming the column, the value and what was expected."""
         ip = row.get("ip")
+        expected_ip = "an IPv4 or IPv6 address (host names are not resolved)"
         if not isinstance(ip, str) or len(ip) > TEXT_SIZES["ip"]:
-            raise ValueError(f"ip {ip!r}: expected an IPv4 or IPv6 address")
+            raise BadAddressRow("ip", ip, expected_ip)
         try:
             address = ipaddress.ip_address(ip.strip())
         except ValueError:
-            raise ValueError(f"ip {ip!r}: expected an IPv4 or IPv6 address (host names are not resolved)") from None
+            raise BadAddressRow("ip", ip, expected_ip) from None
         mask = _number(row, "mask", 0, address.max_prefixlen, address.max_prefixlen)
         proto = row.get("proto") or "any"
         if not isinstance(proto, str) or proto.lower() not in PROTOS:
-            raise ValueError(f"proto {proto!r}: expected one of {', '.join(PROTOS)}")
+            raise BadAddressRow("proto", proto, "one of " + ", ".join(PROTOS))
         return cls(id=_number(row, "id", 0, 2**32 - 1, 0), group=_number(row, "grp", 0, 65535, 0),
                    network=ipaddress.ip_network(f"{address}/{mask}", strict=False),
                    port=_number(row, "port", 0, 65535, 0), proto=proto.lower(),
@@ -95,7 +104,7 @@ def address_rules(rows: Iterable[Mapping[str, Any]]) -> tuple[list[AddressRule],
     for row in rows:
         try:
             rules.append(AddressRule.from_row(row))
-        except ValueError as exc:
+        except BadAddressRow as exc:
             problems.append(f"address row id={row.get('id')}: {exc}; row skipped")
     return rules, problems
 
@@ -118,7 +127,7 @@ class TrustedSources:
         for rule in self.rules:
             if rule.is_host:
                 self._hosts.setdefault(str(rule.network.network_address), []).append(rule)
-        self._destinations = frozenset(_plain_ip(str(ipaddress.ip_address(h))) for h in destination_hosts)
+        self._destinations = frozenset(_plain_ip(h) for h in destination_hosts)
         self._rules_for = functools.lru_cache(maxsize=cache_size)(self._find_rules)
 
     def _find_rules(self, ip: str) -> tuple[tuple[AddressRule, ...], bool]:

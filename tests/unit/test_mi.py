@@ -182,8 +182,9 @@ def test_notifications_get_no_body_and_empty_bodies_are_400():
 
 def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects():
     reply, _ = rpc("which")
-    assert reply["result"] == ["ds_list", "ds_reload", "ds_set_state", "get_statistics", "sr_get_status",
-                               "sr_list_identifiers", "sr_list_reports", "sr_list_status", "which"]
+    assert reply["result"] == ["address_dump", "address_reload", "ds_list", "ds_reload", "ds_set_state",
+                               "get_statistics", "pike_list", "pike_rm", "sr_get_status", "sr_list_identifiers",
+                               "sr_list_reports", "sr_list_status", "subnet_dump", "which"]
     reply, _ = rpc("which", {"command": "ds_list"})
     assert reply["result"] == [[], ["partition"], ["full"], ["full", "partition"]]
     reply, _ = rpc("which", {"command": "ps"})

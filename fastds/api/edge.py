@@ -1,0 +1,91 @@
+"""The JSON API of the edge's defences: the address table (trusted sources) and the blocked IPs.
+
+Owns /api/v1/addresses (list, add, show, change, remove rows of the OpenSIPS permissions
+`address` table, validated by fastds/api/validate.py, reloaded after a write as the
+destinations are) and /api/v1/blocked (the IPs the workers' flood limits block now,
+from shared memory; DELETE /api/v1/blocked/{ip} releases one, as MI pike_rm). The
+plumbing (token, errors as JSON, the reload) is fastds/api/app.py's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from fastds.api.replies import error, json_response
+from fastds.api.validate import address_fields
+from fastds.errors import FieldError
+
+if TYPE_CHECKING:
+    from fastds.api.app import Api
+
+
+class EdgeRoutes:
+    def __init__(self, api: Api):
+        self.api = api
+
+    @staticmethod
+    def address_id(request: web.Request) -> int:
+        text = request.match_info["id"]
+        if not text.isdigit():
+            raise FieldError("id", text, "an address row id (a positive integer)")
+        return int(text)
+
+    async def list_addresses(self, request: web.Request) -> web.Response:
+        return json_response({"addresses": await self.api.store.load_addresses(),
+                      "published": self.api.snapshot().addresses})
+
+    async def get_address(self, request: web.Request) -> web.Response:
+        address_id = self.address_id(request)
+        row = await self.api.store.get_address(address_id)
+        if row is None:
+            return error(404, f"no address with id {address_id}")
+        return json_response(row)
+
+    async def add_address(self, request: web.Request) -> web.Response:
+        row = address_fields(await self.api.body(request))
+        address_id = await self.api.store.add_address(row)
+        return json_response({"id": address_id, **row, **await self.api.apply(request)}, 201)
+
+    async def update_address(self, request: web.Request) -> web.Response:
+        address_id = self.address_id(request)
+        body = await self.api.body(request)
+        current = await self.api.store.get_address(address_id)
+        if current is None:
+            return error(404, f"no address with id {address_id}")
+        row = address_fields(body, current)
+        await self.api.store.update_address(address_id, row)
+        return json_response({"id": address_id, **row, **await self.api.apply(request)})
+
+    async def remove_address(self, request: web.Request) -> web.Response:
+        address_id = self.address_id(request)
+        await self.api.store.remove_address(address_id)  # RowNotFound: 404
+        return json_response({"id": address_id, "removed": True, **await self.api.apply(request)})
+
+    async def blocked(self, request: web.Request) -> web.Response:
+        snapshot = self.api.snapshot()
+        return json_response({"blocked": [b.as_json() for b in snapshot.blocked], "total": snapshot.blocked_total})
+
+    async def unblock(self, request: web.Request) -> web.Response:
+        text = request.match_info["ip"]
+        try:
+            ip = str(ipaddress.ip_address(text))
+        except ValueError:
+            raise FieldError("ip", text, "an IPv4 or IPv6 address") from None
+        if all(b.ip != ip for b in self.api.snapshot().blocked):
+            return error(404, f"{ip} is not blocked")
+        await self.api.control("unblock", ip=ip)
+        return json_response({"ip": ip, "released": True, "note": "every worker releases it within a second"})
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v1/addresses", self.list_addresses),
+            web.post("/api/v1/addresses", self.add_address),
+            web.get("/api/v1/addresses/{id}", self.get_address),
+            web.put("/api/v1/addresses/{id}", self.update_address),
+            web.delete("/api/v1/addresses/{id}", self.remove_address),
+            web.get("/api/v1/blocked", self.blocked),
+            web.delete("/api/v1/blocked/{ip}", self.unblock),
+        ]
