@@ -1,8 +1,8 @@
-"""The `fastds` command: run, check, db init, ds list|add|rm|set-state|reload, --version.
+"""The `fastds` command: run, check, db init, ds list|add|rm|set-state|reload, address list|add|rm, --version.
 
 Owns argument parsing and exit statuses: 0 ok, 1 runtime failure (store, sockets),
-2 bad configuration, usage or input. The ds commands go through the running fastds's API
-when it answers (live state, applied at once), else to the store directly. Reads the
+2 bad configuration, usage or input. The ds and address commands go through the running
+fastds's API when it answers (live state, applied at once), else to the store directly. Reads the
 environment only through fastds.config.
 Subcommands import what they need lazily so `fastds check` starts nothing.
 """
@@ -297,6 +297,64 @@ def cmd_ds_reload(args: argparse.Namespace) -> int:
     return 0
 
 
+ADDRESS_TABLE = ("id", "grp", "ip", "mask", "port", "proto", "pattern", "context_info")
+
+
+def cmd_address_list(args: argparse.Namespace) -> int:
+    """List the address table (trusted sources): through the running fastds, else from the store."""
+    api = _api_or_none()
+    if api is not None:
+        rows = _api_result(*api.call("GET", "/api/v1/addresses"), "cannot list")["addresses"]
+    else:
+        async def load(store):
+            await store.check_schema()
+            return await store.load_addresses()
+
+        rows = _with_store(load)
+    if args.json:
+        _print_json(rows)
+    else:
+        _print_table(ADDRESS_TABLE, rows)
+    return 0
+
+
+def cmd_address_add(args: argparse.Namespace) -> int:
+    """Add a trusted source to the address table (validated before anything is written)."""
+    body = {"grp": args.grp, "ip": args.ip, "port": args.port, "proto": args.proto, "pattern": args.pattern,
+            "context_info": args.context_info, **({"mask": args.mask} if args.mask is not None else {})}
+    api = _api_or_none()
+    if api is not None:
+        reply = _api_result(*api.call("POST", "/api/v1/addresses", body), "address not added")
+        print(f"fastds: added address id {reply['id']}{_applied(reply)}")
+        return 0
+    from fastds.api.validate import address_fields
+
+    try:
+        fields = address_fields(body)  # as the API would check it
+    except FastdsError as exc:
+        print(f"fastds: address not added: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def add(store):
+        await store.check_schema()
+        return await store.add_address(fields)
+
+    print(f"fastds: added address id {_with_store(add)} to the store (read when fastds starts)")
+    return 0
+
+
+def cmd_address_rm(args: argparse.Namespace) -> int:
+    """Remove an address table row by id."""
+    api = _api_or_none()
+    if api is not None:
+        reply = _api_result(*api.call("DELETE", f"/api/v1/addresses/{args.id}"), "not removed")
+        print(f"fastds: removed address id {args.id}{_applied(reply)}")
+        return 0
+    _with_store(lambda store: store.remove_address(args.id))
+    print(f"fastds: removed address id {args.id} from the store")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastds", description="SIP load balancer (dispatcher).")
     parser.add_argument("--version", action="version", version=f"fastds {__version__}")
@@ -330,6 +388,18 @@ def build_parser() -> argparse.ArgumentParser:
     set_state.add_argument("state", choices=STATE_CHOICES)
     command(ds, "reload", cmd_ds_reload).add_argument(
         "--reset-state", action="store_true", help="take states from the store (ds_reload inherit_state=0)")
+    address = commands.add_parser("address", help="trusted sources (the permissions address table)").add_subparsers(
+        dest="address_command", required=True)
+    command(address, "list", cmd_address_list).add_argument("--json", action="store_true", help="JSON instead of a table")
+    add = command(address, "add", cmd_address_add)
+    add.add_argument("--ip", required=True, help="IPv4 or IPv6 address (with --mask: a network)")
+    add.add_argument("--mask", type=int, default=None, help="prefix length; default one address (32 / 128)")
+    add.add_argument("--grp", type=int, default=0, help="group (FASTDS_TRUSTED_GROUP picks one; 0 = any)")
+    add.add_argument("--port", type=int, default=0, help="source port; 0 = any")
+    add.add_argument("--proto", default="any", help="any, udp, tcp, tls, sctp, ws, wss")
+    add.add_argument("--pattern", default=None, help="shell wildcards the Request-URI must match")
+    add.add_argument("--context-info", default=None)
+    command(address, "rm", cmd_address_rm).add_argument("id", type=int)
     return parser
 
 

@@ -39,7 +39,7 @@ def test_b_a_callee_answering_503_is_failed_over(harness):
     for port in ports:
         harness.add_destination(port)
     broken, healthy = harness.uas("uas_503.xml", ports[0]), harness.uas("uas.xml", ports[1])
-    harness.start_fastds(default_alg=2, probing_threshold=1000)  # failover alone, the prober never steps in
+    harness.start_fastds(default_alg=2, probing_threshold=1000, confirm_failures=0)  # failover alone: no probe
     code, stats = harness.uac("uac.xml", CALLS)
     assert code == 0 and counts(stats, "SuccessfulCall(C)", "FailedCall(C)") == (CALLS, 0)
     expected, _ = expected_split(harness, ports, CALLS)

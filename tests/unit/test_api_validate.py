@@ -69,3 +69,18 @@ def test_refusals_name_the_field_the_value_and_what_was_expected(body, field):
     assert error.field == field
     assert error.as_json()["field"] == field and error.as_json()["expected"]
     assert str(error).startswith(f"{field}: ") and "expected" in str(error)
+
+
+def test_address_rows_are_validated_and_completed_before_a_write():
+    from fastds.api.validate import address_fields
+
+    assert address_fields({"ip": "198.51.100.7"}) == {"grp": 0, "ip": "198.51.100.7", "mask": 32, "port": 0,
+                                                      "proto": "any", "pattern": None, "context_info": None}
+    current = {"id": 4, "grp": 3, "ip": "10.0.0.0", "mask": 8, "port": 0, "proto": "udp", "pattern": None,
+               "context_info": "x"}
+    assert address_fields({"port": 5060}, current)["port"] == 5060
+    for body, field in (({}, "ip"), ({"ip": "pbx.example.com"}, "ip"), ({"ip": "10.0.0.1", "mask": 40}, "mask"),
+                        ({"ip": "10.0.0.1", "id": 3}, "id"), ({"ip": "10.0.0.1", "proto": "smtp"}, "proto"), ([], "body")):
+        with pytest.raises(FieldError) as caught:
+            address_fields(body)
+        assert caught.value.field == field

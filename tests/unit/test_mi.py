@@ -272,3 +272,56 @@ def test_status_report_commands_in_the_opensips_shapes():
     assert sr("sr_get_status", {"group": "nope"})["error"] == {"code": 404, "message": "Group not found"}
     assert sr("sr_get_status", {"group": "dispatcher", "identifier": "x"})["error"]["message"] == "Identity not found"
     assert sr("sr_list_reports", ["core", "x"])["error"] == {"code": 404, "message": "Identifier not found"}
+
+
+# -- permissions and pike (fastds/api/mi_edge.py) ---------------------------------------------
+
+
+def edge_rpc(method, params=None, addresses=(), blocked=(), prober=None):
+    from fastds.api.snapshot import BlockedIp
+
+    base = snapshot()
+    shot = Snapshot(base.generation, base.sets, base.workers, addresses=list(addresses),
+                    blocked=[BlockedIp(ip, 1.0, 2.0, 3, (0,)) for ip in blocked])
+    prober = prober or Prober()
+    body = {"jsonrpc": "2.0", "method": method, "id": 1, **({"params": params} if params is not None else {})}
+    status, reply = asyncio.run(MiHandler(lambda: shot, prober).handle(orjson.dumps(body)))
+    assert status == 200
+    return orjson.loads(reply), prober
+
+
+ADDRESSES = [
+    {"id": 1, "grp": 1, "ip": "198.51.100.7", "mask": 32, "port": 5060, "proto": "udp", "pattern": None,
+     "context_info": "carrier-a"},
+    {"id": 2, "grp": 2, "ip": "203.0.113.0", "mask": 24, "port": 0, "proto": "any", "pattern": "sip:+1*",
+     "context_info": None},
+]
+
+
+def test_address_dump_and_subnet_dump_in_opensips_shapes():
+    reply, _ = edge_rpc("address_dump", addresses=ADDRESSES)
+    assert reply["result"] == {"Partitions": [{"name": "default", "Destinations": [
+        {"grp": 1, "ip": "198.51.100.7", "mask": "32", "port": 5060, "proto": "udp", "pattern": None,
+         "context_info": "carrier-a"}]}]}
+    reply, _ = edge_rpc("subnet_dump", {"partition": "default"}, addresses=ADDRESSES)
+    assert reply["result"] == {"part": "default", "Destinations": [
+        {"grp": 2, "ip": "203.0.113.0", "mask": "255.255.255.0", "port": 0, "proto": "any", "pattern": "sip:+1*",
+         "context_info": None}]}
+    reply, _ = edge_rpc("address_dump", {"partition": "other"})
+    assert reply["error"] == {"code": 404, "message": "No such partition"}
+
+
+def test_address_reload_reloads_through_the_prober():
+    reply, prober = edge_rpc("address_reload")
+    assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": True})]
+    reply, _ = edge_rpc("address_reload", prober=Prober({"ok": False, "error": "store down"}))
+    assert reply["error"]["code"] == 400
+
+
+def test_pike_list_and_pike_rm():
+    reply, _ = edge_rpc("pike_list", blocked=["203.0.113.9", "2001:db8::9"])
+    assert reply["result"] == {"IPs": ["203.0.113.9", "2001:db8::9"]}
+    reply, prober = edge_rpc("pike_rm", {"ip": "203.0.113.9"}, blocked=["203.0.113.9"])
+    assert reply["result"] == "OK" and prober.requests == [("unblock", {"ip": "203.0.113.9"})]
+    assert edge_rpc("pike_rm", {"ip": "nope"})[0]["error"] == {"code": 500, "message": "Bad IP"}
+    assert edge_rpc("pike_rm", {"ip": "198.51.100.1"})[0]["error"] == {"code": 404, "message": "Match not found"}

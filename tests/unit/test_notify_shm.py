@@ -100,3 +100,45 @@ def test_pick_and_failover_counts_are_shared_and_follow_a_destination_across_rel
     after, _ = writer.sets(second)
     assert [d.id for d in after[1].destinations] == [3, 9] and after[1].destinations[0].description == "kept"
     assert writer.counts(second, 0) == (0, 1) and writer.counts(second, 1) == (0, 0)
+
+
+def test_address_rows_are_published_with_their_generation():
+    writer = ShmWriter(create(8, 1, 4096))
+    rows = [{"id": 1, "grp": 0, "ip": "10.0.0.0", "mask": 8, "port": 0, "proto": "any", "pattern": None,
+             "context_info": None}]
+    generation = writer.publish(sets(1), {}, [{"id": 5}], rows)
+    assert writer.addresses(generation) == rows and writer.dialplan(generation) == [{"id": 5}]
+    assert writer.addresses(writer.publish(sets(1), {}, [])) == []
+
+
+def test_blocked_ips_per_worker_and_the_unblock_ring():
+    from fastds.shm.layout import BLOCKED_SLOTS, UNBLOCK_SLOTS
+
+    writer = ShmWriter(create(4, 2, 4096))
+    view = ShmView(writer.region)
+    assert view.blocked(0) == ([], 0)
+    many = [(f"203.0.113.{i}", 100.0 + i, 160.0 + i, i) for i in range(BLOCKED_SLOTS + 5)]
+    view.write_blocked(1, many)
+    shown, total = view.blocked(1)
+    assert shown == many[:BLOCKED_SLOTS] and total == BLOCKED_SLOTS + 5 and view.blocked(0) == ([], 0)
+    view.write_blocked(1, many[:1])
+    assert view.blocked(1) == (many[:1], 1)
+    seen, ips = view.unblock_requests(0)
+    assert (seen, ips) == (0, [])
+    writer.request_unblock("203.0.113.7")
+    writer.request_unblock("2001:db8::7")
+    assert view.unblock_requests(seen) == (2, ["203.0.113.7", "2001:db8::7"])
+    for i in range(UNBLOCK_SLOTS + 3):
+        writer.request_unblock(f"198.51.100.{i}")
+    count, ips = view.unblock_requests(2)
+    assert count == 2 + UNBLOCK_SLOTS + 3 and ips == [f"198.51.100.{i}" for i in range(3, UNBLOCK_SLOTS + 3)]
+
+
+def test_a_row_left_odd_by_a_dead_writer_is_fixed_by_the_next_one():
+    import struct
+
+    view = ShmView(create(4, 1, 4096))
+    struct.pack_into("<Q", view.region, view.layout.blocked_offset(0), 7)  # died while writing
+    assert view.blocked(0) == ([], 0)
+    view.write_blocked(0, [("203.0.113.1", 1.0, 2.0, 3)])
+    assert view.blocked(0) == ([("203.0.113.1", 1.0, 2.0, 3)], 1)

@@ -93,3 +93,51 @@ def test_a_destination_the_egress_check_refuses_fails_without_a_send():
     probing = make_probing(allowed=lambda host, now: False)
     assert probing.timer(0.0) == [] and probing.pending == {}
     assert probing.next_deadline() == INTERVAL
+
+
+# -- confirming traffic failures (FASTDS_CONFIRM_FAILURES) ----------------------------------------
+
+
+def confirming(threshold=1, confirm=True) -> Probing:
+    probing = make_probing(states=(0, 0, 1), threshold=threshold)
+    probing.health.confirm = confirm
+    return probing
+
+
+def test_a_failure_of_an_answering_destination_waits_for_a_probe_that_dismisses_it():
+    from fastds.dispatch.health import FailureDismissed
+
+    probing = confirming()
+    assert probing.next_deadline() is None  # active, mode 0: not probed
+    assert probing.traffic_failure(1, "timeout (no final reply)", answering=True) == []
+    assert probing.health.tracked[1].state == DestinationState.ACTIVE and probing.next_deadline() == 0.0
+    (send,) = probing.timer(1.0)
+    assert send.addr == D1
+    actions = probing.receive(build_response(scan(send.data), 200), 1.05)
+    (dismissed,) = of(actions, FailureDismissed)
+    assert dismissed.reasons == ("timeout (no final reply)",) and "stays active" in dismissed.log_line()
+    assert of(actions, StateChange) == [] and probing.next_deadline() is None
+
+
+def test_a_failure_confirmed_by_a_silent_probe_counts_then():
+    probing = confirming(threshold=2)
+    probing.traffic_failure(1, "503 from traffic", answering=True)
+    probing.traffic_failure(1, "503 from traffic", answering=True)  # decided by the same probe
+    (send,) = probing.timer(0.0)
+    assert probing.timer(TIMEOUT - 0.01) != [] and probing.health.tracked[1].state == DestinationState.ACTIVE
+    (change,) = of(probing.timer(TIMEOUT), StateChange)
+    assert change.new == DestinationState.PROBING and change.reason == "503 from traffic, confirmed by probe timeout"
+
+
+def test_without_confirmation_or_an_answer_meanwhile_a_failure_counts_at_once():
+    for probing, answering in ((confirming(confirm=False), True), (confirming(), False)):
+        (change,) = of(probing.traffic_failure(1, "timeout (no final reply)", answering=answering), StateChange)
+        assert change.new == DestinationState.PROBING
+
+
+def test_failure_reports_carry_the_answering_flag():
+    from fastds.procs.reports import decode
+
+    assert decode(b"7 1 503 from traffic") == (7, "503 from traffic", True)
+    assert decode(b"7 0 timeout (no final reply)") == (7, "timeout (no final reply)", False)
+    assert decode(b"7 x nope") is None and decode(b"seven 1 x") is None

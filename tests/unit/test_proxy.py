@@ -482,3 +482,63 @@ def test_a_saturated_worker_sheds_new_invites_only():
                   extra=b"Route: " + route + b"\r\n")
     assert scan(only(proxy.receive(bye, CALLER, 0.3), D2)).method == b"BYE"  # in-dialog: passes
     assert scan(only(proxy.receive(answer(forwarded, 180), D1, 0.4), CALLER)).status_code == 180  # responses too
+
+# -- the edge: scanners, trusted sources, what a failure report says ----------------------------
+
+
+def trusted_proxy(action="403"):
+    from fastds.dispatch.trust import TrustedSources, address_rules
+
+    proxy = make_proxy(untrusted_action=action, block_user_agents=("friendly-scanner", "sipvicious"))
+    proxy.trust = TrustedSources(address_rules([{"id": 1, "ip": "127.0.0.1", "port": 5080}])[0],
+                                 destination_hosts=["127.0.0.1"])
+    return proxy
+
+
+def test_a_scanner_user_agent_is_dropped_silently_and_a_normal_one_passes():
+    proxy = trusted_proxy()
+    scanner = request(method=b"OPTIONS", ruri=b"sip:100@127.0.0.1", extra=b"User-Agent: Friendly-Scanner 2.0\r\n")
+    assert proxy.receive(scanner, ("127.0.0.2", 5090), 0.0) == [] and proxy.counters["scanner_dropped"] == 1
+    assert proxy.receive(request(extra=b"User-Agent: sipvicious\r\n"), CALLER, 0.0) == []
+    start_invite(proxy, extra=b"User-Agent: Linphone/5.2\r\n")
+    assert proxy.counters["scanner_dropped"] == 2
+
+
+@pytest.mark.parametrize("action", ["403", "drop"])
+def test_an_untrusted_source_is_refused_or_dropped_and_nothing_is_forwarded(action):
+    proxy = trusted_proxy(action)
+    stranger = ("127.0.0.2", 5080)
+    actions = proxy.receive(request(), stranger, 0.0)
+    if action == "403":
+        reply = scan(only(actions, stranger))
+        assert (reply.status_code, reply.reason) == (403, b"Forbidden (untrusted source)")
+        assert proxy.counters["untrusted_rejected"] == 1
+    else:
+        assert actions == [] and proxy.counters["untrusted_dropped"] == 1
+    assert sends(actions, D1) == sends(actions, D2) == [] and proxy.servers == {}
+    start_invite(proxy)  # the trusted caller's call goes through
+
+
+def test_in_dialog_requests_from_a_destination_or_with_our_route_are_not_trust_checked():
+    proxy = trusted_proxy()
+    route = record_route_of(proxy)
+    bye = request(method=b"BYE", ruri=b"sip:alice@127.0.0.1:5080", branch=b"z9hG4bK-b2", cseq=5, to_tag=b"caller1",
+                  extra=b"Route: " + route + b"\r\n")
+    assert scan(only(proxy.receive(bye, ("127.0.0.9", 6001), 1.0), CALLER)).method == b"BYE"
+
+
+def test_a_failure_report_says_whether_the_destination_was_answering():
+    proxy = make_proxy()
+    forwarded = start_invite(proxy)
+    (report,) = [a for a in proxy.receive(answer(forwarded, 503), D1, 0.2) if isinstance(a, ReportFailure)]
+    assert report.answering  # it answered this very request
+    silent = make_proxy()
+    start_invite(silent, call_id=b"c1@u")
+    (report,) = [a for a in silent.timer(FR) if isinstance(a, ReportFailure)]
+    assert not report.answering  # nothing from it at all
+    busy = make_proxy()
+    start_invite(busy, call_id=b"c1@u")
+    other = start_invite(busy, now=1.0, call_id=b"c2@u", branch=b"z9hG4bK-c2")
+    busy.receive(answer(other, 200), D1, 2.0)  # it answers the second call while ignoring the first
+    (report,) = [a for a in busy.timer(FR) if isinstance(a, ReportFailure)]
+    assert report.answering and report.reason == "timeout (no final reply)"

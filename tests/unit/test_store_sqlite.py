@@ -87,3 +87,16 @@ def test_a_relative_sqlite_url_is_resolved_and_messages_print_the_absolute_path(
     assert store.path == str(tmp_path / "nonexistent" / "dir" / "fastds.db")
     with pytest.raises(StoreError, match=f"SQLite store {tmp_path}/nonexistent/dir/fastds.db does not exist"):
         run(store.check_schema())
+
+
+def test_address_rows_are_added_changed_listed_and_removed(tmp_path):
+    store = SqliteStore(str(tmp_path / "ds.db"))
+    run(store.init_schema())
+    row = {"grp": 1, "ip": "198.51.100.7", "mask": 32, "port": 0, "proto": "any", "pattern": None, "context_info": "a"}
+    first = run(store.add_address(row))
+    run(store.update_address(first, {**row, "port": 5060}))
+    assert run(store.load_addresses()) == [{"id": first, **row, "port": 5060}]
+    run(store.remove_address(first))
+    assert run(store.get_address(first)) is None
+    with pytest.raises(StoreError, match=f"no address with id {first}"):
+        run(store.remove_address(first))
