@@ -43,6 +43,10 @@ class StoreError(FastdsError):
     """The destination store could not be read or written."""
 
 
+class MissingTable(StoreError):
+    """An optional table (address) is not in the store: fastds goes on without it."""
+
+
 class RowNotFound(StoreError):
     """The store has no row (destination, address) with that id (removed meanwhile, or never there)."""
 

@@ -8,7 +8,8 @@ of FASTDS_TRUSTED_GROUP (0 = any group) matches its IP within the row's mask, it
 when it is a destination of the dispatcher sets (calls from the media servers). A row
 with a pattern also needs the Request-URI to match it (shell wildcards, case
 sensitive, as OpenSIPS's fnmatch). Nothing is enforced while no row and no CIDR is
-configured: every source is then trusted, as before this existed.
+configured: every source may then send, as before this existed (but only the sources
+named are exempt from the flood limit, fastds/dispatch/pike.py).
 """
 
 from __future__ import annotations
@@ -142,9 +143,8 @@ class TrustedSources:
         return tuple(found), always
 
     def source_trusted(self, ip: str, port: int) -> bool:
-        """Trusted by address alone (a row's pattern not looked at): the flood limit's exemption."""
-        if not self.enforced:
-            return True
+        """Named trusted by address alone (a row's pattern not looked at), whether or not
+        trust is enforced: the flood limit's exemption."""
         rules, always = self._rules_for(_plain_ip(ip))
         return always or any(rule.port in (0, port) for rule in rules)
 

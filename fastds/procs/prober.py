@@ -34,7 +34,7 @@ from fastds.dispatch.sets import DestinationSet, build_sets
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
 from fastds.dispatch.trust import address_rules
-from fastds.errors import FastdsError, RowNotFound, StoreError
+from fastds.errors import FastdsError, MissingTable, RowNotFound, StoreError
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import sent_by
@@ -177,7 +177,10 @@ class Prober:
             runtime = {d.id: d.state for found in sets_now.values() for d in found.destinations}
         rows = await self.store.load_destinations()
         dialplan = await self.store.load_dialplan(self.settings.dialplan_id)
-        addresses, address_problems = address_rules(await self.store.load_addresses())
+        try:
+            addresses, address_problems = address_rules(await self.store.load_addresses())
+        except MissingTable as exc:
+            addresses, address_problems = [], [f"{exc}; trusted are FASTDS_TRUSTED_SOURCES and the destinations"]
         sets, problems = build_sets(rows)
         sets, unresolved = resolve(sets)
         discarded = len(problems) + len(unresolved)

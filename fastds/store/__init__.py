@@ -2,7 +2,10 @@
 
 Owns the Store interface every backend implements and opening one from FASTDS_DB_URL.
 Only `fastds db init` creates tables; everything else refuses a missing table or a
-table version fastds does not speak (dispatcher 9, dialplan 5, address 5), saying what to do.
+table version fastds does not speak (dispatcher 9, dialplan 5, address 5), saying what to
+do -- except the address table, which an OpenSIPS database without the permissions module
+lacks: without it, loading addresses raises MissingTable and fastds trusts what
+FASTDS_TRUSTED_SOURCES and the destinations name.
 Workers never import this package (docs/architecture.md §1).
 """
 
@@ -21,6 +24,7 @@ DIALPLAN_COLUMNS = ("id", "dpid", "pr", "match_op", "match_exp", "match_flags", 
 TABLE_COLUMNS = {"dispatcher": DISPATCHER_COLUMNS, "address": ADDRESS_COLUMNS}  # the tables fastds writes rows to
 ROW_NOUNS = {"dispatcher": "destination", "address": "address"}  # what messages call a row
 TABLE_VERSIONS = {"dispatcher": 9, "dialplan": 5, "address": 5}
+OPTIONAL_TABLES = {"address"}
 
 
 class Store(Protocol):
@@ -51,6 +55,8 @@ def columns_of(table: str, fields: dict[str, Any]) -> list[str]:
 def check_versions(found: dict[str, int]) -> None:
     """StoreError unless every table fastds reads has the version it speaks."""
     for table, version in TABLE_VERSIONS.items():
+        if table not in found and table in OPTIONAL_TABLES:
+            continue
         if table not in found:
             raise StoreError(f"table {table!r} is missing from the version table: run `fastds db init`")
         if found[table] != version:
@@ -63,6 +69,7 @@ async def ensure_schema(store: Store) -> bool:
     already (nothing run, so MySQL prints no "already exists" notes), True when created."""
     try:
         await store.check_schema()
+        await store.load_addresses()  # the optional table too (MissingTable is a StoreError)
         return False
     except StoreError:
         pass

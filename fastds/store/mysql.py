@@ -17,7 +17,7 @@ import asyncmy
 from asyncmy.cursors import DictCursor
 from asyncmy.errors import Error as DriverError
 
-from fastds.errors import RowNotFound, StoreError
+from fastds.errors import MissingTable, RowNotFound, StoreError
 from fastds.store import (
     ADDRESS_COLUMNS,
     DIALPLAN_COLUMNS,
@@ -115,7 +115,13 @@ class MysqlStore:
         await self._update_row("dispatcher", destination_id, {"state": state})
 
     async def load_addresses(self) -> list[dict[str, Any]]:
-        rows, _, _ = await self._execute(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id", fetch=True)
+        try:
+            rows, _, _ = await self._execute(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id",
+                                             fetch=True)
+        except StoreError as exc:
+            if "doesn't exist" in str(exc):
+                raise MissingTable(f"{self.name} has no address table: run `fastds db init` to add it") from None
+            raise
         return list(rows)
 
     async def get_address(self, address_id: int) -> dict[str, Any] | None:

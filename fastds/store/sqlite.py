@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fastds.errors import RowNotFound, StoreError
+from fastds.errors import MissingTable, RowNotFound, StoreError
 from fastds.store import (
     ADDRESS_COLUMNS,
     DIALPLAN_COLUMNS,
@@ -109,7 +109,12 @@ class SqliteStore:
         await self._delete_row("dispatcher", destination_id)
 
     async def load_addresses(self) -> list[dict[str, Any]]:
-        return await self._query(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id")
+        try:
+            return await self._query(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id")
+        except StoreError as exc:
+            if "no such table" in str(exc):
+                raise MissingTable(f"{self.path} has no address table: run `fastds db init` to add it") from None
+            raise
 
     async def get_address(self, address_id: int) -> dict[str, Any] | None:
         return await self._get_row("address", address_id)

@@ -116,3 +116,25 @@ def test_the_prober_arms_one_timer_for_its_cores_next_deadline(tmp_path):
 
     (first_at, first), (second_at, second) = asyncio.run(body())[:2]
     assert first == second and second_at - first_at >= 0.2
+
+
+def test_a_reload_publishes_the_address_rows_and_reports_the_bad_ones(tmp_path):
+    async def body():
+        prober, store, view = await started_prober(tmp_path)
+        good = await store.add_address({"grp": 0, "ip": "198.51.100.7", "mask": 32, "port": 0, "proto": "any"})
+        bad = await store.add_address({"grp": 0, "ip": "pbx.example.com", "mask": 32, "port": 0, "proto": "any"})
+        reply = await prober.control({"op": "reload", "inherit": True}, 1.0)
+        return good, bad, reply, view.addresses(view.generation)
+
+    good, bad, reply, published = asyncio.run(body())
+    assert [row["id"] for row in published] == [good]
+    assert any(problem.startswith(f"address row id={bad}: ip ") for problem in reply["problems"])
+
+
+def test_pike_rm_goes_to_the_workers_through_the_unblock_ring(tmp_path):
+    async def body():
+        prober, _, view = await started_prober(tmp_path)
+        assert (await prober.control({"op": "unblock", "ip": "203.0.113.9"}, 1.0))["ok"]
+        return view.unblock_requests(0)
+
+    assert asyncio.run(body()) == (1, ["203.0.113.9"])

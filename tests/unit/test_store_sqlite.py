@@ -100,3 +100,23 @@ def test_address_rows_are_added_changed_listed_and_removed(tmp_path):
     assert run(store.get_address(first)) is None
     with pytest.raises(StoreError, match=f"no address with id {first}"):
         run(store.remove_address(first))
+
+
+def test_a_store_without_the_address_table_still_loads_and_db_init_adds_it(tmp_path):
+    from fastds.errors import MissingTable
+    from fastds.store import ensure_schema
+
+    path = tmp_path / "ds.db"
+    store = SqliteStore(str(path))
+    run(store.init_schema())
+    run(store.close())
+    with sqlite3.connect(path) as db:  # an OpenSIPS database without the permissions module
+        db.execute("DROP TABLE address")
+        db.execute("DELETE FROM version WHERE table_name = 'address'")
+    store = SqliteStore(str(path))
+    run(store.check_schema())
+    with pytest.raises(MissingTable, match="no address table: run `fastds db init`"):
+        run(store.load_addresses())
+    assert run(ensure_schema(store)) is True and run(store.load_addresses()) == []
+    assert run(ensure_schema(store)) is False
+    run(store.close())

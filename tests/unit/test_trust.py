@@ -38,7 +38,8 @@ def test_a_bad_row_names_its_column_and_is_skipped_alone(row, column):
 
 def test_nothing_configured_trusts_everyone():
     trust = TrustedSources([], destination_hosts=["127.0.0.1"])
-    assert not trust.enforced and trust.accepts("203.0.113.9", 5060, URI) and trust.source_trusted("203.0.113.9", 1)
+    assert not trust.enforced and trust.accepts("203.0.113.9", 5060, URI)
+    assert not trust.source_trusted("203.0.113.9", 1) and trust.source_trusted("127.0.0.1", 1)  # named ones only
 
 
 def test_hosts_subnets_ports_and_transports():
