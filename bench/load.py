@@ -86,6 +86,7 @@ class Fastds:
     def __init__(self, workdir: Path, workers: int):
         self.workdir, self.workers = workdir, workers
         self.port = free_udp_port()
+        self.api_port = free_tcp_port()
 
     def start(self, backends: list[int]) -> None:
         db = self.workdir / "fastds.db"
@@ -98,7 +99,7 @@ class Fastds:
             await store.close()
 
         asyncio.run(fill())
-        env = loopback.environment(self.workdir, db, self.port, free_tcp_port(), os.environ["PATH"], workers=self.workers,
+        env = loopback.environment(self.workdir, db, self.port, self.api_port, os.environ["PATH"], workers=self.workers,
                                    default_alg=2, default_flags="f", fr_timeout_ms=FR_TIMEOUT_MS, ping_interval_s=10,
                                    probing_threshold=3)
         self.log = self.workdir / "fastds.log"

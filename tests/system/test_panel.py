@@ -96,7 +96,12 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
     sets = harness.api("GET", "/api/v1/sets")[1]["sets"]
     assert {d["destination"]: d["state"] for s in sets for d in s["destinations"]}[new_uri] == "inactive"
 
-    before = harness.api("GET", "/api/v1/destinations")[1]
+
+    def written_back():  # the prober writes states back to the store every 2 s
+        rows = harness.api("GET", "/api/v1/destinations")[1]
+        return rows if any(r["destination"] == new_uri and r["state"] == 1 for r in rows["destinations"]) else None
+
+    before = wait_for(written_back, 20, "the inactive state written back to the store")
     fill(browser, setid=1, destination="sip:bad host name", weight=1, description="")
     error = browser.find_element(By.ID, "form-error")
     wait_for(lambda: error.text, 20, "the validation message")
