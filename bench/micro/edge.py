@@ -64,7 +64,7 @@ def main() -> None:
         ("trusted: a host row of 1,000", lambda n: trust.accepts("10.0.3.7", 5060, uri)),
         ("trusted: a subnet row", lambda n: trust.accepts("172.18.9.9", 5060, uri)),
         ("untrusted source (refused)", lambda n: trust.accepts("203.0.113.9", 5060, uri)),
-        ("scanner check of the User-Agent", lambda n: scanner.search(message.header("User-Agent"))),
+        ("scanner check of the User-Agent", lambda n: scanner.search(message.header("User-Agent").lower())),
     ]
     for name, function in cases:
         print(f"{name}: {per_call(function, args.number, args.runs):.0f} ns per request")

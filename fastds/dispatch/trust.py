@@ -18,6 +18,7 @@ import dataclasses
 import fnmatch
 import functools
 import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -115,6 +116,36 @@ def _plain_ip(ip: str) -> str:
     return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
 
 
+def _as_int(ip: str) -> tuple[int, int] | None:
+    """(address family, the address as an integer); None for text that is not an address."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        return family, int.from_bytes(socket.inet_pton(family, ip), "big")
+    except OSError:
+        return None
+
+
+def _as_prefix(network: Network) -> tuple[int, int, int]:
+    """(family, network as an integer, netmask as an integer): an address is in it when
+    address & netmask == network."""
+    family = socket.AF_INET if network.version == 4 else socket.AF_INET6
+    return family, int(network.network_address), int(network.netmask)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _SourceRules:
+    """What the rules say of one source IP, worked out once (the cache holds these)."""
+    any_port: bool                         # accepted from any port, whatever the Request-URI
+    ports: frozenset[int]                  # accepted from these ports, whatever the Request-URI
+    patterned: tuple[AddressRule, ...]     # accepted when the port and the Request-URI match
+    named_any_port: bool                   # named trusted from any port (patterns not looked at)
+    named_ports: frozenset[int]
+
+
+_NOBODY = _SourceRules(False, frozenset(), (), False, frozenset())  # no rule names the source
+_ALWAYS = _SourceRules(True, frozenset(), (), True, frozenset())    # a destination, or a trusted CIDR
+
+
 class TrustedSources:
     def __init__(self, rules: Iterable[AddressRule], group: int = 0, networks: Iterable[Network] = (),
                  destination_hosts: Iterable[str] = (), cache_size: int = 4096):
@@ -123,44 +154,49 @@ class TrustedSources:
         self.rules = [r for r in rules if (group == 0 or r.group == group) and r.proto in SPOKEN]
         self.networks = tuple(networks)
         self.enforced = bool(self.rules or self.networks)
-        self._hosts: dict[str, list[AddressRule]] = {}
-        self._subnets = [r for r in self.rules if not r.is_host]
+        self._hosts: dict[tuple[int, int], list[AddressRule]] = {}
+        self._subnets = [(_as_prefix(r.network), r) for r in self.rules if not r.is_host]
         for rule in self.rules:
             if rule.is_host:
-                self._hosts.setdefault(str(rule.network.network_address), []).append(rule)
-        self._destinations = frozenset(_plain_ip(h) for h in destination_hosts)
+                self._hosts.setdefault(_as_prefix(rule.network)[:2], []).append(rule)
+        self._always = [_as_prefix(network) for network in self.networks]
+        self._destinations = frozenset(_as_int(_plain_ip(h)) for h in destination_hosts) - {None}
         self._rules_for = functools.lru_cache(maxsize=cache_size)(self._find_rules)
 
-    def _find_rules(self, ip: str) -> tuple[tuple[AddressRule, ...], bool]:
-        """(the rules whose network holds ip, whether ip is trusted whatever its port and URI)."""
-        found = list(self._hosts.get(ip, ()))
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return tuple(found), False
-        found += [rule for rule in self._subnets if address in rule.network]
-        always = ip in self._destinations or any(address in network for network in self.networks)
-        return tuple(found), always
+    def _find_rules(self, ip: str) -> _SourceRules:
+        address = _as_int(ip)
+        if address is None:
+            return _NOBODY
+        family, value = address
+        if address in self._destinations or any(f == family and value & mask == network
+                                                for f, network, mask in self._always):
+            return _ALWAYS
+        found = list(self._hosts.get(address, ()))
+        found += [rule for (f, network, mask), rule in self._subnets if f == family and value & mask == network]
+        if not found:
+            return _NOBODY
+        plain = [rule for rule in found if rule.pattern is None]
+        return _SourceRules(any(rule.port == 0 for rule in plain), frozenset(rule.port for rule in plain),
+                            tuple(rule for rule in found if rule.pattern is not None),
+                            any(rule.port == 0 for rule in found), frozenset(rule.port for rule in found))
 
     def source_trusted(self, ip: str, port: int) -> bool:
         """Named trusted by address alone (a row's pattern not looked at), whether or not
         trust is enforced: the flood limit's exemption."""
-        rules, always = self._rules_for(_plain_ip(ip))
-        return always or any(rule.port in (0, port) for rule in rules)
+        rules = self._rules_for(_plain_ip(ip))
+        return rules.named_any_port or port in rules.named_ports
 
     def accepts(self, ip: str, port: int, request_uri: bytes) -> bool:
         """May this source send this initial request?"""
         if not self.enforced:
             return True
-        rules, always = self._rules_for(_plain_ip(ip))
-        if always:
+        rules = self._rules_for(_plain_ip(ip))
+        if rules.any_port or port in rules.ports:
             return True
         uri = None
-        for rule in rules:
+        for rule in rules.patterned:
             if rule.port not in (0, port):
                 continue
-            if rule.pattern is None:
-                return True
             if uri is None:
                 uri = request_uri.decode("utf-8", "replace")
             if fnmatch.fnmatchcase(uri, rule.pattern):
