@@ -83,8 +83,9 @@ def wait_for_line(log: Path, needle: bytes, process: subprocess.Popen, timeout: 
 class Fastds:
     name = "fastds"
 
-    def __init__(self, workdir: Path, workers: int):
-        self.workdir, self.workers = workdir, workers
+    def __init__(self, workdir: Path, workers: int, **settings):
+        """settings: more FASTDS_* by lower-case name (bench/soak.py turns the edge's checks on)."""
+        self.workdir, self.workers, self.settings = workdir, workers, settings
         self.port = free_udp_port()
         self.api_port = free_tcp_port()
 
@@ -101,7 +102,7 @@ class Fastds:
         asyncio.run(fill())
         env = loopback.environment(self.workdir, db, self.port, self.api_port, os.environ["PATH"], workers=self.workers,
                                    default_alg=2, default_flags="f", fr_timeout_ms=FR_TIMEOUT_MS, ping_interval_s=10,
-                                   probing_threshold=3)
+                                   probing_threshold=3, **self.settings)
         self.log = self.workdir / "fastds.log"
         self.log.unlink(missing_ok=True)
         self.process = loopback.start(env, self.log)

@@ -3,7 +3,8 @@
 `python -m bench.soak` runs 30 minutes at 70 % of the highest passing rate (--highest,
 default the 2,000 calls/s that 60 s from one socket passed with every call completed;
 issue "Sustained capacity"), the normal production case: SIPp's single caller socket
-(-t u1), 1 s call hold, two callees, FASTDS_WORKERS=2. Every --sample-s it records the
+(-t u1), 1 s call hold, two callees, FASTDS_WORKERS=2, trusted sources and the flood limit
+on (--no-edge: off). Every --sample-s it records the
 RSS and CPU of every fastds process, CPU per completed call in the interval, the open
 transactions (the API's counters) and the setup time p99 of the interval (SIPp -trace_rtt).
 Writes bench/results/soak-<date>.json and bench/results/soak.png (needs matplotlib:
@@ -54,20 +55,33 @@ def sipp_completed(stat_file: Path) -> int:
     return int(dict(zip(rows[0], rows[-1]))["SuccessfulCall(C)"]) if len(rows) > 1 else 0
 
 
-def setup_times(workdir: Path, since_ms: float, until_ms: float) -> list[float]:
-    """Setup times (ms) of calls whose 200 came in [since_ms, until_ms) (SIPp -trace_rtt: date_ms;rtt_ms;...)."""
-    found = []
-    for path in workdir.glob("*_rtt.csv"):
-        for line in path.read_text().splitlines()[1:]:
-            parts = line.split(";")
-            if len(parts) >= 2 and parts[1].strip():
-                try:
-                    when, rtt = float(parts[0]), float(parts[1])
-                except ValueError:
-                    continue
-                if since_ms <= when < until_ms:
-                    found.append(rtt)
-    return found
+class SetupTimes:
+    """Reads SIPp's -trace_rtt file as it grows (date_ms since SIPp started;rtt_ms;rtd):
+    each call returns the setup times (ms) of the lines added since the last one."""
+
+    def __init__(self, workdir: Path):
+        self._workdir = workdir
+        self._offset = 0
+        self._partial = b""
+
+    def new(self) -> list[float]:
+        paths = list(self._workdir.glob("*_rtt.csv"))
+        if not paths:
+            return []
+        with open(paths[0], "rb") as file:
+            file.seek(self._offset)
+            data = self._partial + file.read()
+            self._offset = file.tell()
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # an unfinished last line waits for the next read
+        found = []
+        for line in lines:
+            parts = line.split(b";")
+            try:
+                found.append(float(parts[1]))
+            except (IndexError, ValueError):  # the header line
+                continue
+        return found
 
 
 def open_transactions(api_port: int) -> int:
@@ -129,6 +143,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--warmup-s", type=float, default=300.0)
+    parser.add_argument("--no-edge", action="store_true", help="without trusted sources and the flood limit")
     args = parser.parse_args()
     rate = int(args.highest * args.fraction)
     duration_s = int(args.minutes * 60)
@@ -136,7 +151,10 @@ def main() -> int:
     ports = [free_udp_port(), free_udp_port()]
     uases = [sipp(["-sf", str(SCENARIOS / "uas.xml"), "-p", str(port), "-aa", "-timeout", f"{duration_s + 120}s"],
                   workdir, f"uas{i}") for i, port in enumerate(ports)]
-    fastds = Fastds(workdir, args.workers)
+    # the edge's checks on, as an exposed edge runs: the caller is a trusted source, and
+    # FASTDS_PIKE_TRUSTED=1 makes it count against a flood limit far above its rate
+    edge = {} if args.no_edge else {"trusted_sources": "127.0.0.1/32", "pike_reqs": 100 * rate, "pike_trusted": 1}
+    fastds = Fastds(workdir, args.workers, **edge)
     samples: list[dict] = []
     try:
         fastds.start(ports)
@@ -148,13 +166,14 @@ def main() -> int:
         pids = process_tree(fastds.process.pid)
         names = {pid: f"{process_name(pid).removeprefix('fastds: ')} ({pid})" for pid in pids}
         cpu_before, calls_before, at = cpu_seconds(pids), 0, started
+        setup_times = SetupTimes(workdir)
         while uac.poll() is None and time.time() - started < duration_s + 90:
             time.sleep(max(0.0, at + args.sample_s - time.time()))
             now = time.time()
             cpu_now, calls_now = cpu_seconds(pids), sipp_completed(workdir / "uac.csv")
             cpu = sum(cpu_now.values()) - sum(cpu_before.get(pid, 0) for pid in cpu_now)
             calls = calls_now - calls_before
-            setups = setup_times(workdir, at * 1000, now * 1000)
+            setups = setup_times.new()  # SIPp writes them in batches of 500 (-rtt_freq): close to the interval
             samples.append({
                 "t_s": round(now - started, 1), "calls": calls,
                 "cpu_us_per_call": round(1e6 * cpu / calls, 1) if calls else None,
@@ -174,6 +193,7 @@ def main() -> int:
     rows = list(csv.reader((workdir / "uac.csv").read_text().splitlines(), delimiter=";"))
     totals = dict(zip(rows[0], rows[-1]))
     summary = {"rate": rate, "minutes": args.minutes, "workers": args.workers, "caller": "u1", "hold_ms": 1000,
+               "edge_settings": edge,
                "completed": int(totals["SuccessfulCall(C)"]), "failed": int(totals["FailedCall(C)"]),
                "verdict": verdict(samples, args.warmup_s), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
                "loadavg_1m": os.getloadavg()[0]}
