@@ -175,6 +175,24 @@ def _print_json(value) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def _add_to_store(noun: str, validate, body: dict, add) -> int:
+    """Validate `body` as the API would (exit 2 naming the field), then `add(store, fields)`."""
+    from fastds.errors import FieldError
+
+    try:
+        fields = validate(body)
+    except FieldError as exc:
+        print(f"fastds: {noun} not added: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def write(store):
+        await store.check_schema()
+        return await add(store, fields)
+
+    print(f"fastds: added {noun} id {_with_store(write)} to the store (read when fastds starts)")
+    return 0
+
+
 class LiveDestinations:
     """The ds commands through the running fastds's API: live state, writes applied at once."""
 
@@ -227,20 +245,8 @@ class StoredDestinations:
 
     def add(self, body: dict) -> int:
         from fastds.api.validate import destination_fields
-        from fastds.errors import FieldError
 
-        try:
-            fields = destination_fields(body)  # as the API would check it
-        except FieldError as exc:
-            print(f"fastds: destination not added: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-
-        async def add(store):
-            await store.check_schema()
-            return await store.add_destination(fields)
-
-        print(f"fastds: added destination id {_with_store(add)} to the store (read when fastds starts)")
-        return 0
+        return _add_to_store("destination", destination_fields, body, lambda store, fields: store.add_destination(fields))
 
     def remove(self, dest_id: int) -> int:
         _with_store(lambda store: store.remove_destination(dest_id))
@@ -329,18 +335,7 @@ def cmd_address_add(args: argparse.Namespace) -> int:
         return 0
     from fastds.api.validate import address_fields
 
-    try:
-        fields = address_fields(body)  # as the API would check it
-    except FastdsError as exc:
-        print(f"fastds: address not added: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-    async def add(store):
-        await store.check_schema()
-        return await store.add_address(fields)
-
-    print(f"fastds: added address id {_with_store(add)} to the store (read when fastds starts)")
-    return 0
+    return _add_to_store("address", address_fields, body, lambda store, fields: store.add_address(fields))
 
 
 def cmd_address_rm(args: argparse.Namespace) -> int:

@@ -47,6 +47,38 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+class RowMethods:
+    """The per-table row methods every backend has, over its own _get_row, _insert,
+    _update_row and _delete_row (`table` is one of TABLE_COLUMNS)."""
+
+    async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
+        return await self._get_row("dispatcher", destination_id)
+
+    async def add_destination(self, fields: dict[str, Any]) -> int:
+        return await self._insert("dispatcher", fields)
+
+    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
+        await self._update_row("dispatcher", destination_id, fields)
+
+    async def remove_destination(self, destination_id: int) -> None:
+        await self._delete_row("dispatcher", destination_id)
+
+    async def set_state(self, destination_id: int, state: int) -> None:
+        await self._update_row("dispatcher", destination_id, {"state": state})
+
+    async def get_address(self, address_id: int) -> dict[str, Any] | None:
+        return await self._get_row("address", address_id)
+
+    async def add_address(self, fields: dict[str, Any]) -> int:
+        return await self._insert("address", fields)
+
+    async def update_address(self, address_id: int, fields: dict[str, Any]) -> None:
+        await self._update_row("address", address_id, fields)
+
+    async def remove_address(self, address_id: int) -> None:
+        await self._delete_row("address", address_id)
+
+
 def columns_of(table: str, fields: dict[str, Any]) -> list[str]:
     """The columns of `table` a write sets, in table order (id is the store's to assign)."""
     return [column for column in TABLE_COLUMNS[table] if column != "id" and column in fields]

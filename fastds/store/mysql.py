@@ -24,6 +24,7 @@ from fastds.store import (
     DISPATCHER_COLUMNS,
     ROW_NOUNS,
     TABLE_COLUMNS,
+    RowMethods,
     check_versions,
     columns_of,
 )
@@ -41,7 +42,7 @@ def parse_mysql_url(url: str) -> dict[str, Any]:
             "password": urllib.parse.unquote(parts.password or ""), "db": parts.path.strip("/")}
 
 
-class MysqlStore:
+class MysqlStore(RowMethods):
     def __init__(self, url: str):
         self._params = parse_mysql_url(url)
         self.name = f"MySQL {self._params['user']}@{self._params['host']}:{self._params['port']}/{self._params['db']}"
@@ -99,21 +100,6 @@ class MysqlStore:
                                          (dpid,), fetch=True)
         return list(rows)
 
-    async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
-        return await self._get_row("dispatcher", destination_id)
-
-    async def add_destination(self, fields: dict[str, Any]) -> int:
-        return await self._insert("dispatcher", fields)
-
-    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
-        await self._update_row("dispatcher", destination_id, fields)
-
-    async def remove_destination(self, destination_id: int) -> None:
-        await self._delete_row("dispatcher", destination_id)
-
-    async def set_state(self, destination_id: int, state: int) -> None:
-        await self._update_row("dispatcher", destination_id, {"state": state})
-
     async def load_addresses(self) -> list[dict[str, Any]]:
         try:
             rows, _, _ = await self._execute(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id",
@@ -124,17 +110,6 @@ class MysqlStore:
             raise
         return list(rows)
 
-    async def get_address(self, address_id: int) -> dict[str, Any] | None:
-        return await self._get_row("address", address_id)
-
-    async def add_address(self, fields: dict[str, Any]) -> int:
-        return await self._insert("address", fields)
-
-    async def update_address(self, address_id: int, fields: dict[str, Any]) -> None:
-        await self._update_row("address", address_id, fields)
-
-    async def remove_address(self, address_id: int) -> None:
-        await self._delete_row("address", address_id)
 
     # -- rows of the tables fastds writes (TABLE_COLUMNS) ---------------------------------
 

@@ -21,6 +21,7 @@ from fastds.store import (
     DISPATCHER_COLUMNS,
     ROW_NOUNS,
     TABLE_COLUMNS,
+    RowMethods,
     check_versions,
     columns_of,
 )
@@ -28,7 +29,7 @@ from fastds.store import (
 SCHEMA = Path(__file__).with_name("sqlite.sql")
 
 
-class SqliteStore:
+class SqliteStore(RowMethods):
     def __init__(self, path: str):
         self.path = path
         self.name = f"SQLite {path}"
@@ -96,18 +97,6 @@ class SqliteStore:
     async def load_dialplan(self, dpid: int) -> list[dict[str, Any]]:
         return await self._query(f"SELECT {', '.join(DIALPLAN_COLUMNS)} FROM dialplan WHERE dpid = ?", (dpid,))
 
-    async def get_destination(self, destination_id: int) -> dict[str, Any] | None:
-        return await self._get_row("dispatcher", destination_id)
-
-    async def add_destination(self, fields: dict[str, Any]) -> int:
-        return await self._insert("dispatcher", fields)
-
-    async def update_destination(self, destination_id: int, fields: dict[str, Any]) -> None:
-        await self._update_row("dispatcher", destination_id, fields)
-
-    async def remove_destination(self, destination_id: int) -> None:
-        await self._delete_row("dispatcher", destination_id)
-
     async def load_addresses(self) -> list[dict[str, Any]]:
         try:
             return await self._query(f"SELECT {', '.join(ADDRESS_COLUMNS)} FROM address ORDER BY id")
@@ -116,17 +105,6 @@ class SqliteStore:
                 raise MissingTable(f"{self.path} has no address table: run `fastds db init` to add it") from None
             raise
 
-    async def get_address(self, address_id: int) -> dict[str, Any] | None:
-        return await self._get_row("address", address_id)
-
-    async def add_address(self, fields: dict[str, Any]) -> int:
-        return await self._insert("address", fields)
-
-    async def update_address(self, address_id: int, fields: dict[str, Any]) -> None:
-        await self._update_row("address", address_id, fields)
-
-    async def remove_address(self, address_id: int) -> None:
-        await self._delete_row("address", address_id)
 
     # -- rows of the tables fastds writes (TABLE_COLUMNS) ---------------------------------
 
@@ -153,9 +131,6 @@ class SqliteStore:
     async def _delete_row(self, table: str, row_id: int) -> None:
         if (await self._change(f"DELETE FROM {table} WHERE id = ?", (row_id,)))[0] != 1:
             raise RowNotFound(f"no {ROW_NOUNS[table]} with id {row_id}")
-
-    async def set_state(self, destination_id: int, state: int) -> None:
-        await self._update_row("dispatcher", destination_id, {"state": state})
 
     async def close(self) -> None:
         if self._db is not None:

@@ -83,3 +83,17 @@ def test_cli_ds_commands_validate_before_writing(tmp_path):
     assert "from the store" in run_cli("ds", "list", env=env).stdout
     not_running = run_cli("ds", "reload", env=env)
     assert not_running.returncode == 1 and "fastds is not running" in not_running.stderr
+
+
+def test_cli_address_commands_on_the_store(tmp_path):
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db", "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}"}
+    assert run_cli("db", "init", env=env).returncode == 0
+    added = run_cli("address", "add", "--ip", "198.51.100.0", "--mask", "24", "--context-info", "carrier-a", env=env)
+    assert added.returncode == 0 and "added address id 1 to the store" in added.stdout, added.stderr
+    bad = run_cli("address", "add", "--ip", "pbx.example.com", env=env)
+    assert bad.returncode == 2 and "address not added: ip: 'pbx.example.com' is not valid" in bad.stderr
+    listed = orjson.loads(run_cli("address", "list", "--json", env=env).stdout)
+    assert [(r["ip"], r["mask"], r["context_info"]) for r in listed] == [("198.51.100.0", 24, "carrier-a")]
+    assert run_cli("address", "rm", "1", env=env).returncode == 0
+    assert orjson.loads(run_cli("address", "list", "--json", env=env).stdout) == []
+    assert run_cli("address", "rm", "1", env=env).returncode == 1
