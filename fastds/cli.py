@@ -1,4 +1,4 @@
-"""The `fastds` command: run, check, db init, ds list|add|rm|set-state|reload, address list|add|rm, --version.
+"""The `fastds` command: run, check, db init, ds ..., address list|add|rm, cluster status, --version.
 
 Owns argument parsing and exit statuses: 0 ok, 1 runtime failure (store, sockets),
 2 bad configuration, usage or input. The ds and address commands go through the running
@@ -350,6 +350,24 @@ def cmd_address_rm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    """Show the cluster's nodes, their last heartbeat, and which destinations each probes."""
+    api = _api_or_none()
+    if api is None:
+        print(f"fastds: fastds is not running (no API at {ApiClient(_settings_or_exit()).base})", file=sys.stderr)
+        return EXIT_FAILURE
+    reply = _api_result(*api.call("GET", "/api/v1/cluster"), "no cluster status")
+    if args.json or not reply.get("enabled"):
+        _print_json(reply)
+        return 0
+    print(f"# cluster {reply['name']}, seen from node {reply['node']}: {'DEGRADED' if reply['degraded'] else 'ok'}"
+          + (f" ({reply['error']})" if reply.get("error") else ""))
+    probes = reply["probes"]
+    _print_table(("id", "sip", "api", "pid", "version", "started_at", "probes"),
+                 [{**node, "probes": len(probes.get(node["id"], []))} for node in reply["nodes"]])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastds", description="SIP load balancer (dispatcher).")
     parser.add_argument("--version", action="version", version=f"fastds {__version__}")
@@ -395,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--pattern", default=None, help="shell wildcards the Request-URI must match")
     add.add_argument("--context-info", default=None)
     command(address, "rm", cmd_address_rm).add_argument("id", type=int)
+    cluster = commands.add_parser("cluster", help="the nodes sharing states through Redis").add_subparsers(
+        dest="cluster_command", required=True)
+    command(cluster, "status", cmd_cluster_status).add_argument("--json", action="store_true", help="JSON instead of a table")
     return parser
 
 

@@ -15,6 +15,7 @@ import difflib
 import ipaddress
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -170,6 +171,24 @@ def masked_db_url(url: str) -> str:
 DB_URL = Kind("database URL", _db_url, masked_db_url)
 
 
+def _redis_url(text: str) -> str:
+    if text and not re.fullmatch(r"rediss?://[^/\s]+(/\d+)?", text.strip()):
+        raise ValueError("redis://host:port/db (rediss:// for TLS), or empty for a standalone node")
+    return text.strip()
+
+
+REDIS_URL = Kind("redis URL or empty", _redis_url, lambda url: re.sub(r"//[^@/]*@", "//***@", url))
+
+
+def _cluster_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text):
+        raise ValueError("1 to 64 letters, digits, '_', '.' or '-' (it prefixes the Redis keys)")
+    return text
+
+
+CLUSTER_NAME = Kind("key prefix", _cluster_name)
+
+
 def _node_id(text: str) -> str:
     if text and not (text.isascii() and text.isalnum()):
         raise ValueError("letters and digits only (it goes into Via branches)")
@@ -235,7 +254,7 @@ class Settings:
     workers: int = setting(integer(0, 256), "0", "SIP worker processes; 0 = one per CPU")
     shm_destinations: int = setting(integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)")
     shm_routes_bytes: int = setting(integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory")
-    node_id: str = setting(NODE_ID, "", "this node's id in branch ids (letters and digits); empty = derived from the host name")
+    node_id: str = setting(NODE_ID, "", "this node's id in branch ids and in a cluster, where it must be unique (letters and digits); empty = derived from the host name")
     state_dir: str = setting(TEXT, "/var/lib/fastds", "directory for state fastds keeps itself (the generated FASTDS_SECRET)")
     db_url: str = setting(DB_URL, "sqlite:////var/lib/fastds/fastds.db", "destination store: sqlite:////absolute/file (three slashes: relative) or mysql://user:pass@host:port/db")
     egress_allow: tuple[Network, ...] = setting(CIDR_LIST, "0.0.0.0/0,::/0", "CIDRs fastds may send SIP to; anything else is dropped and counted")
@@ -273,6 +292,9 @@ class Settings:
     pike_trusted: bool = setting(BOOLEAN, "0", "1 = trusted sources are flood-limited too")
     pike_table_size: int = setting(integer(16, 10000000), "16384", "source IPs the flood limit tracks per worker (the least recently seen go first)")
     block_user_agents: tuple[str, ...] = setting(WORD_LIST, "friendly-scanner,sipvicious,sipcli,sip-scan,sundayddr,iwar,sivus,vaxsipuseragent,smap,pplsip", "requests whose User-Agent contains one of these (any case) are dropped silently; empty = none")
+    cluster_url: str = setting(REDIS_URL, "", "Redis the nodes of a cluster share destination states through, redis://host:port/db; empty = standalone")
+    cluster_name: str = setting(CLUSTER_NAME, "fastds", "the cluster's name: prefixes its Redis keys, so clusters (and test runs) can share one Redis")
+    cluster_heartbeat_ms: int = setting(integer(100, 60000), "1000", "how often a node renews its heartbeat in Redis; a node silent for three of these has left")
     api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
     api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
     log_level: str = setting(choice("debug", "info", "warning", "error"), "info", "log level")
@@ -314,6 +336,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError(problems)
     return Settings(**values)
+
+
+def node_id(settings: Settings) -> str:
+    """FASTDS_NODE_ID, or one derived from the host name (letters and digits)."""
+    return settings.node_id or re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "node"
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:

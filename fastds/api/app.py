@@ -182,6 +182,11 @@ class Api:
             return error(404, f"destination id {dest_id}: {reply.get('error')}")
         return json_response({"id": dest_id, "state": DestinationState(reply["state"]).label, "changed": reply["changed"]})
 
+    async def cluster(self, request: web.Request) -> web.Response:
+        """The nodes of the cluster, their heartbeats, and which destinations each probes."""
+        reply = await self.control("cluster")
+        return json_response({key: value for key, value in reply.items() if key != "ok"})
+
     async def reload(self, request: web.Request) -> web.Response:
         body = await self.body(request, required=False)
         unknown = set(body) - {"inherit_state"} if isinstance(body, dict) else {"body"}
@@ -192,10 +197,11 @@ class Api:
         inherit = body.get("inherit_state", True)
         if not isinstance(inherit, bool):
             raise FieldError("inherit_state", inherit, "true or false")
-        reply = await self.control("reload", inherit=inherit)
+        reply = await self.control("reload", inherit=inherit, cluster=request.query.get("cluster") in ("1", "yes", "true"))
         if not reply.get("ok"):
             return error(500, f"reload failed, the previous destinations stay in use: {reply.get('error')}")
-        return json_response({"generation": reply["generation"], "problems": reply["problems"]})
+        return json_response({"generation": reply["generation"], "problems": reply["problems"],
+                              "cluster": reply.get("cluster", False)})
 
     async def stats(self, request: web.Request) -> web.Response:
         snapshot = self.snapshot()
@@ -210,8 +216,10 @@ class Api:
         active = sum(1 for live in destinations if live.state == DestinationState.ACTIVE)
         checks: dict[str, str] = {"destinations": f"{active} of {len(destinations)} active"}
         try:
-            await self.control("ping", timeout_s=2.0)
+            cluster = (await self.control("ping", timeout_s=2.0)).get("cluster", "standalone")
             checks["prober"] = "ok"
+            if cluster != "standalone":
+                checks["cluster"] = cluster if cluster == "ok" else "cluster degraded: Redis unreachable, routing alone"
         except FastdsError as exc:
             checks["prober"] = str(exc)
         try:
@@ -220,7 +228,8 @@ class Api:
         except StoreError as exc:
             checks["store"] = str(exc)
         routable = snapshot.generation > 0 and active > 0
-        status = "down" if not routable else "ok" if checks["prober"] == checks["store"] == "ok" else "degraded"
+        healthy = checks["prober"] == checks["store"] == checks.get("cluster", "ok") == "ok"
+        status = "down" if not routable else "ok" if healthy else "degraded"
         return json_response({"status": status, "generation": snapshot.generation, "checks": checks},
                              200 if routable else 503)
 
@@ -255,6 +264,7 @@ class Api:
             web.post("/api/v1/reload", self.reload),
             web.get("/api/v1/stats", self.stats),
             web.get("/api/v1/health", self.health),
+            web.get("/api/v1/cluster", self.cluster),
             web.get("/metrics", self.get_metrics),
             *EdgeRoutes(self).routes(),
         ])

@@ -2,7 +2,7 @@
 
 Owns the metric names, kinds and labels. Per destination (labels set, id, destination):
 state, up, picks, failovers, in-flight, probe RTT; per worker (label worker): every
-counter row of fastds/shm/layout.py; the table's generation. Rendering and label
+counter row of fastds/shm/layout.py; the table's generation; the cluster's status. Rendering and label
 escaping are prometheus_client's (a collector over one snapshot per scrape).
 """
 
@@ -90,6 +90,10 @@ class SnapshotCollector:
             yield family
         yield GaugeMetricFamily("fastds_generation", "destination table generation (bumped by each reload)",
                                 value=snapshot.generation)
+        yield GaugeMetricFamily("fastds_cluster_degraded", "1 while this node cannot reach the cluster's Redis",
+                                value=1 if snapshot.cluster == "degraded" else 0)
+        yield GaugeMetricFamily("fastds_cluster_nodes", "live nodes of the cluster this node sees (0 standalone)",
+                                value=snapshot.cluster_nodes)
 
 
 class MetricsPage:

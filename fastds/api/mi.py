@@ -52,7 +52,8 @@ class MiHandler:
         self.commands = {
             "ds_list": ([(), ("partition",), ("full",), ("full", "partition")], self.ds_list),
             "ds_set_state": ([("state", "group", "address")], self.ds_set_state),
-            "ds_reload": ([(), ("inherit_state",), ("partition",), ("partition", "inherit_state")], self.ds_reload),
+            "ds_reload": ([(), ("inherit_state",), ("partition",), ("partition", "inherit_state"), ("cluster",),
+                           ("inherit_state", "cluster")], self.ds_reload),
             "get_statistics": ([("statistics",)], self.get_statistics),
             "which": ([(), ("command",)], self.which),  # opensips-cli asks it first, to list the commands
             **{name: (recipes, functools.partial(self.status_report, mi_sr.COMMANDS[name]))
@@ -160,7 +161,8 @@ class MiHandler:
     async def ds_reload(self, params: dict[str, Any]) -> str:
         inherit = bool_like_param(params, "inherit_state") if "inherit_state" in params else True
         self._check_partition(params, 500)
-        reply = await self._ask("reload", inherit=inherit)
+        cluster = bool_like_param(params, "cluster") if "cluster" in params else False  # fastds's: every node reloads
+        reply = await self._ask("reload", inherit=inherit, cluster=cluster)
         if not reply.get("ok"):
             raise MiError(500, "ERROR Reloading data")
         return "OK"

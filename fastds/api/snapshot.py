@@ -58,6 +58,8 @@ class Snapshot:
     addresses: list[dict] = dataclasses.field(default_factory=list)  # address rows of this generation
     blocked: list[BlockedIp] = dataclasses.field(default_factory=list)
     blocked_total: int = 0  # IPs blocked over all workers, more than `blocked` shows when a row is full
+    cluster: str = "standalone"  # or ok, degraded (fastds/procs/cluster_link.py)
+    cluster_nodes: int = 0
 
     @property
     def destinations(self) -> list[LiveDestination]:
@@ -109,7 +111,8 @@ class SnapshotReader:
                 slot += 1
         blocked, blocked_total = self._blocked()
         return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],
-                        view.layout.size, view.bytes_used(), self._addresses, blocked, blocked_total)
+                        view.layout.size, view.bytes_used(), self._addresses, blocked, blocked_total,
+                        *view.cluster())
 
     def _blocked(self) -> tuple[list[BlockedIp], int]:
         merged: dict[str, BlockedIp] = {}

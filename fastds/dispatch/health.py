@@ -16,6 +16,7 @@ it out. Time enters as `now`; the prober does the I/O.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.state import DestinationState
@@ -72,6 +73,7 @@ class Health:
         self.alive_codes = frozenset(reply_codes) | {200}
         self.interval_s = interval_s
         self.tracked: dict[int, Tracked] = {}  # by destination id
+        self.probes_here: Callable[[int], bool] = lambda dest_id: True  # a cluster shares the probing out
 
     def load(self, destinations: list[tuple[Destination, int]], now: float, inherit: bool,
              runtime: dict[int, int] | None = None) -> tuple[dict[int, int], list[StateChange]]:
@@ -115,18 +117,23 @@ class Health:
         return (bool(tracked.unconfirmed) or tracked.state == PROBING or self.probing_mode == 1
                 or tracked.destination.probe_mode == 1)
 
+    def _probed_here(self, tracked: Tracked) -> bool:
+        """Probed, and by this node: the one the cluster gives it to, or the one that
+        holds failures to confirm."""
+        return self._probed(tracked) and (bool(tracked.unconfirmed) or self.probes_here(tracked.destination.id))
+
     def due(self, now: float) -> list[Tracked]:
         """Destinations to probe now (each at most once in flight); schedules the next."""
         found = []
         for tracked in self.tracked.values():
-            if tracked.next_probe <= now and not tracked.probing_now and self._probed(tracked):
+            if tracked.next_probe <= now and not tracked.probing_now and self._probed_here(tracked):
                 tracked.probing_now = True
                 tracked.next_probe = now + self.interval_s
                 found.append(tracked)
         return found
 
     def next_deadline(self) -> float | None:
-        deadlines = [t.next_probe for t in self.tracked.values() if self._probed(t) and not t.probing_now]
+        deadlines = [t.next_probe for t in self.tracked.values() if self._probed_here(t) and not t.probing_now]
         return min(deadlines) if deadlines else None
 
     def _set(self, tracked: Tracked, state: int, reason: str) -> StateChange | None:
@@ -186,6 +193,17 @@ class Health:
         tracked = self.tracked.get(dest_id)
         if tracked is None:
             return None
+        if state == ACTIVE:
+            tracked.next_probe = 0.0
+        return self._set(tracked, state, reason)
+
+    def apply_remote(self, dest_id: int, state: int, reason: str) -> StateChange | None:
+        """A change another node of the cluster made (and writes to the store itself)."""
+        tracked = self.tracked.get(dest_id)
+        if tracked is None:
+            return None
+        tracked.stored = state
+        tracked.failures, tracked.unconfirmed = 0, []
         if state == ACTIVE:
             tracked.next_probe = 0.0
         return self._set(tracked, state, reason)

@@ -24,8 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 import uvloop
+from redis.exceptions import RedisError
 
-from fastds.config import Settings
+from fastds.config import Settings, node_id
+from fastds.dispatch.cluster import ClusterState, StateRecord, probe_owner
 from fastds.dispatch.health import FailureDismissed, Health, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
@@ -39,6 +41,7 @@ from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.udp import sent_by
 from fastds.procs import EXIT_BOOT_FAILURE, reports
+from fastds.procs.cluster_link import ClusterLink
 from fastds.procs.control import ControlServer
 from fastds.shm.layout import ShmWriter, slots
 from fastds.sip import BranchFactory
@@ -88,6 +91,9 @@ class Prober:
                              sent_by=sent_by, call_id_prefix=b"probe-%d" % os.getpid())
         self.probing = Probing(health, config, BranchFactory(secret, "probe"), EgressPolicy(settings.egress_allow).allows)
         self.health = health
+        self.cluster: ClusterState | None = None  # set by join_cluster() when FASTDS_CLUSTER_URL is
+        self.link: ClusterLink | None = None
+        self._cluster_states: dict[int, int] = {}  # the cluster's states when this node joined
         self._store_failing = False
         self.status_report = StatusReport()
         # operators' requests, reloads and write-backs, one at a time in the order received
@@ -132,10 +138,59 @@ class Prober:
                 self.writer.set_rtt(action.slot, action.rtt_ms)
             elif type(action) is FailureDismissed:
                 log.info("%s", action.log_line())
-            else:  # a StateChange
+            else:  # a StateChange this node made
                 self.writer.set_state(action.slot, action.new)
                 self._report(action)
+                if self.cluster is not None:
+                    self.link.publish(self.cluster.local(action.destination.id, int(action.new),
+                                                         int(time.time() * 1000), action.reason))
         self._rearm()
+
+    # -- the cluster (fastds/procs/cluster_link.py) ----------------------------------------
+
+    async def join_cluster(self, node_id: str, about: dict[str, Any]) -> None:
+        """Before the first reload: claim the node id, take the cluster's current states."""
+        self.cluster = ClusterState(node_id)
+        self.health.probes_here = self.cluster.probes
+        self.link = ClusterLink(self.settings.cluster_url, self.settings.cluster_name,
+                                self.settings.cluster_heartbeat_ms / 1000, self.cluster, about,
+                                self.on_cluster_record, self.on_cluster_reload, self._rearm_now)
+        self._cluster_states = await self.link.join()
+        self._publish_cluster()
+
+    def _publish_cluster(self) -> None:
+        self.writer.set_cluster("degraded" if self.cluster.degraded else "ok", len(self.cluster.live))
+
+    def on_cluster_record(self, record: StateRecord) -> None:
+        """Another node's change: applied here, logged naming it, written back by it."""
+        change = self.health.apply_remote(record.dest_id, record.state, f"{record.reason}; from node {record.origin}")
+        if change is not None:
+            self.writer.set_state(change.slot, change.new)
+            self._report(change)
+        self._rearm()
+
+    async def on_cluster_reload(self, inherit: bool) -> None:
+        try:
+            await self.reload(self._loop.time() if self._loop else 0.0, inherit)
+        except (FastdsError, OSError) as exc:
+            log.error("reload asked by the cluster failed, keeping generation %d: %s", self.writer.generation, exc)
+
+    def _rearm_now(self) -> None:
+        """The live nodes changed (or the cluster degraded): who probes what moved."""
+        self._publish_cluster()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._armed_at = None, None
+        self._rearm()
+
+    def cluster_status(self) -> dict[str, Any]:
+        if self.cluster is None:
+            return {"enabled": False}
+        probes: dict[str, list[int]] = {}
+        for dest_id in self.health.tracked:
+            owner = self.cluster.node_id if self.cluster.degraded else probe_owner(dest_id, self.cluster.live)
+            probes.setdefault(owner, []).append(dest_id)
+        return {"enabled": True, "name": self.settings.cluster_name, **self.link.status(), "probes": probes}
 
     def _report(self, change: StateChange) -> None:
         """Every state change: one log line and one status/report event."""
@@ -175,6 +230,8 @@ class Prober:
         if not self.health.tracked and self.writer.generation:  # respawned: keep what the last prober knew
             sets_now, _ = self.writer.sets(self.writer.generation)
             runtime = {d.id: d.state for found in sets_now.values() for d in found.destinations}
+        if not self.health.tracked:  # the cluster's states, as they were when this node joined
+            runtime.update(self._cluster_states)
         rows = await self.store.load_destinations()
         dialplan = await self.store.load_dialplan(self.settings.dialplan_id)
         try:
@@ -202,7 +259,10 @@ class Prober:
         Requests that change something are applied one at a time, in the order received."""
         op = request.get("op")
         if op == "ping":
-            return {"ok": True, "generation": self.writer.generation, "pid": os.getpid()}
+            cluster = "standalone" if self.cluster is None else "degraded" if self.cluster.degraded else "ok"
+            return {"ok": True, "generation": self.writer.generation, "pid": os.getpid(), "cluster": cluster}
+        if op == "cluster":
+            return {"ok": True, **self.cluster_status()}
         if op == "status_report":
             return {"ok": True, "groups": self.status_report.as_json()}
         if op == "unblock":  # MI pike_rm: every worker releases the IP within a second
@@ -212,12 +272,19 @@ class Prober:
             async with self._serial:
                 return self._set_state(request)
         if op == "reload":
+            inherit = bool(request.get("inherit", True))
             try:
-                generation, problems = await self.reload(now, inherit=bool(request.get("inherit", True)))
+                generation, problems = await self.reload(now, inherit=inherit)
             except (FastdsError, OSError) as exc:
                 log.error("reload failed, keeping generation %d: %s", self.writer.generation, exc)
                 return {"ok": False, "error": str(exc)}
-            return {"ok": True, "generation": generation, "problems": problems[:50]}
+            broadcast = bool(request.get("cluster")) and self.link is not None
+            if broadcast:
+                try:
+                    await self.link.broadcast_reload(inherit)
+                except (RedisError, OSError) as exc:
+                    return {"ok": False, "error": f"reloaded here, but not sent to the cluster: {exc}"}
+            return {"ok": True, "generation": generation, "problems": problems[:50], "cluster": broadcast}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def _set_state(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -275,6 +342,9 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         prober = Prober(settings, ShmWriter(region), store, secret, sent_by(probe_socket, advertised), send)
         control = ControlServer(control_address, lambda request: prober.control(request, loop.time()))
         await store.check_schema()
+        if settings.cluster_url:
+            await prober.join_cluster(node_id(settings), {"sip": "%s:%d" % settings.sip_listen,
+                                                          "api": "%s:%d" % settings.api_listen})
         await prober.reload(loop.time(), inherit=False)
     except (FastdsError, OSError) as exc:
         log.error("prober cannot start: %s", exc)
@@ -314,9 +384,13 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
             await prober.write_back()
 
     writer_task = loop.create_task(write_back_loop())
+    if prober.link is not None:
+        prober.link.start(loop)
     await stop.wait()
     writer_task.cancel()
     prober.stop()
+    if prober.link is not None:
+        await prober.link.stop()
     await prober.write_back()
     await store.close()
     return 0

@@ -15,7 +15,6 @@ import asyncio
 import gc
 import logging
 import os
-import re
 import signal
 import socket
 import time
@@ -23,7 +22,7 @@ import time
 import uvloop
 
 from fastds._ext import dshash
-from fastds.config import Settings
+from fastds.config import Settings, node_id
 from fastds.dispatch.overload import TICK_S, LoopLag
 from fastds.dispatch.pike import FloodGuard, Pike
 from fastds.dispatch.proxy import Proxy, ProxyConfig
@@ -44,10 +43,6 @@ log = logging.getLogger("fastds.worker")
 COUNTERS_EVERY_S = 1.0
 DRAIN_POLL_S = 0.1
 DRAIN_QUIET_POLLS = 3  # idle this many polls in a row: the ACK / BYE after a last 200 has passed
-
-
-def node_id(settings: Settings) -> str:
-    return settings.node_id or re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "node"
 
 
 def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:

@@ -10,7 +10,8 @@ is ever taken on the hot path. A segment whose magic, layout version or record s
 differ from this build's raises ShmLayoutError on attach.
 
     header (64 B)  magic, layout version, record size, capacity, worker slots,
-                   generation (u64), destinations in area 0 and area 1
+                   generation (u64), destinations in area 0 and area 1, the cluster's
+                   status (u32: CLUSTER_STATUSES) and live nodes (u32), written by the prober
     workers        worker_slots x len(WORKER_COUNTERS) u64 (each worker writes its row)
     area 0, 1      records[capacity] | state u8[capacity] (padded to 8) |
                    in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown) |
@@ -59,6 +60,8 @@ BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Uni
 BLOCKED_SLOTS = 128
 UNBLOCK_ENTRY = struct.Struct("<46s2x")
 UNBLOCK_SLOTS = 16
+CLUSTER_STATUSES = ("standalone", "ok", "degraded")
+_CLUSTER_OFFSET = 48
 _GENERATION_OFFSET = 32
 _COUNTS_OFFSET = 40
 
@@ -160,6 +163,11 @@ class ShmView:
                 socket=_text(sock), description=_text(description), host=_text(host), port=port,
                 transport=TRANSPORTS[transport]))
         return {set_id: DestinationSet(set_id, tuple(found)) for set_id, found in members.items()}, first_slot
+
+    def cluster(self) -> tuple[str, int]:
+        """(standalone | ok | degraded, live nodes) as the prober last wrote them."""
+        status, nodes = struct.unpack_from("<II", self.region, _CLUSTER_OFFSET)
+        return CLUSTER_STATUSES[status] if status < len(CLUSTER_STATUSES) else "standalone", nodes
 
     def bytes_used(self) -> int:
         """The bytes the header, the worker rows and both published generations fill
@@ -299,6 +307,9 @@ class ShmWriter(ShmView):
 
     def set_rtt(self, slot: int, rtt_ms: float) -> None:
         struct.pack_into("<d", self.region, self.layout.rtt_offset(self.generation & 1, slot), rtt_ms)
+
+    def set_cluster(self, status: str, nodes: int) -> None:
+        struct.pack_into("<II", self.region, _CLUSTER_OFFSET, CLUSTER_STATUSES.index(status), nodes)
 
     def request_unblock(self, ip: str) -> None:
         """Ask every worker to release `ip` (MI pike_rm); each applies it within a second."""

@@ -131,9 +131,9 @@ def test_ds_reload_inherit_state_is_bool_like():
     for value, inherit in [("0", False), ("n", False), ("N", False), (0, False), ("1", True), ("y", True),
                            ("no", True), ("whatever", True)]:
         reply, prober = rpc("ds_reload", {"inherit_state": value})
-        assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": inherit})], value
+        assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": inherit, "cluster": False})], value
     reply, prober = rpc("ds_reload")
-    assert prober.requests == [("reload", {"inherit": True})]
+    assert prober.requests == [("reload", {"inherit": True, "cluster": False})]
     reply, _ = rpc("ds_reload", {"partition": "nope"})
     assert reply["error"] == {"code": 500, "message": "ERROR Unknown partition"}
     reply, _ = rpc("ds_reload", prober=Prober({"ok": False, "error": "store down"}))
@@ -173,7 +173,7 @@ def test_json_rpc_errors():
 
 def test_notifications_get_no_body_and_empty_bodies_are_400():
     status, reply, prober = call({"jsonrpc": "2.0", "method": "ds_reload"})
-    assert (status, reply) == (202, None) and prober.requests == [("reload", {"inherit": True})]
+    assert (status, reply) == (202, None) and prober.requests == [("reload", {"inherit": True, "cluster": False})]
     assert call({"jsonrpc": "2.0", "method": "nope"})[:2] == (202, None)
     status, reply, _ = call({"method": "ds_list"})  # invalid request: answered even without an id
     assert status == 200 and reply["error"]["code"] == -32600 and reply["id"] is None
@@ -204,7 +204,7 @@ def test_the_requests_of_the_opensips_control_panel():
     assert reply["result"] == "OK" and prober.requests[0][1]["state"] == 0
     for params in ({"partition": "default"}, None):
         reply, prober = rpc("ds_reload", params)
-        assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": True})]
+        assert reply["result"] == "OK" and prober.requests == [("reload", {"inherit": True, "cluster": False})]
 
 
 def test_get_statistics_answers_shmem_and_pkmem_in_the_opensips_names():
