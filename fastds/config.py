@@ -15,7 +15,6 @@ import difflib
 import ipaddress
 import os
 import re
-import socket
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -340,7 +339,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 def node_id(settings: Settings) -> str:
     """FASTDS_NODE_ID, or one derived from the host name (letters and digits)."""
-    return settings.node_id or re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:16] or "node"
+    return settings.node_id or re.sub(r"[^A-Za-z0-9]", "", os.uname().nodename)[:16] or "node"
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -254,10 +254,11 @@ def mysql_database():
 
 
 class Relay:
-    """A TCP relay to MariaDB that can be cut (every connection closed) and restored: a
-    database outage without restarting the shared server."""
+    """A TCP relay to a shared server (MariaDB by default, Redis) that can be cut (every
+    connection closed, new ones refused) and restored: an outage without touching the server."""
 
-    def __init__(self):
+    def __init__(self, target_port: int = 3306):
+        self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.open = True
@@ -273,7 +274,7 @@ class Relay:
             if not self.open:
                 client.close()
                 continue
-            server = socket.create_connection(("127.0.0.1", 3306))
+            server = socket.create_connection(("127.0.0.1", self.target_port))
             self.pairs.append((client, server))
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()

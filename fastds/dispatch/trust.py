@@ -18,7 +18,6 @@ import dataclasses
 import fnmatch
 import functools
 import ipaddress
-import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -117,19 +116,23 @@ def _plain_ip(ip: str) -> str:
 
 
 def _as_int(ip: str) -> tuple[int, int] | None:
-    """(address family, the address as an integer); None for text that is not an address."""
-    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-    try:
-        return family, int.from_bytes(socket.inet_pton(family, ip), "big")
-    except OSError:
+    """(IP version, the address as an integer); None for text that is not an address.
+    IPv4, what sockets report most, is read without building an ipaddress object."""
+    if ":" in ip:
+        try:
+            return 6, int(ipaddress.IPv6Address(ip))
+        except ValueError:
+            return None
+    parts = ip.split(".")
+    if len(parts) != 4 or not all(part.isascii() and part.isdigit() and int(part) < 256 for part in parts):
         return None
+    return 4, (int(parts[0]) << 24) | (int(parts[1]) << 16) | (int(parts[2]) << 8) | int(parts[3])
 
 
 def _as_prefix(network: Network) -> tuple[int, int, int]:
-    """(family, network as an integer, netmask as an integer): an address is in it when
+    """(IP version, network as an integer, netmask as an integer): an address is in it when
     address & netmask == network."""
-    family = socket.AF_INET if network.version == 4 else socket.AF_INET6
-    return family, int(network.network_address), int(network.netmask)
+    return network.version, int(network.network_address), int(network.netmask)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
