@@ -363,7 +363,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     print(f"# cluster {reply['name']}, seen from node {reply['node']}: {'DEGRADED' if reply['degraded'] else 'ok'}"
           + (f" ({reply['error']})" if reply.get("error") else ""))
     probes = reply["probes"]
-    _print_table(("id", "sip", "api", "pid", "version", "started_at", "probes"),
+    _print_table(("id", "sip", "api", "pid", "version", "started_at", "beat_at", "probes"),
                  [{**node, "probes": len(probes.get(node["id"], []))} for node in reply["nodes"]])
     return 0
 

@@ -4,7 +4,7 @@ Owns the keys under `fastds:<FASTDS_CLUSTER_NAME>:` and what is done with them, 
 `redis` package's asyncio client:
 
     node:<id>   this node's heartbeat (JSON: id, version, SIP and API addresses, pid,
-                started-at), set every FASTDS_CLUSTER_HEARTBEAT_MS, expiring after three
+                started-at, beat-at), set every FASTDS_CLUSTER_HEARTBEAT_MS, expiring after three
     states      hash, destination id -> the winning StateRecord (the current states)
     changes     stream of records and reload requests, trimmed to about STREAM_LENGTH
 
@@ -190,6 +190,7 @@ class ClusterLink:
                 retry = min(2 * retry, RETRY_MAX_S)
 
     async def _beat(self) -> None:
+        self.about["beat_at"] = round(time.time(), 3)
         await self._redis.set(self.key(f"node:{self.cluster.node_id}"), orjson.dumps(self.about),
                               px=int(3000 * self.heartbeat_s))
         if self.cluster.degraded:  # back: what was made meanwhile first, then the cluster's states

@@ -128,6 +128,8 @@ def test_probes_are_shared_and_a_dead_nodes_share_is_taken_over(cluster):
     a, b, c = start(3, callee_count=6, probing_mode=1, ping_interval_s=1)
     wait_for(lambda: all(len(node.api("GET", "/api/v1/cluster")[1]["nodes"]) == 3 for node in nodes) or None,
              10, "every node seeing three")
+    listed = a.api("GET", "/api/v1/cluster")[1]["nodes"]
+    assert [n["id"] for n in listed] == ["n1", "n2", "n3"] and all(n["beat_at"] >= n["started_at"] for n in listed)
     since = time.monotonic() + 1.0
     time.sleep(1.0 + 3.0)  # three ping intervals, once membership settled
     counts = [len(callee.probes(since)) for callee in callees]
