@@ -51,7 +51,8 @@ class FailureDismissed:
 
 
 class Tracked:
-    __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored", "unconfirmed")
+    __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored", "unconfirmed",
+                 "store_before")
 
     def __init__(self, destination: Destination, slot: int, state: int, failures: int, stored: int):
         self.destination = destination
@@ -62,6 +63,8 @@ class Tracked:
         self.probing_now = False
         self.stored = stored  # the state the store holds, as far as fastds knows
         self.unconfirmed: list[str] = []  # traffic failures waiting for the probe that confirms them
+        # what the store held before another node's change, which that node writes (maybe not yet)
+        self.store_before: int | None = None
 
 
 class Health:
@@ -90,7 +93,7 @@ class Health:
         changes = []
         for destination, slot in destinations:
             old = previous.get(destination.id)
-            if old is not None and inherit and destination.state == old.stored:
+            if old is not None and inherit and destination.state in (old.stored, old.store_before):
                 state, failures = old.state, old.failures
             else:
                 state, failures = runtime.get(destination.id, destination.state), 0
@@ -198,10 +201,13 @@ class Health:
         return self._set(tracked, state, reason)
 
     def apply_remote(self, dest_id: int, state: int, reason: str) -> StateChange | None:
-        """A change another node of the cluster made (and writes to the store itself)."""
+        """A change another node of the cluster made and writes to the store itself: counted
+        as stored, and a reload that reads the store before that write still inherits it."""
         tracked = self.tracked.get(dest_id)
         if tracked is None:
             return None
+        if tracked.store_before is None:
+            tracked.store_before = tracked.stored
         tracked.stored = state
         tracked.failures, tracked.unconfirmed = 0, []
         if state == ACTIVE:

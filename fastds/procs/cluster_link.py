@@ -72,6 +72,7 @@ class ClusterLink:
         self._on_record, self._on_reload, self._on_members = on_record, on_reload, on_members
         self._stream_at = "0-0"
         self._tasks: list[asyncio.Task] = []
+        self._to_send = asyncio.Event()  # set by publish(): the sender task sends, in order
         self.nodes: dict[str, dict[str, Any]] = {}  # live node id -> its heartbeat
         self.last_error = ""
 
@@ -98,7 +99,8 @@ class ClusterLink:
         return {dest_id: record.state for dest_id, record in self.cluster.latest.items()}
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._tasks = [loop.create_task(self._heartbeats()), loop.create_task(self._follow())]
+        self._tasks = [loop.create_task(self._heartbeats()), loop.create_task(self._follow()),
+                       loop.create_task(self._sender())]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -112,15 +114,20 @@ class ClusterLink:
     # -- publishing -----------------------------------------------------------------------------
 
     def publish(self, record: StateRecord) -> None:
-        """A change this node made (already in cluster.unpublished): sent now unless degraded."""
-        if not self.cluster.degraded:
-            asyncio.get_running_loop().create_task(self._send_unpublished())
+        """A change this node made (already in cluster.unpublished): sent by the sender
+        task, one at a time and in order; kept while degraded."""
+        self._to_send.set()
 
-    async def _send_unpublished(self) -> None:
-        try:
-            await self._send_unpublished_or_raise()
-        except (RedisError, OSError) as exc:
-            self._went_degraded(exc)
+    async def _sender(self) -> None:
+        while True:
+            await self._to_send.wait()
+            self._to_send.clear()
+            if self.cluster.degraded:
+                continue  # the heartbeat that finds Redis back sends them
+            try:
+                await self._send_unpublished_or_raise()
+            except (RedisError, OSError) as exc:
+                self._went_degraded(exc)
 
     async def _send_unpublished_or_raise(self) -> None:
         for record in list(self.cluster.unpublished):

@@ -140,11 +140,16 @@ class Prober:
                 log.info("%s", action.log_line())
             else:  # a StateChange this node made
                 self.writer.set_state(action.slot, action.new)
-                self._report(action)
-                if self.cluster is not None:
-                    self.link.publish(self.cluster.local(action.destination.id, int(action.new),
-                                                         int(time.time() * 1000), action.reason))
+                self._made_here(action)
         self._rearm()
+
+    def _made_here(self, change: StateChange) -> None:
+        """A change of this node's (a probe, a failure, an operator, a reload): logged,
+        reported, and sent to the cluster."""
+        self._report(change)
+        if self.cluster is not None:
+            self.link.publish(self.cluster.local(change.destination.id, int(change.new), int(time.time() * 1000),
+                                                 change.reason))
 
     # -- the cluster (fastds/procs/cluster_link.py) ----------------------------------------
 
@@ -248,7 +253,7 @@ class Prober:
         states, changes = self.health.load(slots(sets), now, inherit, runtime)
         generation = self.writer.publish(sets, states, dialplan, [rule.as_row() for rule in addresses])
         for change in changes:
-            self._report(change)
+            self._made_here(change)
         self._rearm()  # every destination is due for a probe now
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules, %d address rules", generation,
                  len(sets), len(states), len(dialplan), len(addresses))

@@ -59,3 +59,16 @@ def test_health_probes_only_what_the_cluster_gives_it_and_applies_remote_changes
     assert change.new == DestinationState.ACTIVE and health.unstored() == []  # node b writes it back
     health.traffic_failure(2, "503 from traffic")
     assert health.tracked[2].state == DestinationState.PROBING and health.unstored() == [(2, DestinationState.PROBING)]
+
+
+def test_a_reload_before_the_origin_wrote_a_remote_change_keeps_it():
+    sets, _ = build_sets([{"id": 1, "setid": 1, "destination": "sip:127.0.0.1:6001", "state": 0}])
+    health = Health(1, 0, frozenset(), 10.0)
+    pairs = [(d, slot) for slot, d in enumerate(sets[1].destinations)]
+    health.load(pairs, 0.0, inherit=False)
+    health.apply_remote(1, DestinationState.PROBING, "timeout; from node b")
+    states, changes = health.load(pairs, 1.0, inherit=True)  # the store still says active
+    assert states == {1: DestinationState.PROBING} and changes == [] and health.unstored() == []
+    written, _ = build_sets([{"id": 1, "setid": 1, "destination": "sip:127.0.0.1:6001", "state": 2}])
+    states, _ = health.load([(d, 0) for d in written[1].destinations], 2.0, inherit=True)  # node b wrote it
+    assert states == {1: DestinationState.PROBING}
