@@ -98,6 +98,8 @@ class Health:
             else:
                 state, failures = runtime.get(destination.id, destination.state), 0
             tracked = self.tracked[destination.id] = Tracked(destination, slot, state, failures, destination.state)
+            if old is not None and inherit and destination.state == old.store_before != old.stored:
+                tracked.stored, tracked.store_before = old.stored, old.store_before  # its origin's write still due
             tracked.next_probe = now  # probe right away, then every interval
             if old is not None and old.state != state:
                 reason = "set in the store, reloaded" if inherit else "reloaded without inherit_state"
