@@ -144,7 +144,7 @@ def test_every_validation_error_is_400_naming_the_field_and_writes_nothing(harne
     assert status == 201 and reply["applied"] is False and "POST /api/v1/reload" in reply["note"]
     assert "sip:127.0.0.1:5994" not in live(harness)  # written, not applied yet
     status, reply, _ = harness.api("POST", "/api/v1/reload", {"inherit_state": False})
-    assert status == 200 and reply == {"generation": generation + 1, "problems": []}
+    assert status == 200 and reply == {"generation": generation + 1, "problems": [], "cluster": False}
     assert live(harness)["sip:127.0.0.1:5994"]["setid"] == 5
 
 
