@@ -35,6 +35,7 @@ class Callee:
 
     def __init__(self):
         self.answers_left: int | None = None
+        self.delay_s = 0.0  # answers sent this late
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.bind(("127.0.0.1", 0))
         self.socket.settimeout(0.2)
@@ -54,7 +55,11 @@ class Callee:
             if self.answers_left == 0:
                 self.dead = True
             if not self.dead and message.is_request and message.method == b"OPTIONS":
-                self.socket.sendto(build_response(message, 200, to_tag=b"callee"), addr)
+                answer = build_response(message, 200, to_tag=b"callee")
+                if self.delay_s:
+                    threading.Timer(self.delay_s, self.socket.sendto, (answer, addr)).start()
+                else:
+                    self.socket.sendto(answer, addr)
                 if self.answers_left is not None:
                     self.answers_left -= 1
 
@@ -89,8 +94,8 @@ def one_run(confirm: bool, rate: float, in_flight: bool) -> float:
             caller.sendto(routed_options(fastds.port, n), ("127.0.0.1", fastds.port))
             n += 1
             time.sleep(1 / rate)
-        if in_flight:  # two back to back: the first is the last answered, the second is lost with it
-            callee.answers_left = 1
+        if in_flight:  # two back to back: the first is the last answered (50 ms late, after the
+            callee.answers_left, callee.delay_s = 1, 0.05  # second was forwarded), the second is lost
             caller.sendto(routed_options(fastds.port, n), ("127.0.0.1", fastds.port))
             caller.sendto(routed_options(fastds.port, n + 1), ("127.0.0.1", fastds.port))
         else:

@@ -100,9 +100,9 @@ class Fastds:
             await store.close()
 
         asyncio.run(fill())
-        env = loopback.environment(self.workdir, db, self.port, self.api_port, os.environ["PATH"], workers=self.workers,
-                                   default_alg=2, default_flags="f", fr_timeout_ms=FR_TIMEOUT_MS, ping_interval_s=10,
-                                   probing_threshold=3, **self.settings)
+        settings = {"workers": self.workers, "default_alg": 2, "default_flags": "f", "fr_timeout_ms": FR_TIMEOUT_MS,
+                    "ping_interval_s": 10, "probing_threshold": 3, **self.settings}
+        env = loopback.environment(self.workdir, db, self.port, self.api_port, os.environ["PATH"], **settings)
         self.log = self.workdir / "fastds.log"
         self.log.unlink(missing_ok=True)
         self.process = loopback.start(env, self.log)
