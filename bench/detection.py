@@ -31,7 +31,7 @@ from fastds.sip import build_response, scan
 
 class Callee:
     """A destination that answers OPTIONS 200 until `dead` is set, or until it has given
-    `answers_left` more answers."""
+    `answers_left` more answers; `received` keeps (monotonic time, datagram) of each."""
 
     def __init__(self):
         self.answers_left: int | None = None
@@ -41,6 +41,7 @@ class Callee:
         self.socket.settimeout(0.2)
         self.port = self.socket.getsockname()[1]
         self.dead = False
+        self.received: list[tuple[float, bytes]] = []
         self._running = True
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -51,6 +52,7 @@ class Callee:
                 data, addr = self.socket.recvfrom(65535)
             except TimeoutError:
                 continue
+            self.received.append((time.monotonic(), data))
             message = scan(data)
             if self.answers_left == 0:
                 self.dead = True
