@@ -90,21 +90,26 @@ def open_transactions(api_port: int) -> int:
 
 
 def verdict(samples: list[dict], warmup_s: float) -> dict:
-    settled = [s for s in samples if s["t_s"] >= warmup_s]
+    """After the warm-up, the first third against the last third (medians: the allocator's
+    RSS moves up and down by a few MiB as arenas are taken and given back, and one sample
+    would say more about that moment than about a trend), plus each process's range."""
+    settled = [s for s in samples if s["t_s"] >= warmup_s and s["calls"]]
     if len(settled) < 6:
         return {"note": "too short for a verdict"}
-    first, last = settled[0], settled[-1]
-    rss = {}
-    for name, kib in first["rss_kib"].items():
-        end = last["rss_kib"].get(name)
-        if end is not None and kib:
-            rss[name] = {"after_warmup_kib": kib, "end_kib": end, "change_pct": round(100 * (end - kib) / kib, 2)}
     third = len(settled) // 3
-    early = statistics.median(s["cpu_us_per_call"] for s in settled[:third] if s["cpu_us_per_call"])
-    late = statistics.median(s["cpu_us_per_call"] for s in settled[-third:] if s["cpu_us_per_call"])
+    early, late = settled[:third], settled[-third:]
+    rss = {}
+    for name in settled[0]["rss_kib"]:
+        before = statistics.median(s["rss_kib"][name] for s in early if name in s["rss_kib"])
+        after = statistics.median(s["rss_kib"][name] for s in late if name in s["rss_kib"])
+        seen = [s["rss_kib"][name] for s in settled if name in s["rss_kib"]]
+        rss[name] = {"first_third_kib": before, "last_third_kib": after,
+                     "change_pct": round(100 * (after - before) / before, 2), "min_kib": min(seen), "max_kib": max(seen)}
+    cpu_early = statistics.median(s["cpu_us_per_call"] for s in early)
+    cpu_late = statistics.median(s["cpu_us_per_call"] for s in late)
     return {"rss": rss, "rss_within_5pct": all(abs(r["change_pct"]) <= 5 for r in rss.values()),
-            "cpu_us_per_call_first_third": round(early, 1), "cpu_us_per_call_last_third": round(late, 1),
-            "cpu_flat_within_10pct": abs(late - early) <= 0.1 * early}
+            "cpu_us_per_call_first_third": round(cpu_early, 1), "cpu_us_per_call_last_third": round(cpu_late, 1),
+            "cpu_flat_within_10pct": abs(cpu_late - cpu_early) <= 0.1 * cpu_early}
 
 
 def plot(samples: list[dict], summary: dict, path: Path) -> None:
@@ -144,7 +149,15 @@ def main() -> int:
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--warmup-s", type=float, default=300.0)
     parser.add_argument("--no-edge", action="store_true", help="without trusted sources and the flood limit")
+    parser.add_argument("--from-json", type=Path, help="only the verdict and the plot again, from a run's JSON")
     args = parser.parse_args()
+    if args.from_json:
+        run = orjson.loads(args.from_json.read_bytes())
+        run["summary"]["verdict"] = verdict(run["samples"], args.warmup_s)
+        args.from_json.write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
+        plot(run["samples"], run["summary"], args.from_json.with_suffix(".png"))
+        print(orjson.dumps(run["summary"], option=orjson.OPT_INDENT_2).decode())
+        return 0
     rate = int(args.highest * args.fraction)
     duration_s = int(args.minutes * 60)
     workdir = Path(tempfile.mkdtemp(prefix="bench-soak-"))

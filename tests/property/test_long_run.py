@@ -21,7 +21,7 @@ def test_200000_calls_leave_the_tables_and_memory_at_their_steady_size():
             now = n / RATE
             one_call_without_timers(proxy, n, now)
             proxy.timer(now)
-            if n + 1 in (100_000, CALLS):
+            if n + 1 in (150_000, CALLS):  # past 120 s: the cancelled FR-INV entries are steady too
                 assert gc.collect() == 0  # nothing unreachable: no reference cycles
                 samples[n + 1] = (len(proxy.servers), len(proxy.clients), len(proxy.timers), sys.getallocatedblocks())
     finally:
