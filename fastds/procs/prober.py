@@ -7,7 +7,9 @@ written back every FLUSH_S), host-name resolution, the probe socket, the workers
 failure reports (fastds/procs/reports.py) and the API's requests
 (fastds/procs/control.py), applying the core's actions to shared memory (the only
 writer of topology and states), one log line and one status/report event per state
-change, and one loop timer armed for the core's next deadline.
+change, one loop timer armed for the core's next deadline, and, with FASTDS_CLUSTER_URL,
+the node's part in the cluster (fastds/procs/cluster_link.py): its changes published,
+the others' applied, its share of the probing (docs/architecture.md §10).
 """
 
 from __future__ import annotations
