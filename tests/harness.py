@@ -27,6 +27,7 @@ import pytest
 from fastds import loopback
 from fastds.loopback import free_tcp_port, free_udp_port
 from fastds.loopback import stop as stop_process
+from fastds.sip import build_response, scan
 from fastds.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).parents[1]
@@ -106,6 +107,20 @@ class LoopbackDestination:
         self._running = False
         self._thread.join(5)
         self.socket.close()
+
+
+class OptionsCallee(LoopbackDestination):
+    """A destination that answers every OPTIONS (routed ones and probes) 200 until `silent`
+    is set, and ignores every other request."""
+
+    def __init__(self):
+        self.silent = False
+        super().__init__(self._reply)
+
+    def _reply(self, data, addr, sock):
+        message = scan(data)
+        if not self.silent and message.is_request and message.method == b"OPTIONS":
+            sock.sendto(build_response(message, 200, to_tag=b"callee"), addr)
 
 
 class Harness:

@@ -16,22 +16,13 @@ import time
 import pytest
 import redis
 
-from fastds.sip import build_response, scan
-from tests.harness import Harness, LoopbackDestination, Relay, wait_for
+from fastds.sip import scan
+from tests.harness import Harness, OptionsCallee, Relay, wait_for
 
 HEARTBEAT_MS = 300
 
 
-class Callee(LoopbackDestination):
-    def __init__(self):
-        self.silent = False
-        super().__init__(self._reply)
-
-    def _reply(self, data, addr, sock):
-        message = scan(data)
-        if not self.silent and message.is_request and message.method == b"OPTIONS":
-            sock.sendto(build_response(message, 200, to_tag=b"callee"), addr)
-
+class Callee(OptionsCallee):
     def probes(self, since: float = 0.0) -> list[int]:
         """The Via port (which node's prober) of every probe received since `since`."""
         found = []

@@ -9,8 +9,8 @@ did (its counters, its API, its replies), never on a time bucket.
 import socket
 import time
 
-from fastds.sip import build_response, scan
-from tests.harness import LoopbackDestination, free_udp_port, wait_for
+from fastds.sip import scan
+from tests.harness import OptionsCallee, free_udp_port, wait_for
 
 STRANGER = "127.0.0.2"
 
@@ -146,19 +146,6 @@ def test_a_spray_of_sources_cannot_grow_the_flood_table_beyond_its_bound(harness
     assert 0 < totals(harness)["pike_tracked"] <= 64
 
 
-class SelectiveCallee(LoopbackDestination):
-    """Answers OPTIONS (calls' and probes') 200, ignores MESSAGE; `silent` stops every answer."""
-
-    def __init__(self):
-        self.silent = False
-        super().__init__(self._reply)
-
-    def _reply(self, data, addr, sock):
-        message = scan(data)
-        if not self.silent and message.is_request and message.method == b"OPTIONS":
-            sock.sendto(build_response(message, 200, to_tag=b"callee"), addr)
-
-
 def destination_state(harness) -> str:
     return harness.api("GET", "/api/v1/sets")[1]["sets"][0]["destinations"][0]["state"]
 
@@ -173,7 +160,7 @@ def ignored_request_with_traffic_around(harness, sock: socket.socket) -> None:
 
 
 def test_an_ignored_request_does_not_take_an_answering_callee_out_unless_confirmation_is_off(harness):
-    callee = SelectiveCallee()
+    callee = OptionsCallee()
     harness.add_destination(callee.port)
     harness.start_fastds(fr_timeout_ms=1000, probing_threshold=1)
     sock = client()
@@ -191,7 +178,7 @@ def test_an_ignored_request_does_not_take_an_answering_callee_out_unless_confirm
 
 
 def test_a_callee_that_dies_is_marked_within_the_fr_timer_plus_one_probe_timeout(harness):
-    callee = SelectiveCallee()
+    callee = OptionsCallee()
     harness.add_destination(callee.port)
     harness.start_fastds(fr_timeout_ms=1000, probing_threshold=1)
     sock = client()
