@@ -21,7 +21,7 @@ from aiohttp import web
 from fastds.api import metrics
 from fastds.api.edge import EdgeRoutes
 from fastds.api.mi import MiHandler, statistics
-from fastds.api.replies import error, json_response
+from fastds.api.replies import error, json_response, row_id
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
 from fastds.dispatch.state import DestinationState
@@ -87,13 +87,6 @@ class Api:
         except orjson.JSONDecodeError as exc:
             raise FieldError("body", data[:80].decode("utf-8", "replace"), f"valid JSON ({exc})") from None
 
-    @staticmethod
-    def destination_id(request: web.Request) -> int:
-        text = request.match_info["id"]
-        if not text.isdigit():
-            raise FieldError("id", text, "a destination id (a positive integer)")
-        return int(text)
-
     async def apply(self, request: web.Request) -> dict[str, Any]:
         """Reload after a write unless ?reload=0: what happened, for the response."""
         if request.query.get("reload", "1") in ("0", "no", "false"):
@@ -130,7 +123,7 @@ class Api:
         return json_response({"destinations": rows})
 
     async def get_destination(self, request: web.Request) -> web.Response:
-        dest_id = self.destination_id(request)
+        dest_id = row_id(request, "a destination")
         row = await self.store.get_destination(dest_id)
         if row is None:
             return error(404, f"no destination with id {dest_id}")
@@ -149,7 +142,7 @@ class Api:
         return json_response({"id": dest_id, **row, **await self.apply(request)}, 201)
 
     async def update_destination(self, request: web.Request) -> web.Response:
-        dest_id = self.destination_id(request)
+        dest_id = row_id(request, "a destination")
         body = await self.body(request)
         current = await self.store.get_destination(dest_id)
         if current is None:
@@ -162,7 +155,7 @@ class Api:
         return json_response({"id": dest_id, **row, **await self.apply(request)})
 
     async def remove_destination(self, request: web.Request) -> web.Response:
-        dest_id = self.destination_id(request)
+        dest_id = row_id(request, "a destination")
         if await self.store.get_destination(dest_id) is None:
             return error(404, f"no destination with id {dest_id}")
         await self.store.remove_destination(dest_id)
@@ -170,7 +163,7 @@ class Api:
 
     async def set_state(self, request: web.Request) -> web.Response:
         """The live state (enable / disable / probing); the prober writes it back to the store."""
-        dest_id = self.destination_id(request)
+        dest_id = row_id(request, "a destination")
         body = await self.body(request)
         if not isinstance(body, dict) or set(body) != {"state"}:
             raise FieldError("body", body, 'exactly {"state": "active" | "inactive" | "probing"}')

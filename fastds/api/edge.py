@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from fastds.api.replies import error, json_response
+from fastds.api.replies import error, json_response, row_id
 from fastds.api.validate import address_fields
 from fastds.errors import FieldError
 
@@ -26,19 +26,12 @@ class EdgeRoutes:
     def __init__(self, api: Api):
         self.api = api
 
-    @staticmethod
-    def address_id(request: web.Request) -> int:
-        text = request.match_info["id"]
-        if not text.isdigit():
-            raise FieldError("id", text, "an address row id (a positive integer)")
-        return int(text)
-
     async def list_addresses(self, request: web.Request) -> web.Response:
         return json_response({"addresses": await self.api.store.load_addresses(),
                       "published": self.api.snapshot().addresses})
 
     async def get_address(self, request: web.Request) -> web.Response:
-        address_id = self.address_id(request)
+        address_id = row_id(request, "an address row")
         row = await self.api.store.get_address(address_id)
         if row is None:
             return error(404, f"no address with id {address_id}")
@@ -50,7 +43,7 @@ class EdgeRoutes:
         return json_response({"id": address_id, **row, **await self.api.apply(request)}, 201)
 
     async def update_address(self, request: web.Request) -> web.Response:
-        address_id = self.address_id(request)
+        address_id = row_id(request, "an address row")
         body = await self.api.body(request)
         current = await self.api.store.get_address(address_id)
         if current is None:
@@ -60,7 +53,7 @@ class EdgeRoutes:
         return json_response({"id": address_id, **row, **await self.api.apply(request)})
 
     async def remove_address(self, request: web.Request) -> web.Response:
-        address_id = self.address_id(request)
+        address_id = row_id(request, "an address row")
         await self.api.store.remove_address(address_id)  # RowNotFound: 404
         return json_response({"id": address_id, "removed": True, **await self.api.apply(request)})
 

@@ -1,6 +1,7 @@
 """JSON answers of the management API, one way for every route module.
 
-Owns the body encoding (orjson) and the shape of an error answer: {"error": message, ...}.
+Owns the body encoding (orjson), the shape of an error answer ({"error": message, ...}),
+and reading a row id from a path ({id}: a positive integer, else a 400 naming it).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from fastds.errors import FieldError
+
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
@@ -17,3 +20,11 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
     return json_response({"error": message, **extra}, status)
+
+
+def row_id(request: web.Request, noun: str) -> int:
+    """The {id} of the path; FieldError unless it is a positive integer."""
+    text = request.match_info["id"]
+    if not text.isdigit():
+        raise FieldError("id", text, f"{noun} id (a positive integer)")
+    return int(text)
