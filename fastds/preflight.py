@@ -1,6 +1,7 @@
 """What `fastds check` verifies beyond the variables' syntax, one line per check.
 
-Owns the environment checks: the store opens with the tables and versions fastds speaks,
+Owns the environment checks: no compiled module is older than its source
+(fastds/compiled.py), the store opens with the tables and versions fastds speaks,
 and the SIP (UDP) and API (TCP) addresses can be bound -- tried and released at once, so
 nothing is kept. An address held by the fastds that runs on this configuration (its API
 answers) is reported as such, not as a failure; held by anything else, it is a failure
@@ -13,6 +14,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 
+from fastds.compiled import stale_message, stale_modules
 from fastds.config import Settings, masked_db_url
 from fastds.errors import FastdsError
 from fastds.net.bind import bind_tcp, ensure_udp_free
@@ -56,11 +58,17 @@ def _bind_check(name: str, variable: str, bind: Callable[[], None], running_fast
     return Check(name, True, "free")
 
 
+def _compiled_check() -> Check:
+    stale = stale_modules()
+    return Check("compiled", not stale, stale_message(stale) if stale else "every compiled module matches its source")
+
+
 def environment_checks(settings: Settings, running_fastds: Callable[[], str | None]) -> list[Check]:
     """running_fastds(): a description of the fastds answering on FASTDS_API_LISTEN, or None."""
     sip_host, sip_port = settings.sip_listen
     api_host, api_port = settings.api_listen
     return [
+        _compiled_check(),
         asyncio.run(_store_check(settings.db_url)),
         _bind_check(f"SIP udp {sip_host}:{sip_port}", "FASTDS_SIP_LISTEN", lambda: ensure_udp_free(sip_host, sip_port),
                     running_fastds),

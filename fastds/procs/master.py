@@ -26,6 +26,7 @@ import time
 
 from setproctitle import setproctitle
 
+from fastds.compiled import stale_message, stale_modules
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
 from fastds.net.bind import ensure_udp_free
@@ -226,6 +227,10 @@ class Master:
     def run(self) -> int:
         settings = self.settings
         setproctitle("fastds: master")
+        stale = stale_modules()
+        if stale:
+            log.error("halting: %s", stale_message(stale))
+            return EXIT_HALTED
         try:
             self.secret = load_or_create_secret(settings.secret, settings.state_dir)
         except FastdsError as exc:
