@@ -161,16 +161,21 @@ class Run:
     caller: str = "un"  # SIPp -t of the caller (runs recorded before it was a choice were un)
     hold_ms: int = 100
     cpu_shares: tuple = ()  # each proxy process's share of the proxy's CPU, largest first
+    sipp_cpu_pct: float = 0.0  # the caller's CPU over its run, % of one core (near 100: SIPp is the limit)
 
     @property
     def failed_pct(self) -> float:
         return 100.0 * self.failed / max(self.attempted, 1)
 
 
+SIPP_LIMIT_PCT = 90  # a step that fails with the caller this busy failed for want of load generator
+SIPP_BUFFER_BYTES = 4 * 1024 * 1024  # SIPp's default 64 KB socket buffers dropped datagrams of both proxies' bursts at 4,000/s
+
+
 def sipp(args: list[str], workdir: Path, name: str) -> subprocess.Popen:
     log = open(workdir / f"{name}.log", "wb")
-    return subprocess.Popen(["sipp", *args, "-i", "127.0.0.1", "-nostdin"], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=workdir)
+    return subprocess.Popen(["sipp", *args, "-i", "127.0.0.1", "-nostdin", "-buff_size", str(SIPP_BUFFER_BYTES)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -223,18 +228,19 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
     proxy_cpu = sum(used)
     shutil.rmtree(workdir, ignore_errors=True)
     return Run(kind, processes, scenario, rate, duration_s, int(stats["OutgoingCall(C)"]), completed, failed,
-               round(completed / max(elapsed, 1e-9), 1), round(percentile(setup_ms, 0.5), 2),
+               round(completed / max(elapsed - hold_ms / 1000, 1e-9), 1), round(percentile(setup_ms, 0.5), 2),
                round(percentile(setup_ms, 0.99), 2), round(proxy_cpu, 3),
                round(1e6 * proxy_cpu / max(completed, 1), 1), round(usage.ru_utime + usage.ru_stime, 3),
                os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S"), caller, hold_ms,
-               tuple(round(share / max(proxy_cpu, 1e-9), 3) for share in used))
+               tuple(round(share / max(proxy_cpu, 1e-9), 3) for share in used),
+               round(100 * (usage.ru_utime + usage.ru_stime) / max(elapsed, 1e-9), 1))
 
 
 def median_run(runs: list[Run]) -> dict:
     """The median of every measured figure over repeated runs."""
     first = runs[0]
     numbers = ("attempted", "completed", "failed", "achieved_cps", "setup_p50_ms", "setup_p99_ms", "proxy_cpu_s",
-               "cpu_us_per_call", "sipp_cpu_s", "loadavg_1m")
+               "cpu_us_per_call", "sipp_cpu_s", "sipp_cpu_pct", "loadavg_1m")
     merged = {field: statistics.median(getattr(run, field) for run in runs) for field in numbers}
     merged.update(proxy=first.proxy, processes=first.processes, scenario=first.scenario, rate=first.rate,
                   caller=first.caller, cpu_shares=first.cpu_shares,
@@ -253,7 +259,7 @@ def measure(kind: str, processes: int, rate: int, duration_s: int, scenario: str
         out.flush()
         print(f"  {kind:8} {scenario:8} {rate:5d}/s: {run.completed}/{run.attempted} ok, {run.failed_pct:.2f}% failed,"
               f" {run.cpu_us_per_call:.0f} µs CPU/call (shares {run.cpu_shares[:3]}), setup p50 {run.setup_p50_ms}"
-              f" p99 {run.setup_p99_ms} ms, SIPp {run.sipp_cpu_s} s CPU",
+              f" p99 {run.setup_p99_ms} ms, SIPp {run.sipp_cpu_s} s CPU ({run.sipp_cpu_pct:.0f} % of a core)",
               flush=True)
         found.append(record)
     return found
@@ -285,13 +291,13 @@ def plot(points: dict[str, list[dict]], path: Path) -> None:
 
 def table(rows: list[dict]) -> str:
     lines = ["| proxy | processes | caller | scenario | offered/s | achieved/s | completed | failed % | setup p50 ms |"
-             " setup p99 ms | proxy CPU-µs/call | CPU shares (largest 3) | SIPp CPU s | load avg |",
+             " setup p99 ms | proxy CPU-µs/call | CPU shares (largest 3) | SIPp CPU % of a core | load avg |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         shares = " / ".join(f"{100 * share:.0f} %" for share in r["cpu_shares"][:3]) or "-"
         lines.append(f"| {r['proxy']} | {r['processes']} | {r['caller']} | {r['scenario']} | {r['rate']} |"
                      f" {r['achieved_cps']:.0f} | {r['completed']:.0f} | {r['failed_pct']:.3f} | {r['setup_p50_ms']:.2f} |"
-                     f" {r['setup_p99_ms']:.2f} | {r['cpu_us_per_call']:.0f} | {shares} | {r['sipp_cpu_s']:.1f} |"
+                     f" {r['setup_p99_ms']:.2f} | {r['cpu_us_per_call']:.0f} | {shares} | {r.get('sipp_cpu_pct', 0):.0f} |"
                      f" {r['loadavg_1m']:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -310,10 +316,13 @@ def write_report(runs: list[dict], fixed_rate: int) -> str:
     normal = [r for r in rows if r["scenario"] == "normal"]
     first = Run(**runs[0])
     fixed = [r for r in normal if r["rate"] == fixed_rate] + [r for r in rows if r["scenario"] == "failover"]
-    highest = {}
+    highest, limit = {}, {}
     for name in dict.fromkeys(r["proxy"] for r in normal):
         for row in sorted((r for r in normal if r["proxy"] == name), key=lambda r: r["rate"]):
             if not passes(row):
+                limit[name] = (f" (failed at {row['rate']}/s with SIPp at {row.get('sipp_cpu_pct', 0):.0f} % of a core"
+                               + (": the load generator is the limit)" if row.get("sipp_cpu_pct", 0) >= SIPP_LIMIT_PCT
+                                  else ")"))
                 break
             highest[name] = row["rate"]
     report = [f"Machine: {os.cpu_count()} cores; runs of {first.when[:10]}; medians of"
@@ -323,7 +332,8 @@ def write_report(runs: list[dict], fixed_rate: int) -> str:
               table(fixed), "Step-up (every rate run):", "", table(sorted(normal, key=lambda r: (r["proxy"], r["rate"]))),
               f"Highest offered rate with < 0.1 % failed calls (and ≥ 97 % of it achieved), SIPp -t {first.caller},"
               f" {first.hold_ms} ms calls, {first.duration_s} s steps: " +
-              ", ".join(f"{name} {rate}/s" for name, rate in highest.items()) + "\n"]
+              ", ".join(f"{name} {rate}/s{limit.get(name, ' (passed every rate run)')}" for name, rate in highest.items())
+              + "\n"]
     (RESULTS / "summary.md").write_text("\n".join(report))
     points: dict[str, list[dict]] = {}
     for row in normal:
@@ -333,13 +343,23 @@ def write_report(runs: list[dict], fixed_rate: int) -> str:
     return "\n".join(report)
 
 
+def step_up_rates(first: str, step: int, top: int):
+    """The listed rates, then on by `step` up to `top` (the caller stops at the first failure)."""
+    rates = [int(rate) for rate in first.split(",")]
+    yield from rates
+    yield from range(rates[-1] + step, top + 1, step)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proxies", default="fastds,kamailio")
     parser.add_argument("--fastds-workers", type=int, default=2)
     parser.add_argument("--kamailio-children", type=int, default=4)
     parser.add_argument("--rate", type=int, default=1000, help="the fixed rate of the side-by-side table")
-    parser.add_argument("--step-rates", default="1000,1500,2000,2500,3000,4000,5000,6000,7000,8000")
+    parser.add_argument("--step-rates", default="1000,1500,2000,2500,3000",
+                        help="the step-up's first rates; after the last it goes on by --step-by until the proxy fails")
+    parser.add_argument("--step-by", type=int, default=1000)
+    parser.add_argument("--step-max", type=int, default=40000, help="where the step-up stops if nothing failed")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
     parser.add_argument("--caller", choices=sorted(CALLER_MODES), default="u1",
                         help="SIPp -t: u1 one socket (a trunk, the normal case), un a socket per call")
@@ -376,7 +396,7 @@ def main() -> int:
                 measure_into(name, min(args.rate, 200), "failover")
         if not args.skip_step_up:
             for name in proxies:
-                for rate in (int(r) for r in args.step_rates.split(",")):
+                for rate in step_up_rates(args.step_rates, args.step_by, args.step_max):
                     if rate != args.rate and not passes(measure_into(name, rate, "normal")):
                         break
     print(write_report(recorded, args.rate))

@@ -22,7 +22,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
-    "parse_errors": "datagrams dropped or answered 400 because they did not parse",
+    "parse_errors": "datagrams dropped or answered 400 because they did not parse (or were longer than 65,535 bytes)",
     "transactions_open": "server transactions open now", "replies_5xx": "5xx replies sent upstream",
     "failovers": "requests moved to the next destination", "egress_blocked": "sends refused by FASTDS_EGRESS_ALLOW",
     "retransmissions_sent": "requests retransmitted (timers A/E)", "timeouts": "branches with no final reply in time",

@@ -81,12 +81,10 @@ class Handoff:
         call_id = call_id_of(data)
         return self.index if call_id is None else owner_of(call_id, self.workers)
 
-    def send(self, owner: int, data: bytes, source: Address) -> bool:
-        """Queue a datagram for its owner; True when this is the first queued since the
-        last flush() (the caller arranges one at the end of the loop turn)."""
-        first = not self._outbox
+    def send(self, owner: int, data: bytes, source: Address) -> None:
+        """Queue a datagram for its owner, sent by the next flush() (the caller's, once the
+        batch it is reading is done)."""
         self._outbox.setdefault(owner, []).append(encode(data, source))
-        return first
 
     def flush(self) -> None:
         """Send what send() queued, each owner's frames in as few datagrams as fit."""

@@ -1,14 +1,16 @@
 """UDP transport of one worker: the public and the private socket, and the one timer.
 
-Owns running the sockets a worker bound (fastds/net/bind.py): the public one
-(SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
-(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py),
-and the private one whose port goes in our Via, so responses
-return to this worker; feeding datagrams and the loop clock to the sans-IO Proxy,
-applying its actions through the egress check, and keeping exactly one loop.call_at
-armed for the proxy's next deadline (docs/architecture.md §2-§3). A datagram whose
-handling fails is counted and logged in one line, never a traceback, and never stops
-the loop.
+Owns running the sockets a worker bound (fastds/net/bind.py) on the event loop: the public
+one (SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
+(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py), and the
+private one whose port goes in our Via, so responses return to this worker. Each socket is
+read in batches (recvmmsg through fastds._ext.udpio, ext/udpio.pyx) when the loop says it
+is readable; every datagram and the loop clock go to the sans-IO Proxy; what its actions
+send passes the egress check and waits in one outbox per socket, which goes out with
+sendmmsg once the batch is handled (hand-offs likewise, one unix datagram per owner). Exactly
+one loop.call_at stays armed for the proxy's next deadline (docs/architecture.md §2-§3). A
+datagram whose handling fails is counted and logged in one line, never a traceback, and
+never stops the loop.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import socket
 from collections.abc import Callable
 
+from fastds._ext.udpio import DatagramIO
 from fastds.dispatch.pike import FloodGuard
 from fastds.dispatch.proxy import Proxy
 from fastds.dispatch.txn import ReportFailure, Send
@@ -25,27 +28,15 @@ from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
 
 log = logging.getLogger("fastds.udp")
+BATCH = 64  # datagrams per recvmmsg / sendmmsg
+BATCHES_PER_TURN = 4  # then the loop's other readers and timers get their turn
+MAX_DATAGRAM = 65535
 
 
 def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
     port = sock.getsockname()[1]
     host = f"[{advertised_host}]" if ":" in advertised_host else advertised_host
     return f"{host}:{port}".encode()
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, endpoint: "UdpEndpoint", upstream: bool):
-        self._endpoint = endpoint
-        self._upstream = upstream
-
-    def connection_made(self, transport: asyncio.DatagramTransport) -> None:
-        self._endpoint.attach(transport, self._upstream)
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        self._endpoint.datagram_received(data, addr, self._upstream)
-
-    def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable on a send
-        self._endpoint.send_errors += 1
 
 
 class UdpEndpoint:
@@ -60,58 +51,87 @@ class UdpEndpoint:
         self._proxy = proxy
         self._egress = egress
         self._on_failure = on_failure
-        self._public: asyncio.DatagramTransport | None = None
-        self._private: asyncio.DatagramTransport | None = None
+        self._sockets: list[socket.socket] = []
+        self._public: DatagramIO | None = None
+        self._private: DatagramIO | None = None
+        self._to_public: list[tuple[bytes, tuple]] = []  # sent by _flush() at the end of each loop callback
+        self._to_private: list[tuple[bytes, tuple]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
         self.packets_out = 0
-        self.send_errors = 0
         self.handler_errors = 0
 
+    @property
+    def send_errors(self) -> int:
+        return sum(io.send_errors for io in (self._public, self._private) if io is not None)
+
+    @property
+    def truncated(self) -> int:
+        """Datagrams longer than MAX_DATAGRAM, dropped on receipt."""
+        return sum(io.truncated for io in (self._public, self._private) if io is not None)
+
     async def start(self, public_sock: socket.socket, private_sock: socket.socket) -> None:
-        """The private socket first: a datagram waiting on the public one may be read as
-        soon as it is attached, and what it causes goes out on both."""
-        await self._loop.create_datagram_endpoint(lambda: _Protocol(self, False), sock=private_sock)
+        """Both sockets are ready to send before either is read: a datagram waiting on the
+        public one may cause sends on both."""
+        self._sockets = [public_sock, private_sock]
+        self._public = DatagramIO(public_sock.fileno(), public_sock.family, BATCH, MAX_DATAGRAM)
+        self._private = DatagramIO(private_sock.fileno(), private_sock.family, BATCH, MAX_DATAGRAM)
+        self._loop.add_reader(private_sock.fileno(), self._on_private)
         if self._handoff is not None:
             self._loop.add_reader(self._handoff.socket.fileno(), self._on_handoff)
-        await self._loop.create_datagram_endpoint(lambda: _Protocol(self, True), sock=public_sock)
-
-    def attach(self, transport: asyncio.DatagramTransport, upstream: bool) -> None:
-        if upstream:
-            self._public = transport
-        else:
-            self._private = transport
+        self._loop.add_reader(public_sock.fileno(), self._on_public)
 
     def close(self) -> None:
         if self._handoff is not None:
             self._loop.remove_reader(self._handoff.socket.fileno())
-        for transport in (self._public, self._private):
-            if transport is not None:
-                transport.close()
+        for sock in self._sockets:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
         if self._timer is not None:
             self._timer.cancel()
 
-    def datagram_received(self, data: bytes, addr, upstream: bool) -> None:
+    def _on_public(self) -> None:
         """A datagram on the public socket is handled by its Call-ID's owner (handed to it
-        when that is another worker); on the private one, the responses to this worker's
-        own client transactions, here. A public datagram the flood limit refuses goes nowhere."""
-        if upstream and self._guard is not None and not self._guard.admit(data, addr[0], addr[1], self._loop.time()):
-            return
-        if upstream and self._handoff is not None:
-            owner = self._handoff.owner(data)
-            if owner != self._handoff.index:
-                if self._handoff.send(owner, data, (addr[0], addr[1])):
-                    self._loop.call_soon(self._handoff.flush)  # after this turn's other datagrams
-                return
-        self._handle(data, addr)
+        when that is another worker). A public datagram the flood limit refuses goes nowhere."""
+        guard, handoff = self._guard, self._handoff
+        for _ in range(BATCHES_PER_TURN):
+            batch = self._public.receive()
+            now = self._loop.time()
+            for data, addr in batch:
+                if guard is not None and not guard.admit(data, addr[0], addr[1], now):
+                    continue
+                if handoff is not None:
+                    owner = handoff.owner(data)
+                    if owner != handoff.index:
+                        handoff.send(owner, data, addr)
+                        continue
+                self._handle(data, addr, now)
+            if len(batch) < BATCH:
+                break
+        if handoff is not None:
+            handoff.flush()
+        self._after_batch()
+
+    def _on_private(self) -> None:
+        """The responses to this worker's own client transactions."""
+        for _ in range(BATCHES_PER_TURN):
+            batch = self._private.receive()
+            now = self._loop.time()
+            for data, addr in batch:
+                self._handle(data, addr, now)
+            if len(batch) < BATCH:
+                break
+        self._after_batch()
 
     def _on_handoff(self) -> None:
+        now = self._loop.time()
         for data, source in self._handoff.receive():
-            self._handle(data, source)
+            self._handle(data, source, now)
+        self._after_batch()
 
-    def _handle(self, data: bytes, addr) -> None:
+    def _handle(self, data: bytes, addr: tuple, now: float) -> None:
         try:
-            self._apply(self._proxy.receive(data, (addr[0], addr[1]), self._loop.time()))
+            self._apply(self._proxy.receive(data, addr, now), now)
         except Exception as exc:  # noqa: BLE001 - one bad datagram must not reach the loop's handler
             self.handler_errors += 1
             log.error("datagram from %s:%d dropped, handling failed: %s: %s", addr[0], addr[1], type(exc).__name__, exc)
@@ -119,22 +139,26 @@ class UdpEndpoint:
     def _fire(self) -> None:
         self._timer = None
         self._armed_at = None
-        self._apply(self._proxy.timer(self._loop.time()))
-
-    def _apply(self, actions: list) -> None:
         now = self._loop.time()
+        self._apply(self._proxy.timer(now), now)
+        self._after_batch()
+
+    def _apply(self, actions: list, now: float) -> None:
         for action in actions:
             if type(action) is Send:
-                if not self._egress.allows(action.addr[0], now):
-                    continue
-                transport = self._public if action.upstream else self._private
-                try:
-                    transport.sendto(action.data, action.addr)
-                    self.packets_out += 1
-                except OSError:
-                    self.send_errors += 1
+                if self._egress.allows(action.addr[0], now):
+                    (self._to_public if action.upstream else self._to_private).append((action.data, action.addr))
             elif type(action) is ReportFailure:
                 self._on_failure(action)
+
+    def _after_batch(self) -> None:
+        """Send what the batch produced, then keep the timer armed for the next deadline."""
+        if self._to_public:
+            self.packets_out += self._public.send(self._to_public)
+            self._to_public = []
+        if self._to_private:
+            self.packets_out += self._private.send(self._to_private)
+            self._to_private = []
         deadline = self._proxy.next_deadline()
         if deadline is not None and (self._armed_at is None or deadline < self._armed_at):
             if self._timer is not None:

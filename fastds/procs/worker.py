@@ -108,6 +108,7 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
 
     def publish_counters() -> None:
         counters = dict(proxy.counters, packets_out=endpoint.packets_out, egress_blocked=egress.blocked,
+                        parse_errors=proxy.counters["parse_errors"] + endpoint.truncated,
                         transactions_open=len(proxy.servers), send_errors=endpoint.send_errors,
                         handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
