@@ -8,9 +8,10 @@ in probing mode 1 or probe_mode 1, a timeout, or a traffic report like ds_mark_d
 counts towards FASTDS_PROBING_THRESHOLD; reaching it moves active -> probing. Only a
 positive probe resets the count. With `confirm` (FASTDS_CONFIRM_FAILURES), a traffic
 failure of an active destination that was answering other requests meanwhile does not
-count yet: the destination is probed at once, and the failure counts only if that probe
-fails too (else it is dismissed), so requests a destination ignores on purpose cannot take
-it out. Time enters as `now`; the prober does the I/O.
+count yet: the destination is probed at once (but at most once per CONFIRM_GAP_S, so a
+destination that keeps answering calls 503 and probes 200 is not probed per call), and
+the failure counts only if that probe fails too (else it is dismissed), so requests a
+destination ignores on purpose cannot take it out. Time enters as `now`; the prober does the I/O.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastds.dispatch.sets import Destination
 from fastds.dispatch.state import DestinationState
 
 ACTIVE, INACTIVE, PROBING = DestinationState.ACTIVE, DestinationState.INACTIVE, DestinationState.PROBING
+CONFIRM_GAP_S = 1.0  # between two probes sent to confirm a destination's traffic failures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +54,7 @@ class FailureDismissed:
 
 class Tracked:
     __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored", "unconfirmed",
-                 "store_before")
+                 "store_before", "confirming_since")
 
     def __init__(self, destination: Destination, slot: int, state: int, failures: int, stored: int):
         self.destination = destination
@@ -65,6 +67,7 @@ class Tracked:
         self.unconfirmed: list[str] = []  # traffic failures waiting for the probe that confirms them
         # what the store held before another node's change, which that node writes (maybe not yet)
         self.store_before: int | None = None
+        self.confirming_since = -CONFIRM_GAP_S  # when the last probe to confirm failures went out
 
 
 class Health:
@@ -134,6 +137,8 @@ class Health:
             if tracked.next_probe <= now and not tracked.probing_now and self._probed_here(tracked):
                 tracked.probing_now = True
                 tracked.next_probe = now + self.interval_s
+                if tracked.unconfirmed:
+                    tracked.confirming_since = now
                 found.append(tracked)
         return found
 
@@ -179,7 +184,7 @@ class Health:
             change = self._failure(tracked, f"{reason}, confirmed by {outcome}") or change
         return change
 
-    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False) -> StateChange | None:
+    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> StateChange | None:
         """A worker's report (ds_mark_dst "p"): failover code or local 408 on live traffic;
         `answering`: the destination answered meanwhile (with `confirm`, probe it first)."""
         tracked = self.tracked.get(dest_id)
@@ -188,8 +193,8 @@ class Health:
         if self.confirm and answering and tracked.state == ACTIVE:
             if len(tracked.unconfirmed) < self.threshold:
                 tracked.unconfirmed.append(reason)
-            if not tracked.probing_now:
-                tracked.next_probe = 0.0  # due at once; a probe in flight decides for these too
+            if not tracked.probing_now:  # due at once, or CONFIRM_GAP_S after the last confirming probe
+                tracked.next_probe = min(tracked.next_probe, max(now, tracked.confirming_since + CONFIRM_GAP_S))
             return None
         return self._failure(tracked, reason)
 

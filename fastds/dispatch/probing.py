@@ -122,10 +122,10 @@ class Probing:
         self._changed(actions, self.health.probe_result(probe.dest_id, message.status_code))
         return actions
 
-    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False) -> list:
-        """A worker's report (ds_mark_dst "p"); one to confirm makes the destination due now."""
+    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> list:
+        """A worker's report (ds_mark_dst "p"); one to confirm makes the destination due (fastds/dispatch/health.py)."""
         actions: list = []
-        self._changed(actions, self.health.traffic_failure(dest_id, reason, answering))
+        self._changed(actions, self.health.traffic_failure(dest_id, reason, answering, now=now))
         return actions
 
     @staticmethod

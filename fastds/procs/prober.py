@@ -210,7 +210,7 @@ class Prober:
     def on_report(self, data: bytes) -> None:
         report = reports.decode(data)
         if report is not None:
-            self.apply(self.probing.traffic_failure(*report))
+            self.apply(self.probing.traffic_failure(*report, now=self._loop.time()))
 
     async def reload(self, now: float, inherit: bool = True) -> tuple[int, list[str]]:
         """Load sets and rules from the store and publish them as a new generation;

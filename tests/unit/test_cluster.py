@@ -57,7 +57,7 @@ def test_health_probes_only_what_the_cluster_gives_it_and_applies_remote_changes
     assert [t.destination.id for t in health.due(0.0)] == [1]
     change = health.apply_remote(2, DestinationState.ACTIVE, "200 to probe; from node b")
     assert change.new == DestinationState.ACTIVE and health.unstored() == []  # node b writes it back
-    health.traffic_failure(2, "503 from traffic")
+    health.traffic_failure(2, "503 from traffic", now=0.0)
     assert health.tracked[2].state == DestinationState.PROBING and health.unstored() == [(2, DestinationState.PROBING)]
 
 

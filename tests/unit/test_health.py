@@ -33,27 +33,27 @@ def test_mode_1_and_probe_mode_1_probe_active_ones_too():
 
 def test_failures_reach_the_threshold_then_probing():
     h = health(threshold=3)
-    assert h.traffic_failure(1, "503 from traffic") is None
-    assert h.traffic_failure(1, "503 from traffic") is None
-    change = h.traffic_failure(1, "503 from traffic")
+    assert h.traffic_failure(1, "503 from traffic", now=0.0) is None
+    assert h.traffic_failure(1, "503 from traffic", now=0.0) is None
+    change = h.traffic_failure(1, "503 from traffic", now=0.0)
     assert (change.old, change.new) == (ACTIVE, PROBING)
     assert change.log_line() == "set 1 sip:127.0.0.1:6001 active -> probing (503 from traffic)"
-    assert h.traffic_failure(1, "again") is None
+    assert h.traffic_failure(1, "again", now=0.0) is None
 
 
 def test_positive_probe_reactivates_and_resets_the_count():
     h = health(threshold=2)
-    h.traffic_failure(1, "x")
-    h.traffic_failure(1, "x")
+    h.traffic_failure(1, "x", now=0.0)
+    h.traffic_failure(1, "x", now=0.0)
     assert ids(h.due(0.0)) == [1]
     change = h.probe_result(1, 200)
     assert (change.old, change.new, change.reason) == (PROBING, ACTIVE, "200 to probe")
-    assert h.traffic_failure(1, "x") is None  # the count restarted from 0
+    assert h.traffic_failure(1, "x", now=0.0) is None  # the count restarted from 0
 
 
 def test_reply_codes_count_as_alive_and_others_keep_probing():
     h = health(threshold=1, reply_codes=frozenset({405}))
-    h.traffic_failure(1, "x")
+    h.traffic_failure(1, "x", now=0.0)
     h.due(0.0)
     assert h.probe_result(1, 404) is None and h.tracked[1].state == PROBING
     h.due(INTERVAL)
@@ -70,13 +70,13 @@ def test_negative_probes_move_active_to_probing_in_mode_1():
 
 def test_inactive_is_untouched_by_failures_and_probes():
     h = health(threshold=1)
-    assert h.traffic_failure(3, "x") is None and h.tracked[3].state == INACTIVE
+    assert h.traffic_failure(3, "x", now=0.0) is None and h.tracked[3].state == INACTIVE
     assert h.probe_result(3, 200) is None and h.tracked[3].state == INACTIVE
 
 
 def test_reload_inherits_runtime_state_unless_told_not_to():
     h = health(threshold=1)
-    h.traffic_failure(1, "x")
+    h.traffic_failure(1, "x", now=0.0)
     pairs = [(t.destination, t.slot) for t in h.tracked.values()]
     assert h.load(pairs, 5.0, inherit=True) == ({1: PROBING, 2: ACTIVE, 3: INACTIVE}, [])
     states, (change,) = h.load(pairs, 5.0, inherit=False)
@@ -88,7 +88,7 @@ def test_reload_applies_a_state_an_operator_changed_in_the_store():
     import dataclasses
 
     h = health(threshold=1)
-    h.traffic_failure(1, "x")  # runtime: probing; store still says active
+    h.traffic_failure(1, "x", now=0.0)  # runtime: probing; store still says active
     edited = [(dataclasses.replace(t.destination, state=INACTIVE) if t.destination.id == 2 else t.destination, t.slot)
               for t in h.tracked.values()]
     states, (change,) = h.load(edited, 5.0, inherit=True)

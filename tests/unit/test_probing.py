@@ -85,7 +85,7 @@ def test_a_failing_reply_counts_and_a_late_timer_fires_once():
     assert actions == [ProbeRtt(0, 100.0)]  # it answered: a round trip, and 1 failure of 2
     actions = probing.timer(TIMEOUT + 3.0)  # woken late: the timeout wins over the retransmissions
     assert of(actions, ProbeSend) == [] and of(actions, StateChange) == []
-    (change,) = probing.traffic_failure(1, "503 from traffic")
+    (change,) = probing.traffic_failure(1, "503 from traffic", now=0.0)
     assert (change.new, change.reason) == (DestinationState.PROBING, "503 from traffic")
 
 
@@ -109,7 +109,7 @@ def test_a_failure_of_an_answering_destination_waits_for_a_probe_that_dismisses_
 
     probing = confirming()
     assert probing.next_deadline() is None  # active, mode 0: not probed
-    assert probing.traffic_failure(1, "timeout (no final reply)", answering=True) == []
+    assert probing.traffic_failure(1, "timeout (no final reply)", answering=True, now=0.0) == []
     assert probing.health.tracked[1].state == DestinationState.ACTIVE and probing.next_deadline() == 0.0
     (send,) = probing.timer(1.0)
     assert send.addr == D1
@@ -121,17 +121,32 @@ def test_a_failure_of_an_answering_destination_waits_for_a_probe_that_dismisses_
 
 def test_a_failure_confirmed_by_a_silent_probe_counts_then():
     probing = confirming(threshold=2)
-    probing.traffic_failure(1, "503 from traffic", answering=True)
-    probing.traffic_failure(1, "503 from traffic", answering=True)  # decided by the same probe
+    probing.traffic_failure(1, "503 from traffic", answering=True, now=0.0)
+    probing.traffic_failure(1, "503 from traffic", answering=True, now=0.0)  # decided by the same probe
     (send,) = probing.timer(0.0)
     assert probing.timer(TIMEOUT - 0.01) != [] and probing.health.tracked[1].state == DestinationState.ACTIVE
     (change,) = of(probing.timer(TIMEOUT), StateChange)
     assert change.new == DestinationState.PROBING and change.reason == "503 from traffic, confirmed by probe timeout"
 
 
+def test_a_destination_that_keeps_answering_503_is_probed_to_confirm_at_most_once_a_second():
+    """503 to calls, 200 to OPTIONS: every failure is dismissed, but not one probe per failed call."""
+    from fastds.dispatch.health import CONFIRM_GAP_S
+
+    probing, probes = confirming(threshold=3), 0
+    for tick in range(300):  # a failed call every 10 ms for 3 s
+        now = tick / 100
+        probing.traffic_failure(1, "503 from traffic", answering=True, now=now)
+        for send in probing.timer(now):
+            probes += 1
+            probing.receive(build_response(scan(send.data), 200), now)
+    assert probes == 3 == round(3.0 / CONFIRM_GAP_S)  # at 0, 1 and 2 s
+    assert probing.health.tracked[1].state == DestinationState.ACTIVE
+
+
 def test_without_confirmation_or_an_answer_meanwhile_a_failure_counts_at_once():
     for probing, answering in ((confirming(confirm=False), True), (confirming(), False)):
-        (change,) = of(probing.traffic_failure(1, "timeout (no final reply)", answering=answering), StateChange)
+        (change,) = of(probing.traffic_failure(1, "timeout (no final reply)", answering=answering, now=0.0), StateChange)
         assert change.new == DestinationState.PROBING
 
 
