@@ -272,7 +272,7 @@ class Settings:
     t1_ms: int = setting(integer(50, 60000), "500", "RFC 3261 T1, round-trip estimate")
     t2_ms: int = setting(integer(100, 600000), "4000", "RFC 3261 T2, longest non-INVITE retransmit interval")
     t4_ms: int = setting(integer(100, 600000), "5000", "RFC 3261 T4, how long a message may live in the network")
-    max_transactions: int = setting(integer(100, 10000000), "200000", "transactions per worker, finished ones kept for Timer J/L included (~1.2 KB each: 200,000 is ~240 MiB); above it new INVITEs get 503 with Retry-After")
+    max_transactions: int = setting(integer(100, 10000000), "600000", "transactions per worker, finished ones kept for Timer J/L (32 s) included: about 1.1 KB each in steady state, so 600,000 is ~650 MiB and holds 9,000 calls/s per worker (a call keeps 2 for 32 s); above it new INVITEs get 503 with Retry-After")
     overload_lag_ms: int = setting(integer(10, 60000), "250", "a worker whose event loop lags more than this sheds new INVITEs (503, Retry-After) until it is under half of it")
     drain_timeout_ms: int = setting(integer(0, 3600000), "32000", "on SIGTERM, how long open transactions may finish")
     ping_interval_s: int = setting(integer(1, 3600), "10", "seconds between OPTIONS probes of a destination")

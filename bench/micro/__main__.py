@@ -1,6 +1,7 @@
-"""`python -m bench.micro`: every micro-benchmark (SIP scan/rewrite, selection, a whole call, memory per transaction)."""
+"""`python -m bench.micro`: every micro-benchmark (SIP scan/rewrite, selection, a whole call, memory per transaction,
+datagram IO and the hand-off)."""
 
-from bench.micro import call, memory, selection, sip
+from bench.micro import call, io, memory, selection, sip
 
 sip.main()
 print()
@@ -9,3 +10,5 @@ print()
 call.main()
 print()
 memory.main()
+print()
+io.main()

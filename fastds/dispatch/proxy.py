@@ -69,7 +69,7 @@ class ProxyConfig:
     fr_timeout: float = 5.0
     fr_inv_timeout: float = 120.0
     failover_codes: frozenset[int] = frozenset(range(500, 600))
-    max_transactions: int = 200_000
+    max_transactions: int = 600_000
     record_route: bool = True
     server_header: bytes = b"fastds"
     no_route_reason: bytes = b"No route to Media"
@@ -330,7 +330,7 @@ class Proxy:
         if server is not None and server.absorbs_ack:  # the ACK for our non-2xx final (§17.2.1)
             if server.ack_received():
                 server.cancel_timers()
-                server.timers.append(self.timers.call_at(self._now + self.config.t4, self._timer_h_i_j_l, server))
+                server.timers.append(self.timers.call_later(self._now, self.config.t4, self._timer_h_i_j_l, server))
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         hop = self._loose_route_hop(message) if self._top_route_is_ours(message) else None
@@ -398,8 +398,8 @@ class Proxy:
         self.clients[client.key] = client
         self._send(client.data, client.addr, False)
         client.retransmit_interval = self.config.t1
-        client.retransmit_timer = self.timers.call_at(self._now + self.config.t1, self._timer_a_e, client)
-        client.fr_timer = self.timers.call_at(self._now + self.config.fr_timeout, self._timer_b_f, client)
+        client.retransmit_timer = self.timers.call_later(self._now, self.config.t1, self._timer_a_e, client)
+        client.fr_timer = self.timers.call_later(self._now, self.config.fr_timeout, self._timer_b_f, client)
 
     def _send_cancel(self, client: ClientTransaction) -> None:
         cancel = ClientTransaction(client.branch, b"CANCEL", None, None, client.addr, build_cancel(client.sent))
@@ -416,7 +416,7 @@ class Proxy:
         if not client.is_invite:
             interval = self.config.t2 if client.rang else min(interval, self.config.t2)
         client.retransmit_interval = interval
-        client.retransmit_timer = self.timers.call_at(self._now + interval, self._timer_a_e, client)
+        client.retransmit_timer = self.timers.call_later(self._now, interval, self._timer_a_e, client)
 
     def _timer_b_f(self, client: ClientTransaction) -> None:
         """Timer B / F -- FR, or FR-INV once it rang: no final response in time. CANCEL the
@@ -428,7 +428,7 @@ class Proxy:
         server, client.server = client.server, None
         if client.timed_out():
             self._send_cancel(client)
-            client.end_timer = self.timers.call_at(self._now + 64 * self.config.t1, self._timer_d_k, client)
+            client.end_timer = self.timers.call_later(self._now, 64 * self.config.t1, self._timer_d_k, client)
         else:
             self._timer_d_k(client)
         if server is not None:
@@ -497,7 +497,7 @@ class Proxy:
             self._ack(client, message)
             client.compact()
         wait = 32.0 if client.is_invite else self.config.t4  # timers D and K
-        client.end_timer = self.timers.call_at(self._now + wait, self._timer_d_k, client)
+        client.end_timer = self.timers.call_later(self._now, wait, self._timer_d_k, client)
         if server is not None:
             self._branch_failed(server, client, code, message)
 
@@ -507,7 +507,7 @@ class Proxy:
         if client.is_invite:  # FR-INV, restarted on every provisional (tm restart_fr_on_each_reply)
             if client.fr_timer is not None:
                 client.fr_timer.cancel()
-            client.fr_timer = self.timers.call_at(self._now + self.config.fr_inv_timeout, self._timer_b_f, client)
+            client.fr_timer = self.timers.call_later(self._now, self.config.fr_inv_timeout, self._timer_b_f, client)
         if client.cancel_pending:
             client.cancel_pending = False
             self._send_cancel(client)
@@ -534,8 +534,8 @@ class Proxy:
         server.cancel_timers()
         if server.final_sent(data, code):
             server.retransmit_interval = self.config.t1
-            server.timers.append(self.timers.call_at(self._now + self.config.t1, self._timer_g, server))
-        server.timers.append(self.timers.call_at(self._now + 64 * self.config.t1, self._timer_h_i_j_l, server))
+            server.timers.append(self.timers.call_later(self._now, self.config.t1, self._timer_g, server))
+        server.timers.append(self.timers.call_later(self._now, 64 * self.config.t1, self._timer_h_i_j_l, server))
 
     def _timer_g(self, server: ServerTransaction) -> None:
         """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""
@@ -543,7 +543,7 @@ class Proxy:
             return
         self._send(server.last_response, server.source, True)
         server.retransmit_interval = min(2 * server.retransmit_interval, self.config.t2)
-        server.timers.append(self.timers.call_at(self._now + server.retransmit_interval, self._timer_g, server))
+        server.timers.append(self.timers.call_later(self._now, server.retransmit_interval, self._timer_g, server))
 
     def _on_stray_response(self, message: SipMessage) -> None:
         """No transaction (2xx retransmissions after ours ended, §16.7): relay by Via,

@@ -1,17 +1,22 @@
 """The timer queue of one worker: every transaction timer, one deadline for the loop.
 
-Owns ordering timers by deadline (a heap) so the network layer arms a single
-loop.call_at for next_deadline() instead of one handle per transaction (docs/architecture.md §3).
-A cancelled timer drops its callback and arguments at once (so it keeps no transaction
-alive); its small entry stays in the heap until it comes to the top. The heap is never
-compacted: rebuilding it is O(n) at once, and with ~300,000 entries per worker at 700 calls/s
-that stalled the loop ~300 ms every minute in a 30-minute soak. What lingers is bounded by
-the rate times the longest timer a call cancels (FR-INV, 120 s): ~100 bytes an entry, ~10 MB
-per worker at 700 calls/s. Sans-IO: time only enters as `now` arguments.
+Owns ordering timers by deadline so the network layer arms a single loop.call_at for
+next_deadline() instead of one handle per transaction (docs/architecture.md §3). Almost
+every timer is "now + a fixed delay" (T1, its doublings, T4, 64·T1, the FR timers), so
+call_later() keeps one FIFO lane per delay: deadlines in a lane come in order, so starting
+and expiring a timer is O(1), where a heap of ~500,000 entries per worker took ~20
+comparisons each way. call_at() (an absolute deadline) and a lane that would go out of
+order (a clock that went back, in tests) use a heap. A cancelled timer drops its callback
+and arguments at once (so it keeps no transaction alive); its small entry stays until it
+comes to the front of its lane or heap -- nothing is ever compacted: rebuilding ~300,000
+entries at once stalled the loop ~300 ms every minute in a 30-minute soak. What lingers is
+bounded by the rate times the longest delay a call cancels (FR-INV, 120 s). Sans-IO: time
+only enters as `now` arguments.
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 from collections.abc import Callable
@@ -19,10 +24,11 @@ from typing import Any
 
 
 class Timer:
-    __slots__ = ("deadline", "callback", "args", "cancelled", "_queue")
+    __slots__ = ("deadline", "order", "callback", "args", "cancelled", "_queue")
 
-    def __init__(self, deadline: float, callback: Callable[..., Any], args: tuple, queue: "TimerQueue"):
+    def __init__(self, deadline: float, order: int, callback: Callable[..., Any], args: tuple, queue: "TimerQueue"):
         self.deadline = deadline
+        self.order = order  # among equal deadlines, the one started first fires first
         self.callback = callback
         self.args = args
         self.cancelled = False
@@ -38,45 +44,72 @@ class Timer:
                 self._queue = None
 
 
+def _firing_order(timer: Timer) -> tuple[float, int]:
+    return timer.deadline, timer.order
+
+
 class TimerQueue:
     def __init__(self):
+        self._lanes: dict[float, collections.deque[Timer]] = {}  # by delay
         self._heap: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()
-        self._cancelled = 0
+        self._cancelled = 0  # entries of cancelled timers still in a lane or the heap
 
     def __len__(self) -> int:
         """Live timers."""
-        return len(self._heap) - self._cancelled
+        return len(self._heap) + sum(map(len, self._lanes.values())) - self._cancelled
+
+    def call_later(self, now: float, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        deadline = now + delay
+        lane = self._lanes.get(delay)
+        if lane is None:
+            lane = self._lanes[delay] = collections.deque()
+        elif lane and lane[-1].deadline > deadline:
+            return self.call_at(deadline, callback, *args)  # the clock went back: keep the lane in order
+        timer = Timer(deadline, next(self._order), callback, args, self)
+        lane.append(timer)
+        return timer
 
     def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(deadline, callback, args, self)
-        heapq.heappush(self._heap, (deadline, next(self._order), timer))
+        timer = Timer(deadline, next(self._order), callback, args, self)
+        heapq.heappush(self._heap, (deadline, timer.order, timer))
         return timer
 
     def _cancelled_one(self) -> None:
         self._cancelled += 1
 
-    def _pop(self) -> Timer:
-        timer = heapq.heappop(self._heap)[2]
-        if timer.cancelled:
-            self._cancelled -= 1
-        return timer
-
     def next_deadline(self) -> float | None:
         heap = self._heap
         while heap and heap[0][2].cancelled:
-            self._pop()
-        return heap[0][0] if heap else None
+            heapq.heappop(heap)
+            self._cancelled -= 1
+        earliest = heap[0][0] if heap else None
+        for lane in self._lanes.values():
+            while lane and lane[0].cancelled:
+                lane.popleft()
+                self._cancelled -= 1
+            if lane and (earliest is None or lane[0].deadline < earliest):
+                earliest = lane[0].deadline
+        return earliest
 
     def expire(self, now: float) -> list[tuple[Callable[..., Any], tuple]]:
         """Remove the timers due at `now`; their (callback, args), earliest first, for the
         caller to run. A fired timer lets go of both (no reference cycle survives it)."""
-        due = []
+        due: list[Timer] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            timer = self._pop()
-            if not timer.cancelled:
-                due.append((timer.callback, timer.args))
-                timer.cancelled = True  # fired: cancel() is now a no-op
-                timer.callback, timer.args, timer._queue = None, (), None
-        return due
+            due.append(heapq.heappop(heap)[2])
+        for lane in self._lanes.values():
+            while lane and lane[0].deadline <= now:
+                due.append(lane.popleft())
+        if len(due) > 1:
+            due.sort(key=_firing_order)
+        fired = []
+        for timer in due:
+            if timer.cancelled:
+                self._cancelled -= 1
+                continue
+            fired.append((timer.callback, timer.args))
+            timer.cancelled = True  # fired: cancel() is now a no-op
+            timer.callback, timer.args, timer._queue = None, (), None
+        return fired
