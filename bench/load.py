@@ -56,14 +56,15 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
+def cpu_seconds(pids: list[int], kernel_only: bool = False) -> dict[int, float]:
+    """utime + stime (or stime alone) of each process, in seconds."""
     found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+        found[pid] = (int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])) / CLK_TCK
     return found
 
 
@@ -162,6 +163,7 @@ class Run:
     hold_ms: int = 100
     cpu_shares: tuple = ()  # each proxy process's share of the proxy's CPU, largest first
     sipp_cpu_pct: float = 0.0  # the caller's CPU over its run, % of one core (near 100: SIPp is the limit)
+    kernel_pct: float = 0.0  # the kernel's part (stime) of the proxy's CPU, %
 
     @property
     def failed_pct(self) -> float:
@@ -201,7 +203,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         proxy.start(backends)
         calls = rate * duration_s
         pids = process_tree(proxy.process.pid)
-        before = cpu_seconds(pids)
+        before, kernel_before = cpu_seconds(pids), cpu_seconds(pids, kernel_only=True)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.port}", "-p", str(free_udp_port()),
                     "-t", caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
                     "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-recv_timeout", "10s",
@@ -209,7 +211,8 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
                     "-rtt_freq", "1"], workdir, "uac")
         _, status, usage = os.wait4(uac.pid, 0)
         uac.returncode = os.waitstatus_to_exitcode(status)
-        after = cpu_seconds(process_tree(proxy.process.pid))
+        pids = process_tree(proxy.process.pid)
+        after, kernel_after = cpu_seconds(pids), cpu_seconds(pids, kernel_only=True)
     finally:
         proxy.stop()
         for uas in uases:
@@ -227,6 +230,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
                 setup_ms.append(float(parts[1]))
     used = sorted((after[pid] - before.get(pid, 0) for pid in after), reverse=True)
     proxy_cpu = sum(used)
+    kernel_cpu = sum(kernel_after[pid] - kernel_before.get(pid, 0) for pid in kernel_after)
     shutil.rmtree(workdir, ignore_errors=True)
     return Run(kind, processes, scenario, rate, duration_s, int(stats["OutgoingCall(C)"]), completed, failed,
                round(completed / max(elapsed - hold_ms / 1000, 1e-9), 1), round(percentile(setup_ms, 0.5), 2),
@@ -234,14 +238,15 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
                round(1e6 * proxy_cpu / max(completed, 1), 1), round(usage.ru_utime + usage.ru_stime, 3),
                os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S"), caller, hold_ms,
                tuple(round(share / max(proxy_cpu, 1e-9), 3) for share in used),
-               round(100 * (usage.ru_utime + usage.ru_stime) / max(elapsed, 1e-9), 1))
+               round(100 * (usage.ru_utime + usage.ru_stime) / max(elapsed, 1e-9), 1),
+               round(100 * kernel_cpu / max(proxy_cpu, 1e-9), 1))
 
 
 def median_run(runs: list[Run]) -> dict:
     """The median of every measured figure over repeated runs."""
     first = runs[0]
     numbers = ("attempted", "completed", "failed", "achieved_cps", "setup_p50_ms", "setup_p99_ms", "proxy_cpu_s",
-               "cpu_us_per_call", "sipp_cpu_s", "sipp_cpu_pct", "loadavg_1m")
+               "cpu_us_per_call", "sipp_cpu_s", "sipp_cpu_pct", "kernel_pct", "loadavg_1m")
     merged = {field: statistics.median(getattr(run, field) for run in runs) for field in numbers}
     merged.update(proxy=first.proxy, processes=first.processes, scenario=first.scenario, rate=first.rate,
                   duration_s=first.duration_s,
@@ -291,15 +296,20 @@ def plot(points: dict[str, list[dict]], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def percent(value: float) -> str:
+    return f"{value:.0f} %" if value else "-"  # 0: a run recorded before the figure was
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| proxy | processes | caller | scenario | offered/s | achieved/s | completed | failed % | setup p50 ms |"
-             " setup p99 ms | proxy CPU-µs/call | CPU shares (largest 3) | SIPp CPU % of a core | load avg |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             " setup p99 ms | proxy CPU-µs/call | of it kernel | CPU shares (largest 3) | SIPp CPU % of a core | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         shares = " / ".join(f"{100 * share:.0f} %" for share in r["cpu_shares"][:3]) or "-"
         lines.append(f"| {r['proxy']} | {r['processes']} | {r['caller']} | {r['scenario']} | {r['rate']} |"
                      f" {r['achieved_cps']:.0f} | {r['completed']:.0f} | {r['failed_pct']:.3f} | {r['setup_p50_ms']:.2f} |"
-                     f" {r['setup_p99_ms']:.2f} | {r['cpu_us_per_call']:.0f} | {shares} | {r.get('sipp_cpu_pct', 0):.0f} |"
+                     f" {r['setup_p99_ms']:.2f} | {r['cpu_us_per_call']:.0f} | {percent(r.get('kernel_pct', 0))} | {shares} |"
+                     f" {percent(r.get('sipp_cpu_pct', 0))} |"
                      f" {r['loadavg_1m']:.2f} |")
     return "\n".join(lines) + "\n"
 

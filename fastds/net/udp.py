@@ -54,7 +54,7 @@ class UdpEndpoint:
         self._sockets: list[socket.socket] = []
         self._public: DatagramIO | None = None
         self._private: DatagramIO | None = None
-        self._to_public: list[tuple[bytes, tuple]] = []  # sent by _flush() at the end of each loop callback
+        self._to_public: list[tuple[bytes, tuple]] = []  # sent by _after_batch() at the end of each loop callback
         self._to_private: list[tuple[bytes, tuple]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
