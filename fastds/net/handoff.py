@@ -6,8 +6,9 @@ abstract unix datagram socket named after the master's pid and the worker's inde
 framing of a handed-off datagram (the source address it came from, then its bytes
 untouched; the frames for one owner that one loop turn produced go in one unix datagram,
 each behind its length, so a burst costs one send and one receive), and what is not
-handled: a datagram for an owner that is down (being respawned) or full is dropped and
-counted, never handled by a worker without the state (SIP retransmits); a frame from
+handled: a datagram for an owner whose socket is full (or not bound) is dropped and
+counted, never handled by a worker without the state (SIP retransmits) -- while an owner
+is being respawned its socket stays bound (the master holds it) and frames wait in it; a frame from
 anything but a sibling worker's socket is dropped too (any local process could otherwise
 inject datagrams with a forged source address). SO_REUSEPORT gives all of one peer's
 datagrams to one worker; this spreads them over all.
@@ -71,7 +72,7 @@ class Handoff:
         self._outbox: dict[int, list[bytes]] = {}  # frames by owner, sent by flush()
         self.handed_off = 0
         self.received = 0
-        self.dropped = 0  # the owner was down or full, or a frame came from elsewhere or did not decode
+        self.dropped = 0  # the owner's socket was full or unbound, or a frame came from elsewhere or did not decode
 
     def owner(self, data: bytes) -> int:
         """The worker that owns a datagram (one without a Call-ID stays here, as does
@@ -107,7 +108,7 @@ class Handoff:
         try:
             self.socket.sendto(b"".join(batch), address)
             self.handed_off += frames
-        except OSError:  # not bound (respawning), or its buffer is full
+        except OSError:  # its buffer is full (or it is not bound)
             self.dropped += frames
 
     def receive(self) -> list[tuple[bytes, Address]]:

@@ -4,8 +4,9 @@ Owns refusing to start on a SIP address another process holds (SO_REUSEPORT woul
 a second fastds share it and take half the calls), the shared memory (mapped before
 forking, so every child and every respawned child shares it), spawning the prober,
 FASTDS_WORKERS workers and the API process (each titled for ps: "fastds: worker 0",
-"fastds: prober", ...), reaping and respawning a child that dies
-(back-off, logged with its exit status or signal), halting with a non-zero status when
+"fastds: prober", ...), binding each worker's sockets once and holding them, so a
+respawned worker inherits them (fastds/procs/worker.py WorkerSockets), reaping and
+respawning a child that dies (back-off, logged with its exit status or signal), halting with a non-zero status when
 a child fails at boot instead of respawning it forever, and the signals: handlers only
 enqueue (the wakeup fd carries the signal number); SIGHUP asks the prober to reload,
 SIGTERM / SIGINT stop the API, the workers gracefully, then the prober. sd_notify:
@@ -98,6 +99,7 @@ class Master:
         self.watchdog_s = watchdog_usec / 2e6 if watchdog_usec else 0.0
         self.children: dict[int, Child] = {}  # by pid
         self.prober = Child("prober", 0)
+        self.worker_sockets: list[worker.WorkerSockets] = []  # bound once, by index; held across respawns
         self.workers = [Child("worker", i) for i in range(self.worker_count)]
         self.api = Child("api", 0)
         self.stopping = False
@@ -116,6 +118,9 @@ class Master:
                     signal.signal(signum, signal.SIG_DFL)
                 os.close(self._wakeup_r)
                 os.close(self._ready_r)
+                for index, sockets in enumerate(self.worker_sockets):  # a worker keeps its own only
+                    if child.kind != "worker" or index != child.index:
+                        sockets.close()
                 stop_with_parent(self.pid)
                 setproctitle(f"fastds: {child.name}")  # ps tells the processes apart
                 if child.kind == "prober":
@@ -124,8 +129,8 @@ class Master:
                 elif child.kind == "api":
                     code = api.main(self.settings, self.region, self._ready_w, self.control_address)
                 else:
-                    code = worker.main(self.settings, self.region, child.index, self.worker_count, self.pid,
-                                       self.secret, self.advertised, self._ready_w, self.report_address)
+                    code = worker.main(self.settings, self.region, child.index, self.secret, self.advertised,
+                                       self._ready_w, self.report_address, self.worker_sockets[child.index])
             except BaseException:  # noqa: BLE001 - a child must never return into the master's code
                 log.exception("%s crashed", child.name)
             finally:
@@ -201,6 +206,11 @@ class Master:
                 return self._halt(self.halt_reason or "the prober did not publish the destinations")
             if signal.SIGTERM in signums or signal.SIGINT in signums:
                 return self._stop()
+        try:
+            self.worker_sockets = [worker.WorkerSockets.bind(self.settings, self.pid, index, self.worker_count)
+                                   for index in range(self.worker_count)]
+        except (OSError, FastdsError) as exc:
+            return self._halt(f"the workers' sockets: {exc}")
         for child in [*self.workers, self.api]:
             self._spawn(child)
         bound = 0

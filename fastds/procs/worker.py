@@ -1,7 +1,11 @@
 """A SIP worker process: the proxy on uvloop over the shared destination table.
 
-Owns composing one worker (docs/architecture.md §1-§2): its public socket (SO_REUSEPORT,
-shared with the other workers) and private socket, routing read from shared memory only
+Owns composing one worker (docs/architecture.md §1-§2): its sockets (WorkerSockets: the
+public one, SO_REUSEPORT, shared with the other workers, the private one and the hand-off
+socket, bound once by the master and inherited by every process that runs this worker,
+so a respawned worker reads what came while it was down, keeps the private port in the
+Vias of the requests it had forwarded, and the kernel never moves a peer to another
+worker's socket), routing read from shared memory only
 (never the store), traffic failures sent to the prober (fastds/procs/reports.py), its
 counters row in shared memory, its flood limit's upkeep (blocks logged and published,
 pike_rm releases applied, every second), the loop-lag tick that marks it saturated
@@ -12,6 +16,7 @@ open transactions finish, up to FASTDS_DRAIN_TIMEOUT_MS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -44,6 +49,27 @@ COUNTERS_EVERY_S = 1.0
 DRAIN_POLL_S = 0.1
 NEVER_FULL_GC = 2**31 - 1  # young collections between two full ones
 DRAIN_QUIET_POLLS = 3  # idle this many polls in a row: the ACK / BYE after a last 200 has passed
+
+
+@dataclasses.dataclass
+class WorkerSockets:
+    public: socket.socket
+    private: socket.socket
+    handoff: Handoff
+
+    @classmethod
+    def bind(cls, settings: Settings, master_pid: int, index: int, workers: int) -> "WorkerSockets":
+        """OSError (naming the address) when one cannot be bound."""
+        host, port = settings.sip_listen
+        handoff = Handoff(master_pid, index, workers)
+        public = bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+        private = bind_udp(host, 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+        return cls(public, private, handoff)
+
+    def close(self) -> None:
+        for sock in (self.public, self.private):
+            sock.close()
+        self.handoff.close()
 
 
 def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:
@@ -160,15 +186,11 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
     endpoint.close()
 
 
-def main(settings: Settings, region, index: int, workers: int, master_pid: int, secret: bytes, advertised: str,
-         ready_fd: int, report_address: str) -> int:
+def main(settings: Settings, region, index: int, secret: bytes, advertised: str, ready_fd: int, report_address: str,
+         sockets: WorkerSockets) -> int:
     try:
         view = ShmView(region)
-        host, port = settings.sip_listen
-        handoff = Handoff(master_pid, index, workers)  # before the public socket delivers anything
-        public = bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-        private = bind_udp(host, 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-    except (OSError, FastdsError) as exc:
+    except FastdsError as exc:
         log.error("worker %d cannot start: %s", index, exc)
         return EXIT_BOOT_FAILURE
     dshash.seed_random()  # forked children must not share algorithm 6's sequence
@@ -179,5 +201,6 @@ def main(settings: Settings, region, index: int, workers: int, master_pid: int, 
     # at 1,400 calls/s (each stall shed INVITEs and lost retransmissions).
     gc.freeze()
     gc.set_threshold(50_000, 50, NEVER_FULL_GC)
-    uvloop.run(serve(settings, view, index, public, private, handoff, secret, advertised, ready_fd, report_address))
+    uvloop.run(serve(settings, view, index, sockets.public, sockets.private, sockets.handoff, secret, advertised,
+                     ready_fd, report_address))
     return 0

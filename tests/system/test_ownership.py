@@ -109,8 +109,9 @@ def test_retransmissions_cancel_and_ack_from_other_ports_meet_their_transaction(
 
 
 def test_killing_a_worker_under_one_peers_load_loses_almost_no_call(harness):
-    """kill -9 of a worker while one upstream socket sends: the others drop (and count) what
-    its Call-IDs send until it is back; SIP retransmits; the respawned worker starts clean."""
+    """kill -9 of a worker while one upstream socket sends: what comes for its Call-IDs waits in
+    its sockets (the master holds them) until it is back, on the same private port; SIP
+    retransmits the rest; the respawned worker starts clean."""
     import os
     import re
     import signal
@@ -128,3 +129,5 @@ def test_killing_a_worker_under_one_peers_load_loses_almost_no_call(harness):
     ok, failed = int(stats["SuccessfulCall(C)"]), int(stats["FailedCall(C)"])
     assert ok + failed == calls and ok >= 0.995 * calls, (ok, failed)
     assert "Traceback" not in harness.log.read_text()
+    ports = re.findall(r"worker 0 listening on \S+ \(private port (\d+)\)", harness.log.read_text())
+    assert len(ports) == 2 and ports[0] == ports[1]  # the Vias of its forwarded requests still lead to it
