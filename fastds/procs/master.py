@@ -163,6 +163,8 @@ class Master:
             child.backoff = FIRST_BACKOFF_S if lived >= HEALTHY_AFTER_S or not child.backoff else min(
                 2 * child.backoff, MAX_BACKOFF_S)
             child.respawn_at = time.monotonic() + child.backoff
+            if child.kind == "worker" and child.backoff > FIRST_BACKOFF_S:
+                self.worker_sockets[child.index].leave_group()  # its peers go to the others meanwhile
             log.warning("%s (pid %d) died after %.1fs: %s; respawning in %.1fs", child.name, pid, lived,
                         describe_status(status), child.backoff)
 
@@ -170,6 +172,12 @@ class Master:
         now = time.monotonic()
         for child in self.all_children:
             if child.pid == 0 and child.respawn_at is not None and child.respawn_at <= now:
+                if child.kind == "worker":
+                    try:
+                        self.worker_sockets[child.index].rejoin_group(self.settings)
+                    except OSError as exc:
+                        self.halt_reason = f"{child.name} cannot be respawned: {exc}"
+                        return
                 self._spawn(child)
                 log.info("%s respawned as pid %d", child.name, child.pid)
 

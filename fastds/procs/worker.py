@@ -51,6 +51,11 @@ NEVER_FULL_GC = 2**31 - 1  # young collections between two full ones
 DRAIN_QUIET_POLLS = 3  # idle this many polls in a row: the ACK / BYE after a last 200 has passed
 
 
+def bind_public(settings: Settings) -> socket.socket:
+    host, port = settings.sip_listen
+    return bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+
+
 @dataclasses.dataclass
 class WorkerSockets:
     public: socket.socket
@@ -60,11 +65,22 @@ class WorkerSockets:
     @classmethod
     def bind(cls, settings: Settings, master_pid: int, index: int, workers: int) -> "WorkerSockets":
         """OSError (naming the address) when one cannot be bound."""
-        host, port = settings.sip_listen
         handoff = Handoff(master_pid, index, workers)
-        public = bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-        private = bind_udp(host, 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+        public = bind_public(settings)
+        private = bind_udp(settings.sip_listen[0], 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
         return cls(public, private, handoff)
+
+    def leave_group(self) -> None:
+        """For a worker that keeps dying (respawned only after a back-off): its public socket
+        leaves the SO_REUSEPORT group, so the kernel moves its peers to the other workers'
+        sockets meanwhile instead of keeping their datagrams in one nobody reads."""
+        self.public.close()
+
+    def rejoin_group(self, settings: Settings) -> None:
+        """Before the respawn: a fresh public socket if leave_group() closed it (OSError if it
+        cannot be bound)."""
+        if self.public.fileno() == -1:
+            self.public = bind_public(settings)
 
     def close(self) -> None:
         for sock in (self.public, self.private):
