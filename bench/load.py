@@ -56,16 +56,21 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def cpu_seconds(pids: list[int], kernel_only: bool = False) -> dict[int, float]:
-    """utime + stime (or stime alone) of each process, in seconds."""
+def cpu_times(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """(utime, stime) of each process, in seconds."""
     found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        found[pid] = (int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])) / CLK_TCK
+        found[pid] = (int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK)
     return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """utime + stime of each process, in seconds."""
+    return {pid: user + kernel for pid, (user, kernel) in cpu_times(pids).items()}
 
 
 def wait_for_line(log: Path, needle: bytes, process: subprocess.Popen, timeout: float) -> None:
@@ -203,7 +208,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         proxy.start(backends)
         calls = rate * duration_s
         pids = process_tree(proxy.process.pid)
-        before, kernel_before = cpu_seconds(pids), cpu_seconds(pids, kernel_only=True)
+        before = cpu_times(pids)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.port}", "-p", str(free_udp_port()),
                     "-t", caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
                     "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-recv_timeout", "10s",
@@ -211,8 +216,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
                     "-rtt_freq", "1"], workdir, "uac")
         _, status, usage = os.wait4(uac.pid, 0)
         uac.returncode = os.waitstatus_to_exitcode(status)
-        pids = process_tree(proxy.process.pid)
-        after, kernel_after = cpu_seconds(pids), cpu_seconds(pids, kernel_only=True)
+        after = cpu_times(process_tree(proxy.process.pid))
     finally:
         proxy.stop()
         for uas in uases:
@@ -228,9 +232,9 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
             parts = line.split(";")
             if len(parts) >= 2 and parts[1].strip():
                 setup_ms.append(float(parts[1]))
-    used = sorted((after[pid] - before.get(pid, 0) for pid in after), reverse=True)
+    used = sorted((sum(after[pid]) - sum(before.get(pid, (0.0, 0.0))) for pid in after), reverse=True)
     proxy_cpu = sum(used)
-    kernel_cpu = sum(kernel_after[pid] - kernel_before.get(pid, 0) for pid in kernel_after)
+    kernel_cpu = sum(after[pid][1] - before.get(pid, (0.0, 0.0))[1] for pid in after)
     shutil.rmtree(workdir, ignore_errors=True)
     return Run(kind, processes, scenario, rate, duration_s, int(stats["OutgoingCall(C)"]), completed, failed,
                round(completed / max(elapsed - hold_ms / 1000, 1e-9), 1), round(percentile(setup_ms, 0.5), 2),

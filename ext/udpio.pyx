@@ -141,10 +141,9 @@ cdef class DatagramIO:
             if len(self._sources) >= ADDRESS_CACHE:
                 self._sources.clear()
             self._sources[raw] = found
-        if length <= sizeof(sockaddr_storage):
-            memcpy(&self._last_name, name, length)
-            self._last_length = length
-            self._last_source = found
+        memcpy(&self._last_name, name, length)  # length is at most the sockaddr_storage recvmmsg filled
+        self._last_length = length
+        self._last_source = found
         return found
 
     cdef object _new_source(self, sockaddr_storage *name):

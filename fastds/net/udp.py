@@ -94,9 +94,7 @@ class UdpEndpoint:
         """A datagram on the public socket is handled by its Call-ID's owner (handed to it
         when that is another worker). A public datagram the flood limit refuses goes nowhere."""
         guard, handoff = self._guard, self._handoff
-        for _ in range(BATCHES_PER_TURN):
-            batch = self._public.receive()
-            now = self._loop.time()
+        for batch, now in self._batches(self._public):
             for data, addr in batch:
                 if guard is not None and not guard.admit(data, addr[0], addr[1], now):
                     continue
@@ -106,22 +104,25 @@ class UdpEndpoint:
                         handoff.send(owner, data, addr)
                         continue
                 self._handle(data, addr, now)
-            if len(batch) < BATCH:
-                break
         if handoff is not None:
             handoff.flush()
         self._after_batch()
 
     def _on_private(self) -> None:
         """The responses to this worker's own client transactions."""
-        for _ in range(BATCHES_PER_TURN):
-            batch = self._private.receive()
-            now = self._loop.time()
+        for batch, now in self._batches(self._private):
             for data, addr in batch:
                 self._handle(data, addr, now)
-            if len(batch) < BATCH:
-                break
         self._after_batch()
+
+    def _batches(self, io: DatagramIO):
+        """Up to BATCHES_PER_TURN batches from one socket while it has more, each with the
+        loop time it was read at."""
+        for _ in range(BATCHES_PER_TURN):
+            batch = io.receive()
+            yield batch, self._loop.time()
+            if len(batch) < BATCH:
+                return
 
     def _on_handoff(self) -> None:
         now = self._loop.time()
