@@ -2,19 +2,24 @@
 modules in COMPILED_SOURCES are compiled by Cython as they are.
 
 A compiled module's .py stays its one source (read, tested and run as Python when it is not
-compiled); its built copy takes precedence on import. fastds/_ext/compiled.json records the
-sha256 of each source as built, so fastds refuses to start (and the test suite to run) on a
-binary older than its source (fastds/compiled.py). FASTDS_DEBUG=1 builds with annotate
+compiled); a .pxd beside it, where there is one, declares its classes as extension types with
+typed fields and its hot methods as C functions. The built copy takes precedence on import.
+fastds/_ext/compiled.json records the digest of each source (.py and .pxd) as built, so
+fastds refuses to start (and the test suite to run) on a binary older than its source
+(fastds/compiled.py). FASTDS_DEBUG=1 builds with annotate
 (ext/<name>.html) and line tracing for coverage.
 """
 
-import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fastds.compiled import source_digest  # noqa: E402 - the package being built, not an installed one
 
 DEBUG = os.environ.get("FASTDS_DEBUG") == "1"
 
@@ -45,7 +50,7 @@ def module_name(path: str) -> str:
 
 
 def write_manifest() -> None:
-    manifest = {module_name(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in COMPILED_SOURCES}
+    manifest = {module_name(path): source_digest(Path(path)) for path in COMPILED_SOURCES}
     Path("fastds/_ext/compiled.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
@@ -64,6 +69,7 @@ setup(
         nthreads=os.cpu_count() or 1,
         annotate=DEBUG,
         force=DEBUG,  # regenerate so the annotation and tracing always match the build
-        compiler_directives={"language_level": 3, "linetrace": DEBUG, "embedsignature": True},
+        compiler_directives={"language_level": 3, "linetrace": DEBUG, "embedsignature": True,
+                             "annotation_typing": False},  # the .pxd beside a .py types it, not its hints
     ),
 )

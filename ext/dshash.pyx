@@ -416,7 +416,7 @@ cdef int uri_spans(SipMessage m, int which, UriSpans *u) noexcept:
     if which == ALG_RURI:
         if not m.is_request or m.ruri_start < 0:
             return -1
-        u[0] = m.ruri
+        u[0] = m.ruri_spans
         return 0
     if which == ALG_FROM:
         return -1 if m.from_uri_start < 0 else parse_uri_spans(p, m.from_uri_start, m.from_uri_end, u)

@@ -689,9 +689,9 @@ cdef class SipMessage:
             return nl
         self.ruri_start = s
         self.ruri_end = i
-        if parse_uri_spans(p, s, i, &self.ruri) < 0:
+        if parse_uri_spans(p, s, i, &self.ruri_spans) < 0:
             self._error("malformed Request-URI", s, 400)
-        elif self.ruri.headers_start >= 0:
+        elif self.ruri_spans.headers_start >= 0:
             self._error("Request-URI must not carry URI headers (RFC 3261 19.1.1)", s, 400)
         i += 1
         if le - i == 7 and ieq(p, i, le, b"sip/2.0"):
@@ -1009,7 +1009,7 @@ cdef class SipMessage:
     @property
     def ruri(self):
         """The parsed Request-URI (SipUri), None for a response."""
-        return make_uri(self.data, &self.ruri) if self.is_request else None
+        return make_uri(self.data, &self.ruri_spans) if self.is_request else None
 
     @property
     def reason(self):

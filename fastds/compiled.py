@@ -1,7 +1,8 @@
 """Which modules run compiled, and refusing a compiled module older than its source.
 
-setup.py compiles the worker's hot-path modules with Cython as they are and records the
-sha256 of each source it compiled in fastds/_ext/compiled.json. A compiled module takes
+setup.py compiles the worker's hot-path modules with Cython as they are (typed by the .pxd
+beside the .py, where there is one) and records the digest of each source it compiled
+(source_digest: the .py and its .pxd) in fastds/_ext/compiled.json. A compiled module takes
 precedence over its .py on import, so after an edit without a rebuild the old code would
 run silently: the master refuses to start and the test suite to run until
 `pip install -e .` has rebuilt it.
@@ -28,6 +29,15 @@ def _source_and_binary(package: Path, module: str) -> tuple[Path, Path | None]:
     return source, None
 
 
+def source_digest(source: Path) -> str:
+    """sha256 of a compiled module's source: its .py, then the .pxd that types it, if any."""
+    digest = hashlib.sha256(source.read_bytes())
+    declarations = source.with_suffix(".pxd")
+    if declarations.exists():
+        digest.update(declarations.read_bytes())
+    return digest.hexdigest()
+
+
 def stale_modules(package: Path = PACKAGE) -> list[str]:
     """Modules whose compiled copy was built from another version of their source."""
     manifest = package / "_ext" / "compiled.json"
@@ -35,7 +45,7 @@ def stale_modules(package: Path = PACKAGE) -> list[str]:
     stale = []
     for module in sorted(recorded):
         source, binary = _source_and_binary(package, module)
-        if binary is not None and source.exists() and hashlib.sha256(source.read_bytes()).hexdigest() != recorded[module]:
+        if binary is not None and source.exists() and source_digest(source) != recorded[module]:
             stale.append(module)
     return stale
 

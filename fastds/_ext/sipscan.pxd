@@ -101,7 +101,7 @@ cdef class SipMessage:
     cdef readonly int method_id
     cdef readonly int method_start, method_end
     cdef readonly int ruri_start, ruri_end
-    cdef UriSpans ruri
+    cdef UriSpans ruri_spans
     cdef readonly int status_code
     cdef readonly int reason_start, reason_end
 

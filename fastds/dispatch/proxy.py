@@ -161,8 +161,8 @@ class Proxy:
         """Run the timers due at `now`; returns the actions they cause."""
         self._out = []
         self._now = now
-        for callback, args in self.timers.expire(now):
-            callback(*args)
+        for callback, subject in self.timers.expire(now):
+            callback(subject)
         return self._out
 
     def next_deadline(self) -> float | None:

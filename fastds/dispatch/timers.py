@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import collections
 import heapq
-import itertools
 from collections.abc import Callable
 from typing import Any
 
 
 class Timer:
-    __slots__ = ("deadline", "order", "callback", "args", "cancelled", "_queue")
+    __slots__ = ("deadline", "order", "callback", "subject", "cancelled", "_queue")
 
-    def __init__(self, deadline: float, order: int, callback: Callable[..., Any], args: tuple, queue: "TimerQueue"):
+    def __init__(self, deadline: float, order: int, callback: Callable[[Any], Any], subject: Any, queue: TimerQueue):
         self.deadline = deadline
         self.order = order  # among equal deadlines, the one started first fires first
         self.callback = callback
-        self.args = args
+        self.subject = subject  # what the callback is called with (a transaction)
         self.cancelled = False
         self._queue = queue
 
@@ -38,7 +37,7 @@ class Timer:
         if not self.cancelled:
             self.cancelled = True
             self.callback = None
-            self.args = ()
+            self.subject = None
             if self._queue is not None:
                 self._queue._cancelled_one()
                 self._queue = None
@@ -52,26 +51,30 @@ class TimerQueue:
     def __init__(self):
         self._lanes: dict[float, collections.deque[Timer]] = {}  # by delay
         self._heap: list[tuple[float, int, Timer]] = []
-        self._order = itertools.count()
+        self._order = 0
         self._cancelled = 0  # entries of cancelled timers still in a lane or the heap
 
     def __len__(self) -> int:
         """Live timers."""
         return len(self._heap) + sum(map(len, self._lanes.values())) - self._cancelled
 
-    def call_later(self, now: float, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+    def call_later(self, now: float, delay: float, callback: Callable[[Any], Any], subject: Any) -> Timer:
+        """callback(subject) at now + delay."""
         deadline = now + delay
         lane = self._lanes.get(delay)
         if lane is None:
             lane = self._lanes[delay] = collections.deque()
         elif lane and lane[-1].deadline > deadline:
-            return self.call_at(deadline, callback, *args)  # the clock went back: keep the lane in order
-        timer = Timer(deadline, next(self._order), callback, args, self)
+            return self.call_at(deadline, callback, subject)  # the clock went back: keep the lane in order
+        self._order += 1
+        timer = Timer(deadline, self._order, callback, subject, self)
         lane.append(timer)
         return timer
 
-    def call_at(self, deadline: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(deadline, next(self._order), callback, args, self)
+    def call_at(self, deadline: float, callback: Callable[[Any], Any], subject: Any) -> Timer:
+        """callback(subject) at `deadline`."""
+        self._order += 1
+        timer = Timer(deadline, self._order, callback, subject, self)
         heapq.heappush(self._heap, (deadline, timer.order, timer))
         return timer
 
@@ -92,8 +95,8 @@ class TimerQueue:
                 earliest = lane[0].deadline
         return earliest
 
-    def expire(self, now: float) -> list[tuple[Callable[..., Any], tuple]]:
-        """Remove the timers due at `now`; their (callback, args), earliest first, for the
+    def expire(self, now: float) -> list[tuple[Callable[[Any], Any], Any]]:
+        """Remove the timers due at `now`; their (callback, subject), earliest first, for the
         caller to run. A fired timer lets go of both (no reference cycle survives it)."""
         due: list[Timer] = []
         heap = self._heap
@@ -109,7 +112,7 @@ class TimerQueue:
             if timer.cancelled:
                 self._cancelled -= 1
                 continue
-            fired.append((timer.callback, timer.args))
+            fired.append((timer.callback, timer.subject))
             timer.cancelled = True  # fired: cancel() is now a no-op
-            timer.callback, timer.args, timer._queue = None, (), None
+            timer.callback, timer.subject, timer._queue = None, None, None
         return fired

@@ -7,7 +7,7 @@ import importlib.machinery
 import json
 from pathlib import Path
 
-from fastds.compiled import PACKAGE, stale_message, stale_modules
+from fastds.compiled import PACKAGE, source_digest, stale_message, stale_modules
 
 ROOT = Path(__file__).parents[2]
 
@@ -38,6 +38,15 @@ def _package(tmp_path: Path, source: bytes, built_from: bytes) -> Path:
     (package / "_ext" / "compiled.json").write_text(
         json.dumps({"fastds.dispatch.proxy": hashlib.sha256(built_from).hexdigest()}))
     return package
+
+
+def test_a_declaration_file_edited_after_the_build_is_named(tmp_path):
+    package = _package(tmp_path, b"x = 1\n", b"x = 1\n")
+    (package / "dispatch" / "proxy.pxd").write_bytes(b"cdef int x\n")
+    assert stale_modules(package) == ["fastds.dispatch.proxy"]
+    built = source_digest(package / "dispatch" / "proxy.py")
+    (package / "_ext" / "compiled.json").write_text(json.dumps({"fastds.dispatch.proxy": built}))
+    assert stale_modules(package) == []
 
 
 def test_a_binary_built_from_this_source_is_not_stale(tmp_path):

@@ -33,8 +33,8 @@ def test_timer_queue_orders_cancels_and_reports_the_next_deadline():
     assert queue.next_deadline() == 1.0
     first.cancel()
     assert queue.next_deadline() == 2.0
-    for callback, args in queue.expire(2.5):
-        callback(*args)
+    for callback, subject in queue.expire(2.5):
+        callback(subject)
     assert fired == ["b", "b2"] and queue.next_deadline() == 3.0
     assert queue.expire(2.9) == [] and len(queue.expire(3.0)) == 1 and queue.next_deadline() is None
 
@@ -45,10 +45,10 @@ def test_cancelled_timers_let_go_at_once_and_leave_when_they_come_to_the_top():
     timers = [queue.call_at(100.0 + i, print, held) for i in range(3000)]
     for timer in timers[:2500]:
         timer.cancel()
-    assert all(timer.args == () and timer.callback is None for timer in timers[:2500])
+    assert all(timer.subject is None and timer.callback is None for timer in timers[:2500])
     assert len(queue) == 500  # live ones; the cancelled entries wait, holding nothing
     assert queue.next_deadline() == 2600.0 and len(queue) == 500
-    assert [args for _, args in queue.expire(5000.0)] == [(held,)] * 500 and queue.next_deadline() is None
+    assert [subject for _, subject in queue.expire(5000.0)] == [held] * 500 and queue.next_deadline() is None
 
 
 def test_fixed_delay_lanes_and_the_heap_fire_in_one_deadline_order():
@@ -59,8 +59,8 @@ def test_fixed_delay_lanes_and_the_heap_fire_in_one_deadline_order():
     queue.call_at(2.0, fired.append, "heap")
     queue.call_later(1.5, 0.5, fired.append, "lane 0.5 s, second")  # due 2.0, started after the heap's
     assert queue.next_deadline() == 1.5 and len(queue) == 4
-    for callback, args in queue.expire(10.0):
-        callback(*args)
+    for callback, subject in queue.expire(10.0):
+        callback(subject)
     assert fired == ["lane 0.5 s", "heap", "lane 0.5 s, second", "lane 4 s"] and len(queue) == 0
 
 
@@ -70,8 +70,8 @@ def test_a_lane_stays_in_order_when_the_clock_goes_back():
     queue.call_later(10.0, 1.0, fired.append, "at 11")
     queue.call_later(5.0, 1.0, fired.append, "at 6")  # goes to the heap, not behind "at 11"
     assert queue.next_deadline() == 6.0
-    assert [args for _, args in queue.expire(7.0)] == [("at 6",)]
-    assert [args for _, args in queue.expire(11.0)] == [("at 11",)]
+    assert [subject for _, subject in queue.expire(7.0)] == ["at 6"]
+    assert [subject for _, subject in queue.expire(11.0)] == ["at 11"]
 
 
 def test_cancelled_lane_entries_leave_when_they_come_to_the_front():
@@ -80,4 +80,4 @@ def test_cancelled_lane_entries_leave_when_they_come_to_the_front():
     for timer in timers[:999]:
         timer.cancel()
     assert len(queue) == 1 and queue.next_deadline() == 120.0 + 999
-    assert [args for _, args in queue.expire(2000.0)] == [(999,)] and queue.next_deadline() is None and len(queue) == 0
+    assert [subject for _, subject in queue.expire(2000.0)] == [999] and queue.next_deadline() is None and len(queue) == 0

@@ -1,0 +1,75 @@
+# C declarations for fastds/dispatch/proxy.py, which Cython compiles as it is (setup.py): the
+# proxy core becomes an extension type with typed fields, and its steps (one per message kind,
+# timer and failover decision) C calls on typed transactions and messages. The .py stays the
+# source; this file only types it (docs/architecture.md §8).
+cimport cython
+
+from fastds._ext.sipscan cimport SipMessage
+from fastds.dispatch.timers cimport TimerQueue
+from fastds.dispatch.txn cimport ClientTransaction, ServerTransaction
+
+
+cdef class Proxy:
+    cdef public object config
+    cdef public object trust
+    cdef public dict last_answer
+    cdef public object selector
+    cdef public object router
+    cdef public object branches
+    cdef public object record_route
+    cdef public dict servers
+    cdef public dict clients
+    cdef public TimerQueue timers
+    cdef public object counters
+    cdef list _out
+    cdef double _now
+    cdef bytes _tag_prefix
+    cdef object _tags
+    cdef public bint draining
+    cdef public bint saturated
+
+    cpdef list receive(self, bytes data, tuple source, double now)
+    cpdef list timer(self, double now)
+    cpdef object next_deadline(self)
+    cdef void _send(self, bytes data, tuple addr, bint upstream)
+    cdef bytes _new_tag(self)
+    cdef bint _top_route_is_ours(self, SipMessage message)
+    cdef bint _is_loop(self, SipMessage message)
+    @cython.locals(method=int, server=ServerTransaction, in_dialog=bint, route_is_ours=bint)
+    cdef _on_request(self, SipMessage message, tuple source)
+    cdef bint _admitted(self, SipMessage message, tuple source)
+    @cython.locals(server=ServerTransaction)
+    cdef ServerTransaction _new_server(self, tuple key, SipMessage message, tuple source)
+    @cython.locals(server=ServerTransaction)
+    cdef _on_in_dialog(self, SipMessage message, tuple source, tuple key, bint route_is_ours)
+    cdef object _loose_route_hop(self, SipMessage message)
+    @cython.locals(server=ServerTransaction)
+    cdef _on_ack(self, SipMessage message, tuple source)
+    @cython.locals(server=ServerTransaction, client=ClientTransaction)
+    cdef _on_cancel(self, SipMessage message, tuple source)
+    cdef bint _try_next(self, ServerTransaction server)
+    @cython.locals(request=SipMessage, client=ClientTransaction)
+    cdef _forward(self, ServerTransaction server, tuple addr, object destination)
+    cdef _start_client(self, ClientTransaction client)
+    @cython.locals(cancel=ClientTransaction)
+    cdef _send_cancel(self, ClientTransaction client)
+    @cython.locals(interval=double)
+    cpdef _timer_a_e(self, ClientTransaction client)
+    @cython.locals(server=ServerTransaction)
+    cpdef _timer_b_f(self, ClientTransaction client)
+    @cython.locals(fail_over=bint, answering=bint)
+    cdef _branch_failed(self, ServerTransaction server, ClientTransaction client, int code, SipMessage response)
+    @cython.locals(client=ClientTransaction, server=ServerTransaction, code=int)
+    cdef _on_response(self, SipMessage message)
+    @cython.locals(server=ServerTransaction)
+    cdef _on_provisional(self, ClientTransaction client, SipMessage message)
+    cdef _ack(self, ClientTransaction client, SipMessage response)
+    cdef _relay_final(self, ServerTransaction server, SipMessage response)
+    cdef _reply(self, ServerTransaction server, int code, object reason=*)
+    cdef _final(self, ServerTransaction server, bytes data, int code)
+    cpdef _timer_g(self, ServerTransaction server)
+    cdef _on_stray_response(self, SipMessage message)
+    @cython.locals(upstream=SipMessage)
+    cdef _relay_stateless(self, SipMessage message)
+    cpdef _timer_d_k(self, ClientTransaction client)
+    cpdef _timer_h_i_j_l(self, ServerTransaction server)

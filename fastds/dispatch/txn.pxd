@@ -1,0 +1,63 @@
+# C declarations for fastds/dispatch/txn.py, which Cython compiles as it is (setup.py): the
+# transactions become extension types with typed fields, their transitions C-callable methods
+# of the proxy core. The .py stays the source; this file only types it (docs/architecture.md §8).
+cimport cython
+
+from fastds._ext.sipscan cimport SipMessage
+from fastds.dispatch.timers cimport Timer
+
+
+cdef class ClientTransaction
+
+
+cdef class ServerTransaction:
+    cdef public tuple key
+    cdef public SipMessage request
+    cdef public tuple source
+    cdef public bint is_invite
+    cdef public object state
+    cdef public object last_response
+    cdef public bytes to_tag
+    cdef public list targets
+    cdef public ClientTransaction client
+    cdef public bint cancelled
+    cdef public list timers
+    cdef public object request_uri
+    cdef public bint pop_route
+    cdef public bint record_route
+    cdef public double retransmit_interval
+
+    cpdef object request_retransmitted(self)
+    cpdef bint final_sent(self, bytes data, int code)
+    cpdef bint ack_received(self)
+    cpdef bint cancel_received(self)
+    cpdef terminate(self)
+    @cython.locals(timer=Timer)
+    cpdef cancel_timers(self)
+
+
+cdef class ClientTransaction:
+    cdef public bytes branch
+    cdef public bytes method
+    cdef public ServerTransaction server
+    cdef public object destination
+    cdef public tuple addr
+    cdef public bytes data
+    cdef public bint is_invite
+    cdef public object state
+    cdef public bint cancel_pending
+    cdef public Timer retransmit_timer
+    cdef public double retransmit_interval
+    cdef public Timer fr_timer
+    cdef public Timer end_timer
+    cdef public object ack
+    cdef public object in_flight
+    cdef SipMessage _sent
+
+    cpdef bint provisional_received(self)
+    cpdef final_received(self)
+    cpdef bint timed_out(self)
+    cpdef compact(self)
+    cpdef terminate(self)
+    @cython.locals(timer=Timer)
+    cpdef cancel_timers(self)
