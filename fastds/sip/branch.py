@@ -36,8 +36,17 @@ def escape_param(value: bytes) -> bytes:
     return _NOT_PARAMCHAR.sub(lambda found: b"%%%02X" % found.group()[0], value)
 
 
-def keyed_tag(secret: bytes, data: bytes) -> bytes:
-    return hashlib.blake2b(data, key=secret, digest_size=_TAG_BYTES).hexdigest().encode()
+class KeyedTag:
+    """The MAC of fastds's tags under one secret. The keyed state is made once and copied per
+    tag: keying BLAKE2b costs a compression of its own, a third of a tag's cost."""
+
+    def __init__(self, secret: bytes):
+        self._keyed = hashlib.blake2b(key=secret, digest_size=_TAG_BYTES)
+
+    def __call__(self, data: bytes) -> bytes:
+        mac = self._keyed.copy()
+        mac.update(data)
+        return mac.hexdigest().encode()
 
 
 class BranchFactory:
@@ -48,33 +57,33 @@ class BranchFactory:
             raise ValueError("secret must not be empty")
         if not node_id or not node_id.isalnum():
             raise ValueError(f"node_id must be letters and digits, not {node_id!r}")
-        self._secret = secret
+        self._tag = KeyedTag(secret)
         self._prefix = MAGIC_COOKIE + node_id.encode() + b"." + os.urandom(4).hex().encode()
         self._counter = itertools.count(1)
 
     def new(self) -> bytes:
         body = b"%s%x" % (self._prefix, next(self._counter))
-        return body + b"." + keyed_tag(self._secret, body)
+        return body + b"." + self._tag(body)
 
     def is_ours(self, branch: bytes | None) -> bool:
         """True when branch was made by a factory with the same secret (any process or node)."""
         if not branch or not branch.startswith(MAGIC_COOKIE):
             return False
         body, dot, tag = branch.rpartition(b".")
-        return bool(dot) and len(tag) == 2 * _TAG_BYTES and keyed_tag(self._secret, body) == tag
+        return bool(dot) and len(tag) == 2 * _TAG_BYTES and self._tag(body) == tag
 
 
 class RecordRoute:
     """Our Record-Route URI for a dialog, and the check that a Route is one of them."""
 
     def __init__(self, secret: bytes, sent_by: bytes):
-        self._secret = secret
+        self._tag = KeyedTag(secret)
         self._sent_by = sent_by
 
     def uri(self, request: SipMessage) -> bytes:
         ftag = request.from_tag or b""
         return b"sip:%s;lr;ftag=%s;fds=%s" % (self._sent_by, escape_param(ftag),
-                                             keyed_tag(self._secret, request.call_id + b"|" + ftag))
+                                             self._tag(request.call_id + b"|" + ftag))
 
     def is_ours(self, route_uri: SipUri, request: SipMessage) -> bool:
         """route_uri (a Route value's URI) was made by uri() for this request's dialog;
@@ -85,7 +94,7 @@ class RecordRoute:
         for dialog_tag in (request.from_tag or b"", request.to_tag or b""):
             # raw first (the usual tag needs no escaping); either way the MAC decides
             if ftag == dialog_tag or ftag == escape_param(dialog_tag):
-                return keyed_tag(self._secret, request.call_id + b"|" + dialog_tag) == tag
+                return self._tag(request.call_id + b"|" + dialog_tag) == tag
         return False
 
 
