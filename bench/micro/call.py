@@ -3,7 +3,10 @@
 Drives fastds.dispatch.proxy.Proxy with prebuilt datagrams (as a SIPp UAC and UAS would
 send them) through receive() and timer(), the way a worker does, and reports the median
 over RUNS runs of NUMBER calls: what the Python side costs per call, apart from the event
-loop and the kernel (compare with the CPU per call of bench/load.py).
+loop and the kernel (compare with the CPU per call of bench/load.py). --evict-kb N times
+only the proxy's part, with N KB copied before every message (touching 2N KB of cache; 0:
+nothing evicted): under load each message of a call comes in another wake-up, after SIPp,
+the kernel and the other worker had the core.
 """
 
 from __future__ import annotations
@@ -63,20 +66,50 @@ def one_call_without_timers(proxy: Proxy, n: int, now: float) -> None:
     proxy.receive(build_response(scan(bye), 200), CALLEE, now)
 
 
+class ColdProxy:
+    """A Proxy whose every receive() and timer() starts with a copy of evict_bytes (touching
+    twice that in the caches); only the proxy's own time is added up."""
+
+    def __init__(self, proxy: Proxy, evict_bytes: int):
+        self.proxy, self.seconds = proxy, 0.0
+        self._source, self._target = bytes(evict_bytes), bytearray(evict_bytes)
+
+    def _timed(self, step, *args):
+        self._target[:] = self._source
+        start = time.perf_counter()
+        out = step(*args)
+        self.seconds += time.perf_counter() - start
+        return out
+
+    def receive(self, data: bytes, source: tuple, now: float) -> list:
+        return self._timed(self.proxy.receive, data, source, now)
+
+    def timer(self, now: float) -> list:
+        return self._timed(self.proxy.timer, now)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--number", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--evict-kb", type=int, help="the proxy's time only, this many KB copied before each message")
     args, _ = parser.parse_known_args()
     results = []
     for _ in range(args.runs):
+        if args.evict_kb is not None:
+            cold = ColdProxy(make_proxy(), 1024 * args.evict_kb)
+            for n in range(args.number):
+                one_call(cold, n, float(n))
+            results.append(cold.seconds / args.number * 1e6)
+            continue
         proxy = make_proxy()
         start = time.perf_counter()
         for n in range(args.number):
             one_call(proxy, n, float(n))
         results.append((time.perf_counter() - start) / args.number * 1e6)
-    print(f"proxy core, one whole call (7 datagrams in, incl. building the test's own responses): "
-          f"{statistics.median(results):.1f} µs")
+    what = "incl. building the test's own responses" if args.evict_kb is None else \
+        f"the proxy's part, {args.evict_kb} KB copied before each message"
+    print(f"proxy core, one whole call (7 datagrams in, {what}): {statistics.median(results):.1f} µs")
 
 
 if __name__ == "__main__":
