@@ -1,0 +1,102 @@
+"""The stream connections (TCP, TLS) one worker holds: their ids, reuse, idle timeout and cap.
+
+Owns the bookkeeping of docs/architecture.md §2 "Streams": every connection a worker
+accepted or opened gets an id unique in the node (the worker's index in its top bits, so a
+message handed to its Call-ID's owner names the connection its answer goes back on, and
+connection_owner() says whose it is); an outgoing connection is found again by destination
+and transport (one per destination and transport per worker); a connection unused for
+FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at FASTDS_TCP_MAX_CONNECTIONS the one used least
+recently is closed to make room. Sans-IO: the transport behind a connection is an opaque
+handle, time comes in as arguments, and closing is the caller's (this only says which).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any
+
+Address = tuple[str, int]
+OWNER_SHIFT = 40  # a connection id: the owning worker's index << OWNER_SHIFT | a serial
+
+
+def connection_owner(connection_id: int) -> int:
+    """The index of the worker that holds a connection."""
+    return connection_id >> OWNER_SHIFT
+
+
+@dataclasses.dataclass(slots=True)
+class Connection:
+    id: int
+    remote: Address
+    transport: str     # "tcp" or "tls"
+    outbound: bool     # opened by fastds towards a destination (reused), else accepted
+    handle: Any        # the caller's transport object
+    last_used: float
+
+
+class ConnectionTable:
+    def __init__(self, worker_index: int, max_connections: int, idle_timeout_s: float):
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
+        self.worker_index = worker_index
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
+        self._serial = 0
+        self._by_id: collections.OrderedDict[int, Connection] = collections.OrderedDict()  # least recently used first
+        self._outbound: dict[tuple[Address, str], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, remote: Address, transport: str, outbound: bool, handle: Any,
+            now: float) -> tuple[Connection, list[Connection]]:
+        """Record a new connection; returns it and those to close for it (the least recently
+        used, while the table is full). An outgoing one replaces an older one to the same
+        destination and transport, which is returned to close too."""
+        evicted = []
+        if outbound:
+            older = self._outbound.get((remote, transport))
+            if older is not None:
+                evicted.append(self.remove(older))
+        while len(self._by_id) >= self.max_connections:
+            evicted.append(self.remove(next(iter(self._by_id))))
+        self._serial += 1
+        connection = Connection(self.worker_index << OWNER_SHIFT | self._serial, remote, transport, outbound, handle, now)
+        self._by_id[connection.id] = connection
+        if outbound:
+            self._outbound[(remote, transport)] = connection.id
+        return connection, evicted
+
+    def get(self, connection_id: int) -> Connection | None:
+        return self._by_id.get(connection_id)
+
+    def towards(self, remote: Address, transport: str) -> Connection | None:
+        """The outgoing connection to reuse for a destination, if there is one."""
+        connection_id = self._outbound.get((remote, transport))
+        return None if connection_id is None else self._by_id.get(connection_id)
+
+    def used(self, connection_id: int, now: float) -> None:
+        """Something was read from or written to the connection."""
+        connection = self._by_id.get(connection_id)
+        if connection is not None:
+            connection.last_used = now
+            self._by_id.move_to_end(connection_id)
+
+    def remove(self, connection_id: int) -> Connection | None:
+        """Forget a connection (closed by either side); the removed one, or None."""
+        connection = self._by_id.pop(connection_id, None)
+        if connection is not None and connection.outbound:
+            if self._outbound.get((connection.remote, connection.transport)) == connection_id:
+                del self._outbound[(connection.remote, connection.transport)]
+        return connection
+
+    def idle(self, now: float) -> list[Connection]:
+        """The connections unused for the idle timeout, removed: the caller closes them."""
+        expired = []
+        while self._by_id:
+            oldest = next(iter(self._by_id.values()))
+            if now - oldest.last_used < self.idle_timeout_s:
+                break
+            expired.append(self.remove(oldest.id))
+        return expired
