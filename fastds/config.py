@@ -89,7 +89,51 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, port
 
 
-HOST_PORT = Kind("IP:port", _host_port, lambda hp: f"[{hp[0]}]:{hp[1]}" if ":" in hp[0] else f"{hp[0]}:{hp[1]}")
+def _show_host_port(host_port: tuple[str, int]) -> str:
+    host, port = host_port
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+HOST_PORT = Kind("IP:port", _host_port, _show_host_port)
+
+
+@dataclasses.dataclass(frozen=True)
+class Listener:
+    """One public SIP address: transport, IP, port."""
+    transport: str  # udp, tcp (tls: not served yet)
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{_show_host_port((self.host, self.port))}"
+
+
+LISTEN_TRANSPORTS = ("udp", "tcp", "tls")
+SERVED_TRANSPORTS = ("udp", "tcp")
+
+
+def _listeners(text: str) -> tuple[Listener, ...]:
+    """udp:IP:port,tcp:IP:port,... (a bare IP:port is UDP); one UDP listener, at most one per transport."""
+    expected = ("a list of [udp:|tcp:]IPv4:port or [udp:|tcp:][IPv6]:port with one udp listener,"
+                " e.g. udp:0.0.0.0:5060,tcp:0.0.0.0:5060")
+    listeners = []
+    for entry in (part.strip() for part in text.split(",")):
+        prefix, colon, rest = entry.partition(":")
+        transport, address = (prefix.lower(), rest) if colon and prefix.lower() in LISTEN_TRANSPORTS else ("udp", entry)
+        if transport not in SERVED_TRANSPORTS:
+            raise ValueError(f"{expected} ({transport.upper()} listeners are not served yet)")
+        try:
+            host, port = _host_port(address)
+        except ValueError:
+            raise ValueError(expected) from None
+        listeners.append(Listener(transport, host, port))
+    transports = [listener.transport for listener in listeners]
+    if transports.count("udp") != 1 or len(set(transports)) != len(transports):
+        raise ValueError(expected)
+    return tuple(listeners)
+
+
+LISTENERS = Kind("[udp:|tcp:]IP:port list", _listeners, lambda listeners: ",".join(map(str, listeners)))
 
 
 def _advertise(text: str) -> str:
@@ -245,11 +289,14 @@ class Settings:
     """Effective configuration, and the table of FASTDS_* variables: one field per
     variable (lower case, prefix dropped) with its kind, default, doc and secrecy."""
 
-    sip_listen: tuple[str, int] = setting(HOST_PORT, "0.0.0.0:5060", "public SIP address every worker binds (UDP, SO_REUSEPORT)")
+    sip_listen: tuple[Listener, ...] = setting(LISTENERS, "udp:0.0.0.0:5060", "public SIP addresses every worker binds (SO_REUSEPORT): one udp, optionally one tcp; a bare IP:port is udp")
     sip_advertise: str = setting(ADVERTISE, "", "address put in our Via and Record-Route; empty = the listen IP (wildcard: the host name's)")
     sip_max_message_bytes: int = setting(integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted")
     sip_max_headers: int = setting(integer(16, 10000), "256", "most header lines in one message; more is a 400")
     sip_rcvbuf_bytes: int = setting(integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts")
+    tcp_idle_timeout_s: int = setting(integer(1, 86400), "120", "a TCP connection nothing was read from or written to this long is closed")
+    tcp_max_connections: int = setting(integer(1, 1000000), "2048", "TCP connections per worker; at the cap the one used least recently is closed")
+    tcp_message_timeout_s: int = setting(integer(1, 600), "4", "a message begun on a TCP connection must be whole within this, else the connection is closed (slow senders)")
     workers: int = setting(integer(0, 256), "0", "SIP worker processes; 0 = one per CPU")
     shm_destinations: int = setting(integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)")
     shm_routes_bytes: int = setting(integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory")
@@ -297,6 +344,16 @@ class Settings:
     api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
     api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
     log_level: str = setting(choice("debug", "info", "warning", "error"), "info", "log level")
+
+    @property
+    def udp_listen(self) -> tuple[str, int]:
+        """The UDP listener's address (there is always one)."""
+        return next((listener.host, listener.port) for listener in self.sip_listen if listener.transport == "udp")
+
+    @property
+    def tcp_listen(self) -> tuple[str, int] | None:
+        """The TCP listener's address, if there is one."""
+        return next(((listener.host, listener.port) for listener in self.sip_listen if listener.transport == "tcp"), None)
 
 
 VARIABLES: tuple[Var, ...] = tuple(Var(f"FASTDS_{field.name.upper()}", *field.metadata["var"])

@@ -65,7 +65,7 @@ def _compiled_check() -> Check:
 
 def environment_checks(settings: Settings, running_fastds: Callable[[], str | None]) -> list[Check]:
     """running_fastds(): a description of the fastds answering on FASTDS_API_LISTEN, or None."""
-    sip_host, sip_port = settings.sip_listen
+    sip_host, sip_port = settings.udp_listen
     api_host, api_port = settings.api_listen
     return [
         _compiled_check(),

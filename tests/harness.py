@@ -211,9 +211,11 @@ class Harness:
         return sipp
 
     def start_uac(self, scenario: str, calls: int, rate: int = 20, timeout: float = 60, pause_ms: int = 50,
-                  *extra: str) -> Sipp:
+                  *extra: str, to_port: int | None = None) -> Sipp:
+        """A caller towards fastds's UDP port, or `to_port` (its TCP one, with extra "-t", "t1")."""
         sipp = Sipp(self.directory, f"uac-{scenario}-{len(self.sipps)}", [
-            "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{self.port}", "-p", str(free_udp_port()), "-s", "cust",
+            "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{to_port or self.port}", "-p", str(free_udp_port()),
+            "-s", "cust",
             "-m", str(calls), "-r", str(rate), "-d", str(pause_ms), "-timeout", f"{int(timeout)}s",
             "-recv_timeout", "15s",  # a call whose answer was lost fails instead of waiting forever
             "-trace_msg", "-message_file", str(self.directory / f"uac-{scenario}.messages"), *extra])
@@ -221,8 +223,9 @@ class Harness:
         sipp.timeout = timeout
         return sipp
 
-    def uac(self, scenario: str, calls: int, rate: int = 20, timeout: float = 60) -> tuple[int, dict[str, str]]:
-        sipp = self.start_uac(scenario, calls, rate, timeout)
+    def uac(self, scenario: str, calls: int, rate: int = 20, timeout: float = 60, *extra: str,
+            to_port: int | None = None) -> tuple[int, dict[str, str]]:
+        sipp = self.start_uac(scenario, calls, rate, timeout, 50, *extra, to_port=to_port)
         code = sipp.wait(timeout + 30)
         return code, sipp.stats()
 

@@ -19,7 +19,7 @@ from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "pid"}
+WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "tcp_connections", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
     "parse_errors": "datagrams dropped or answered 400 because they did not parse (or were longer than 65,535 bytes)",
@@ -52,6 +52,14 @@ WORKER_HELP = {
     "pike_blocks": "times a source IP was blocked by the flood limit (FASTDS_PIKE_REQS)",
     "pike_blocked": "source IPs blocked now by this worker's flood limit",
     "pike_tracked": "source IPs the flood limit tracks now (at most FASTDS_PIKE_TABLE_SIZE)",
+    "transport_refused": "in-dialog requests refused 503: their next hop asks for TCP or TLS, not served outgoing yet",
+    "stray_stream_dropped": "responses with no transaction for a peer on TCP, not relayed (2xx retransmissions"
+                            " after the first went on the connection)",
+    "tcp_connections": "TCP connections this worker holds now",
+    "tcp_accepted": "TCP connections accepted",
+    "tcp_framing_errors": "TCP connections closed for a framing error: no or bad Content-Length, too large, too slow,"
+                          " or closed mid-message",
+    "tcp_writes_lost": "messages for a TCP connection that had closed by the time they were ready",
     "pid": "process id of the worker",
 }
 

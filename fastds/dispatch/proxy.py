@@ -41,6 +41,7 @@ from fastds.dispatch.txn import (
     Send,
     ServerState,
     ServerTransaction,
+    on_stream,
 )
 from fastds.errors import SipParseError
 from fastds.sip import (
@@ -100,7 +101,8 @@ def _is_ip_literal(host: str) -> bool:
 
 def next_hop_of(uri_bytes: bytes) -> Address | None:
     """Where a Route or Request-URI sends a request: an IP literal and port, or None
-    when the host is a name (workers do no DNS; docs/architecture.md §1). maddr is never followed."""
+    when the host is a name (workers do no DNS; docs/architecture.md §1). maddr is never followed.
+    The caller checked the URI asks for UDP (stream_uri)."""
     try:
         uri = parse_uri(uri_bytes)
     except SipParseError:
@@ -111,6 +113,20 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
     if not _is_ip_literal(host):
         return None
     return host, uri.port or (5061 if uri.kind == "sips" else 5060)
+
+
+def stream_uri(uri_bytes: bytes) -> bytes | None:
+    """The transport a Route or Request-URI asks for when it is not UDP (sips: is TLS), else
+    None: outgoing TCP and TLS are not served yet, and such a request is refused, never sent
+    over UDP instead."""
+    try:
+        uri = parse_uri(uri_bytes)
+    except SipParseError:
+        return None
+    if uri.kind == "sips":
+        return b"tls"
+    transport = (uri.param("transport") or b"udp").lower()
+    return None if transport == b"udp" else transport
 
 
 class Proxy:
@@ -187,16 +203,19 @@ class Proxy:
         self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self.config.server_header,
                                   source=source, **options), source, True)
 
-    def _top_route_is_ours(self, message: SipMessage) -> bool:
-        spans = message.entry_spans("route")
-        if not spans:
-            return False
-        start, end = spans[0][2], spans[0][3]
-        try:
-            uri = parse_uri(message.data, start, end)
-        except SipParseError:
-            return False
-        return self.record_route.is_ours(uri, message)
+    def _our_routes(self, message: SipMessage) -> int:
+        """How many of the top Route values are our Record-Route: 1, or 2 where the dialog
+        changes transport at fastds (RFC 5658), or 0."""
+        ours = 0
+        for span in message.entry_spans("route")[:2]:
+            try:
+                uri = parse_uri(message.data, span[2], span[3])
+            except SipParseError:
+                break
+            if not self.record_route.is_ours(uri, message):
+                break
+            ours += 1
+        return ours
 
     def _is_loop(self, message: SipMessage) -> bool:
         """A Via we put there: the request came back to us (§16.3 step 4, simplified:
@@ -246,9 +265,9 @@ class Proxy:
             self._reply_stateless(message, source, 420,
                                   extra_headers=b"Unsupported: %s\r\n" % b", ".join(proxy_require))
             return
-        route_is_ours = self._top_route_is_ours(message)
+        our_routes = self._our_routes(message)
         if in_dialog:
-            self._on_in_dialog(message, source, key, route_is_ours)
+            self._on_in_dialog(message, source, key, our_routes)
             return
         if message.method_id == M_INVITE and self.draining:
             self.counters["drain_rejected"] += 1
@@ -271,7 +290,7 @@ class Proxy:
         self.selector.count_pick(targets[0])
         server = self._new_server(key, message, source)
         server.targets = targets
-        server.pop_route = route_is_ours
+        server.pop_routes = our_routes
         server.record_route = self.config.record_route
         if route.number is not None and ruri.user_span is not None:
             start, end = ruri.user_span
@@ -304,26 +323,32 @@ class Proxy:
             self._send(server.last_response, source, True)
         return server
 
-    def _on_in_dialog(self, message: SipMessage, source: Address, key: tuple, route_is_ours: bool) -> None:
+    def _on_in_dialog(self, message: SipMessage, source: Address, key: tuple, our_routes: int) -> None:
         """Loose routing (§16.4, §16.12) through our own Record-Route only."""
-        if not route_is_ours:
+        if not our_routes:
             self.counters["in_dialog_refused"] += 1
             self._reply_stateless(message, source, 403, b"Forbidden (no fastds Route)")
             return
-        hop = self._loose_route_hop(message)
+        target = self._loose_route_target(message, our_routes)
+        transport = stream_uri(target)
+        if transport is not None:
+            self.counters["transport_refused"] += 1
+            self._reply_stateless(message, source, 503, b"Outgoing %s not served" % transport.upper())
+            return
+        hop = next_hop_of(target)
         if hop is None:
             self._reply_stateless(message, source, 404, b"Next hop is not an IP address")
             return
         server = self._new_server(key, message, source)
-        server.pop_route = True
+        server.pop_routes = our_routes
         self._forward(server, hop, None)
 
-    def _loose_route_hop(self, message: SipMessage) -> Address | None:
-        """After popping our Route: the next Route's URI, else the Request-URI."""
+    def _loose_route_target(self, message: SipMessage, our_routes: int) -> bytes:
+        """After popping our Routes: the next Route's URI, else the Request-URI."""
         routes = message.entry_spans("route")
-        if len(routes) > 1:
-            return next_hop_of(message.data[routes[1][2]:routes[1][3]])
-        return next_hop_of(message.request_uri)
+        if len(routes) > our_routes:
+            return message.data[routes[our_routes][2]:routes[our_routes][3]]
+        return message.request_uri
 
     def _on_ack(self, message: SipMessage, source: Address) -> None:
         server = self.servers.get(server_transaction_key(message))
@@ -333,12 +358,14 @@ class Proxy:
                 server.timers.append(self.timers.call_later(self._now, self.config.t4, self._timer_h_i_j_l, server))
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
-        hop = self._loose_route_hop(message) if self._top_route_is_ours(message) else None
+        our_routes = self._our_routes(message)
+        target = self._loose_route_target(message, our_routes) if our_routes else None
+        hop = next_hop_of(target) if target is not None and stream_uri(target) is None else None
         if hop is None or message.max_forwards == 0:
             self.counters["ack_dropped"] += 1
             return
         data = forward_request(message, transport=b"UDP", sent_by=self.config.private_sent_by,
-                               branch=self.branches.new(), pop_route=True)
+                               branch=self.branches.new(), pop_routes=our_routes)
         if len(data) > self.config.max_datagram_bytes:
             self.counters["too_large"] += 1
             return
@@ -376,10 +403,15 @@ class Proxy:
     def _forward(self, server: ServerTransaction, addr: Address, destination: Destination | None) -> None:
         request = server.request
         branch = self.branches.new()
+        record_route = inbound_record_route = None
+        if server.record_route:
+            record_route = self.record_route.uri(request)
+            if on_stream(server.source):  # the caller's side of the dialog is TCP: its own Record-Route (RFC 5658)
+                inbound_record_route = self.record_route.uri(request, "tcp")
         data = forward_request(
             request, transport=b"UDP", sent_by=self.config.private_sent_by, branch=branch,
-            record_route=self.record_route.uri(request) if server.record_route else None,
-            pop_route=server.pop_route, request_uri=server.request_uri,
+            record_route=record_route, record_route_inbound=inbound_record_route,
+            pop_routes=server.pop_routes, request_uri=server.request_uri,
             source_ip=server.source[0].encode(), source_port=server.source[1])
         if len(data) > self.config.max_datagram_bytes:
             # every destination gets the same bytes, so no failover and nobody is charged
@@ -556,6 +588,11 @@ class Proxy:
     def _relay_stateless(self, message: SipMessage) -> None:
         data = forward_response(message)
         upstream = scan(data)
+        if (upstream.via_transport or b"UDP").upper() != b"UDP":
+            # a peer on TCP: its connection is known only to the transaction, gone by now (the
+            # first 2xx went on it); never sent over UDP instead
+            self.counters["stray_stream_dropped"] += 1
+            return
         host = (upstream.received or upstream.via_host).strip(b"[]").decode("ascii", "replace")
         port = upstream.rport if upstream.rport > 0 else (upstream.via_port or 5060)
         if not _is_ip_literal(host):

@@ -23,7 +23,7 @@ cdef class ServerTransaction:
     cdef public bint cancelled
     cdef public list timers
     cdef public object request_uri
-    cdef public bint pop_route
+    cdef public int pop_routes
     cdef public bint record_route
     cdef public double retransmit_interval
 

@@ -19,7 +19,12 @@ from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import Timer
 from fastds.sip import scan
 
-Address = tuple[str, int]
+Address = tuple  # (IP, port) of a datagram's peer; (IP, port, connection id) of a stream's (fastds/net/connections.py)
+
+
+def on_stream(address: Address) -> bool:
+    """The peer is on a TCP connection: what is sent to it goes on that connection."""
+    return len(address) == 3
 
 
 class ServerState(enum.Enum):
@@ -59,7 +64,7 @@ class ReportFailure:
 
 class ServerTransaction:
     __slots__ = ("key", "request", "source", "is_invite", "state", "last_response", "to_tag", "targets",
-                 "client", "cancelled", "timers", "request_uri", "pop_route", "record_route", "retransmit_interval")
+                 "client", "cancelled", "timers", "request_uri", "pop_routes", "record_route", "retransmit_interval")
 
     def __init__(self, key: tuple, request: SipMessage, source: Address):
         self.key = key
@@ -74,7 +79,7 @@ class ServerTransaction:
         self.cancelled = False  # the caller's CANCEL came: no more failover, 487 unless a final wins
         self.timers: list[Timer] = []
         self.request_uri: bytes | None = None  # dialplan rewrite of the Request-URI
-        self.pop_route = False
+        self.pop_routes = 0  # how many of the top Route values are ours, to remove
         self.record_route = False
         self.retransmit_interval = 0.0
 

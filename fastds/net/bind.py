@@ -2,8 +2,9 @@
 
 Owns the binds and how a failure reads: OSError whose strerror names the address
 (`cannot bind UDP 127.0.0.1:5060: Address already in use`) -- the workers' public UDP
-socket (SO_REUSEPORT, shared) and private one, the prober's, the API's TCP listener, and
-the check that no other socket holds the SIP address yet (a second fastds would share it).
+socket (SO_REUSEPORT, shared) and private one, their TCP listener (SO_REUSEPORT too), the
+prober's, the API's TCP listener, and the check that no other socket holds the SIP addresses
+yet (a second fastds would share them).
 """
 
 from __future__ import annotations
@@ -35,16 +36,24 @@ def ensure_udp_free(host: str, port: int) -> None:
     bind_udp(host, port, reuse_port=False).close()
 
 
-def bind_tcp(host: str, port: int) -> socket.socket:
-    """A listening, non-blocking TCP socket (the API's); OSError names the address."""
+def bind_tcp(host: str, port: int, *, reuse_port: bool = False, what: str = "the API") -> socket.socket:
+    """A listening, non-blocking TCP socket (the API's, or a worker's SIP listener with
+    SO_REUSEPORT); OSError names what and the address."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        sock.listen(1024)
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"cannot bind the API on {host}:{port}: {exc.strerror}") from None
+        raise OSError(exc.errno, f"cannot bind {what} on {host}:{port}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+def ensure_tcp_free(host: str, port: int) -> None:
+    """OSError naming the address unless no socket listens there (as ensure_udp_free)."""
+    bind_tcp(host, port, what="SIP over TCP").close()

@@ -3,8 +3,10 @@
 Owns who owns a datagram (xxh3-64 of its Call-ID, found without a full scan by
 sipscan.call_id_of, modulo the worker count), each worker's hand-off address (an
 abstract unix datagram socket named after the master's pid and the worker's index), the
-framing of a handed-off datagram (the source address it came from, then its bytes
-untouched; the frames for one owner that one loop turn produced go in one unix datagram,
+framing of a handed-off message (the source address it came from -- with the id of the TCP
+connection it was read on, for a stream's -- then its bytes untouched) and of a write (bytes
+for the worker holding a TCP connection to write on it: what the Call-ID's owner sends to a
+stream peer); the frames for one worker that one loop turn produced go in one unix datagram,
 each behind its length, so a burst costs one send and one receive), and what is not
 handled: a datagram for an owner whose socket is full (or not bound) is dropped and
 counted, never handled by a worker without the state (SIP retransmits) -- while an owner
@@ -24,9 +26,10 @@ import xxhash
 from fastds._ext.sipscan import call_id_of
 
 Address = tuple[str, int]
-_HEAD = struct.Struct("!BH")  # length of the source IP text, source port
+_HEAD = struct.Struct("!BBHQ")  # kind, length of the source IP text, source port, connection id (0: a datagram)
 _LENGTH = struct.Struct("!I")  # of each frame in a batch
-MAX_FRAME = 65535 + _HEAD.size + 45  # the largest datagram, its source (an IPv6 address is at most 45 characters)
+MESSAGE, WRITE = 0, 1  # a frame's kind: handle this message / write these bytes on your connection
+MAX_FRAME = 65535 + _HEAD.size + 45  # the largest message, its source (an IPv6 address is at most 45 characters)
 BATCH_BYTES = 64 * 1024  # a batch is sent once it reaches this (so at most this plus one frame)
 MAX_BATCH = BATCH_BYTES + _LENGTH.size + MAX_FRAME
 
@@ -39,24 +42,26 @@ def handoff_address(master_pid: int, index: int) -> str:
     return f"\0fastds-{master_pid}-worker-{index}"
 
 
-def encode(data: bytes, source: Address) -> bytes:
-    ip = source[0].encode()
-    return _HEAD.pack(len(ip), source[1]) + ip + data
+def encode(data: bytes, address: Address, kind: int = MESSAGE) -> bytes:
+    """A frame: a message from `address` (IP, port) or (IP, port, connection id), or bytes
+    to write on the connection of `address`."""
+    ip = address[0].encode()
+    return _HEAD.pack(kind, len(ip), address[1], address[2] if len(address) == 3 else 0) + ip + data
 
 
-def decode(frame: bytes) -> tuple[bytes, Address] | None:
-    """(datagram, source) of a frame; None for one that is cut short or not one."""
+def decode(frame: bytes) -> tuple[int, bytes, Address] | None:
+    """(kind, bytes, address) of a frame; None for one that is cut short or not one."""
     if len(frame) < _HEAD.size:
         return None
-    ip_length, port = _HEAD.unpack_from(frame)
+    kind, ip_length, port, connection = _HEAD.unpack_from(frame)
     start = _HEAD.size + ip_length
-    if ip_length == 0 or len(frame) <= start:
+    if kind not in (MESSAGE, WRITE) or ip_length == 0 or len(frame) <= start or (kind == WRITE and not connection):
         return None
     try:
         ip = frame[_HEAD.size:start].decode("ascii")
     except UnicodeDecodeError:
         return None
-    return frame[start:], (ip, port)
+    return kind, frame[start:], ((ip, port, connection) if connection else (ip, port))
 
 
 class Handoff:
@@ -83,12 +88,19 @@ class Handoff:
         return self.index if call_id is None else owner_of(call_id, self.workers)
 
     def send(self, owner: int, data: bytes, source: Address) -> None:
-        """Queue a datagram for its owner, sent by the next flush() (the caller's, once the
+        """Queue a message for its owner, sent by the next flush() (the caller's, once the
         batch it is reading is done)."""
         self._outbox.setdefault(owner, []).append(encode(data, source))
 
+    def write(self, holder: int, data: bytes, peer: Address) -> None:
+        """Queue bytes for the worker holding the connection of `peer` (IP, port, connection
+        id) to write on it, sent by the next flush()."""
+        self._outbox.setdefault(holder, []).append(encode(data, peer, WRITE))
+
     def flush(self) -> None:
-        """Send what send() queued, each owner's frames in as few datagrams as fit."""
+        """Send what send() and write() queued, each worker's frames in as few datagrams as fit."""
+        if not self._outbox:
+            return
         outbox, self._outbox = self._outbox, {}
         for owner, frames in outbox.items():
             address = handoff_address(self._master_pid, owner)
@@ -111,9 +123,10 @@ class Handoff:
         except OSError:  # its buffer is full (or it is not bound)
             self.dropped += frames
 
-    def receive(self) -> list[tuple[bytes, Address]]:
-        """Every datagram waiting, with the source each came from."""
-        found: list[tuple[bytes, Address]] = []
+    def receive(self) -> tuple[list[tuple[bytes, Address]], list[tuple[bytes, Address]]]:
+        """Everything waiting: the messages to handle, with the source each came from, and
+        the bytes to write on this worker's connections, with the peer each is to."""
+        found: tuple[list, list] = ([], [])  # by kind: MESSAGE, WRITE
         while True:
             try:
                 batch, sender = self.socket.recvfrom(MAX_BATCH)
@@ -124,7 +137,7 @@ class Handoff:
                 continue
             self._unpack(batch, found)
 
-    def _unpack(self, batch: bytes, found: list) -> None:
+    def _unpack(self, batch: bytes, found: tuple[list, list]) -> None:
         at = 0
         while at < len(batch):
             decoded = None
@@ -138,7 +151,8 @@ class Handoff:
                 self.dropped += 1
                 return
             self.received += 1
-            found.append(decoded)
+            kind, data, address = decoded
+            found[kind].append((data, address))
 
     def close(self) -> None:
         self.socket.close()

@@ -1,8 +1,11 @@
-"""UDP transport of one worker: the public and the private socket, and the one timer.
+"""UDP transport of one worker: the public and the private socket, and the one timer;
+where every message a worker reads goes, whichever transport brought it.
 
 Owns running the sockets a worker bound (fastds/net/bind.py) on the event loop: the public
 one (SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
-(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py), and the
+(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py) -- as do
+the messages read on TCP connections (fastds/net/tcp.py), whose answers go back through the
+TCP endpoint to the worker holding the connection -- and the
 private one whose port goes in our Via, so responses return to this worker. Each socket is
 read in batches (recvmmsg through fastds._ext.udpio, ext/udpio.pyx) when the loop says it
 is readable; every datagram and the loop clock go to the sans-IO Proxy; what its actions
@@ -23,9 +26,10 @@ from collections.abc import Callable
 from fastds._ext.udpio import DatagramIO
 from fastds.dispatch.pike import FloodGuard
 from fastds.dispatch.proxy import Proxy
-from fastds.dispatch.txn import ReportFailure, Send
+from fastds.dispatch.txn import ReportFailure, Send, on_stream
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
+from fastds.net.tcp import TcpEndpoint
 
 log = logging.getLogger("fastds.udp")
 BATCH = 64  # datagrams per recvmmsg / sendmmsg
@@ -42,12 +46,14 @@ def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
 class UdpEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
                  on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None,
-                 guard: FloodGuard | None = None):
+                 guard: FloodGuard | None = None, streams: TcpEndpoint | None = None):
         """handoff: this worker's end of the Call-ID ownership hand-off (None: it owns all);
-        guard: the flood limit every public datagram passes first (None: no limit)."""
+        guard: the flood limit every public datagram and stream message passes first (None: no
+        limit); streams: the TCP endpoint, for what goes to a peer on a connection (None: no TCP)."""
         self._loop = loop
         self._guard = guard
         self._handoff = handoff
+        self._streams = streams
         self._proxy = proxy
         self._egress = egress
         self._on_failure = on_failure
@@ -91,22 +97,30 @@ class UdpEndpoint:
             self._timer.cancel()
 
     def _on_public(self) -> None:
-        """A datagram on the public socket is handled by its Call-ID's owner (handed to it
-        when that is another worker). A public datagram the flood limit refuses goes nowhere."""
-        guard, handoff = self._guard, self._handoff
+        """A datagram on the public socket is handled by its Call-ID's owner."""
         for batch, now in self._batches(self._public):
             for data, addr in batch:
-                if guard is not None and not guard.admit(data, addr[0], addr[1], now):
-                    continue
-                if handoff is not None:
-                    owner = handoff.owner(data)
-                    if owner != handoff.index:
-                        handoff.send(owner, data, addr)
-                        continue
-                self._handle(data, addr, now)
-        if handoff is not None:
-            handoff.flush()
+                self._to_owner(data, addr, now)
         self._after_batch()
+
+    def on_stream_messages(self, messages: list[bytes], peer: tuple, now: float) -> None:
+        """Messages read on a TCP connection (fastds/net/tcp.py): each to its Call-ID's owner."""
+        for data in messages:
+            self._to_owner(data, peer, now)
+        self._after_batch()
+
+    def _to_owner(self, data: bytes, source: tuple, now: float) -> None:
+        """Handle a message here, or hand it to the worker that owns its Call-ID. A message
+        the flood limit refuses goes nowhere."""
+        guard, handoff = self._guard, self._handoff
+        if guard is not None and not guard.admit(data, source[0], source[1], now):
+            return
+        if handoff is not None:
+            owner = handoff.owner(data)
+            if owner != handoff.index:
+                handoff.send(owner, data, source)
+                return
+        self._handle(data, source, now)
 
     def _on_private(self) -> None:
         """The responses to this worker's own client transactions."""
@@ -125,9 +139,14 @@ class UdpEndpoint:
                 return
 
     def _on_handoff(self) -> None:
+        """Messages whose Call-ID this worker owns, and writes for its TCP connections."""
         now = self._loop.time()
-        for data, source in self._handoff.receive():
+        messages, writes = self._handoff.receive()
+        for data, source in messages:
             self._handle(data, source, now)
+        if writes and self._streams is not None:
+            for data, peer in writes:
+                self._streams.write(data, peer)
         self._after_batch()
 
     def _handle(self, data: bytes, addr: tuple, now: float) -> None:
@@ -147,13 +166,27 @@ class UdpEndpoint:
     def _apply(self, actions: list, now: float) -> None:
         for action in actions:
             if type(action) is Send:
-                if self._egress.allows(action.addr[0], now):
+                if not self._egress.allows(action.addr[0], now):
+                    continue
+                if on_stream(action.addr):
+                    self._send_on_stream(action.data, action.addr)
+                else:
                     (self._to_public if action.upstream else self._to_private).append((action.data, action.addr))
             elif type(action) is ReportFailure:
                 self._on_failure(action)
 
+    def _send_on_stream(self, data: bytes, peer: tuple) -> None:
+        if self._streams is None:
+            self.handler_errors += 1  # a stream peer without a TCP endpoint: cannot happen
+            return
+        self.packets_out += 1
+        self._streams.send(data, peer)
+
     def _after_batch(self) -> None:
-        """Send what the batch produced, then keep the timer armed for the next deadline."""
+        """Send what the batch produced (hand-offs too), then keep the timer armed for the
+        next deadline."""
+        if self._handoff is not None:
+            self._handoff.flush()
         if self._to_public:
             self.packets_out += self._public.send(self._to_public)
             self._to_public = []

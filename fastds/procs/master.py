@@ -30,7 +30,7 @@ from setproctitle import setproctitle
 from fastds.compiled import stale_message, stale_modules
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
-from fastds.net.bind import ensure_udp_free
+from fastds.net.bind import ensure_tcp_free, ensure_udp_free
 from fastds.procs import EXIT_BOOT_FAILURE, api, prober, worker
 from fastds.procs.control import control_address
 from fastds.procs.notify import Notifier
@@ -65,7 +65,7 @@ class Child:
 def advertised_host(settings: Settings) -> str:
     if settings.sip_advertise:
         return settings.sip_advertise
-    host = settings.sip_listen[0]
+    host = settings.udp_listen[0]
     if host not in ("0.0.0.0", "::"):
         return host
     guess = socket.gethostbyname(socket.gethostname())
@@ -255,7 +255,9 @@ class Master:
             log.error("%s", exc)
             return EXIT_HALTED
         try:
-            ensure_udp_free(*settings.sip_listen)
+            ensure_udp_free(*settings.udp_listen)
+            if settings.tcp_listen is not None:
+                ensure_tcp_free(*settings.tcp_listen)
         except OSError as exc:
             log.error("halting: %s (another fastds, or another program, holds it)", exc.strerror)
             return EXIT_HALTED
@@ -277,7 +279,7 @@ class Master:
         self._update_status()
         self.notifier.notify("READY=1", f"STATUS={self._status}")
         log.info("fastds ready: %d workers on %s:%d, prober up, API on %s:%d", self.worker_count,
-                 *settings.sip_listen, *settings.api_listen)
+                 *settings.udp_listen, *settings.api_listen)
         next_watchdog = 0.0
         while True:
             now = time.monotonic()

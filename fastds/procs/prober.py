@@ -337,7 +337,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
     loop = asyncio.get_running_loop()
     store = open_store(settings.db_url)
     try:
-        probe_socket = bind_udp(settings.sip_listen[0], 0, reuse_port=False, rcvbuf_bytes=1 << 20)
+        probe_socket = bind_udp(settings.udp_listen[0], 0, reuse_port=False, rcvbuf_bytes=1 << 20)
         report_socket = reports.bind_reports(report_address)
 
         def send(data: bytes, addr: tuple[str, int]) -> None:
@@ -350,7 +350,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         control = ControlServer(control_address, lambda request: prober.control(request, loop.time()))
         await store.check_schema()
         if settings.cluster_url:
-            await prober.join_cluster(node_id(settings), {"sip": "%s:%d" % settings.sip_listen,
+            await prober.join_cluster(node_id(settings), {"sip": "%s:%d" % settings.udp_listen,
                                                           "api": "%s:%d" % settings.api_listen})
         await prober.reload(loop.time(), inherit=False)
     except (FastdsError, OSError) as exc:

@@ -33,9 +33,11 @@ from fastds.dispatch.pike import FloodGuard, Pike
 from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.rules import SelectionRule
 from fastds.errors import FastdsError
-from fastds.net.bind import bind_udp
+from fastds.net.bind import bind_tcp, bind_udp
+from fastds.net.connections import ConnectionTable
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
+from fastds.net.tcp import TcpEndpoint
 from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.reports import FailureReporter
@@ -52,8 +54,14 @@ DRAIN_QUIET_POLLS = 3  # idle this many polls in a row: the ACK / BYE after a la
 
 
 def bind_public(settings: Settings) -> socket.socket:
-    host, port = settings.sip_listen
+    host, port = settings.udp_listen
     return bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+
+
+def bind_tcp_listener(settings: Settings) -> socket.socket | None:
+    if settings.tcp_listen is None:
+        return None
+    return bind_tcp(*settings.tcp_listen, reuse_port=True, what="SIP over TCP")
 
 
 @dataclasses.dataclass
@@ -61,14 +69,15 @@ class WorkerSockets:
     public: socket.socket
     private: socket.socket
     handoff: Handoff
+    tcp: socket.socket | None  # the TCP listener (SO_REUSEPORT), when FASTDS_SIP_LISTEN has one
 
     @classmethod
     def bind(cls, settings: Settings, master_pid: int, index: int, workers: int) -> "WorkerSockets":
         """OSError (naming the address) when one cannot be bound."""
         handoff = Handoff(master_pid, index, workers)
         public = bind_public(settings)
-        private = bind_udp(settings.sip_listen[0], 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-        return cls(public, private, handoff)
+        private = bind_udp(settings.udp_listen[0], 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
+        return cls(public, private, handoff, bind_tcp_listener(settings))
 
     def leave_group(self) -> None:
         """For a worker that keeps dying (respawned only after a back-off): its public socket
@@ -83,8 +92,9 @@ class WorkerSockets:
             self.public = bind_public(settings)
 
     def close(self) -> None:
-        for sock in (self.public, self.private):
-            sock.close()
+        for sock in (self.public, self.private, self.tcp):
+            if sock is not None:
+                sock.close()
         self.handoff.close()
 
 
@@ -127,22 +137,31 @@ class PikeKeeper:
                                                for b in self.pike.blocked()])
 
 
-async def serve(settings: Settings, view: ShmView, index: int, public: socket.socket, private: socket.socket,
-                handoff: Handoff, secret: bytes, advertised: str, ready_fd: int, report_address: str) -> None:
+async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSockets, secret: bytes, advertised: str,
+                ready_fd: int, report_address: str) -> None:
     loop = asyncio.get_running_loop()
+    public, private, handoff = sockets.public, sockets.private, sockets.handoff
     default = SelectionRule.parse(settings.default_set, settings.default_alg, settings.default_flags)
     trust = LiveTrust(view, settings.trusted_group, settings.trusted_sources)
     proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), LiveSelector(view, settings.hash_key),
                   LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
-                  RecordRoute(secret, sent_by(public, advertised)), trust)
+                  RecordRoute(secret, sent_by(public, advertised),
+                              sent_by(sockets.tcp, advertised) if sockets.tcp is not None else None), trust)
     egress = EgressPolicy(settings.egress_allow)
     reporter = FailureReporter(report_address)
     pike = Pike(settings.pike_reqs, settings.pike_window_ms / 1000, settings.pike_block_s,
                 settings.pike_table_size) if settings.pike_reqs else None
     keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None
+    tcp = None
+    if sockets.tcp is not None:
+        tcp = TcpEndpoint(loop, index, ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s),
+                          settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff)
     endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff,
-                           FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None)
+                           FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None, tcp)
     await endpoint.start(public, private)
+    if tcp is not None:
+        tcp.deliver = endpoint.on_stream_messages
+        await tcp.start(sockets.tcp)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -155,6 +174,9 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
                         handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
                         pid=os.getpid())
+        if tcp is not None:
+            counters.update(tcp_connections=len(tcp.table), tcp_accepted=tcp.accepted,
+                            tcp_framing_errors=tcp.framing_errors, tcp_writes_lost=tcp.writes_lost)
         if pike is not None:
             counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),
                             pike_tracked=len(pike))
@@ -164,6 +186,8 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
         while True:
             if keeper is not None:
                 keeper.tend()
+            if tcp is not None:
+                tcp.sweep()
             publish_counters()
             await asyncio.sleep(COUNTERS_EVERY_S)
 
@@ -187,7 +211,7 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
 
     arm_lag_tick()
     os.write(ready_fd, b"W")
-    log.info("worker %d listening on %s:%d (private port %d)", index, *settings.sip_listen,
+    log.info("worker %d listening on %s (private port %d)", index, ",".join(map(str, settings.sip_listen)),
              private.getsockname()[1])
     await stop.wait()
     proxy.draining = True
@@ -199,6 +223,8 @@ async def serve(settings: Settings, view: ShmView, index: int, public: socket.so
     log.info("worker %d stopped (%s)", index, "drained" if quiet >= DRAIN_QUIET_POLLS else "drain timeout")
     publisher.cancel()
     publish_counters()
+    if tcp is not None:
+        tcp.close()
     endpoint.close()
 
 
@@ -217,6 +243,5 @@ def main(settings: Settings, region, index: int, secret: bytes, advertised: str,
     # at 1,400 calls/s (each stall shed INVITEs and lost retransmissions).
     gc.freeze()
     gc.set_threshold(50_000, 50, NEVER_FULL_GC)
-    uvloop.run(serve(settings, view, index, sockets.public, sockets.private, sockets.handoff, secret, advertised,
-                     ready_fd, report_address))
+    uvloop.run(serve(settings, view, index, sockets, secret, advertised, ready_fd, report_address))
     return 0

@@ -1,7 +1,8 @@
 """Byte-splicing rewrites of a scanned message for forwarding (RFC 3261 §16.6, §16.7).
 
 Owns: the forwarded request (push our Via, decrement or add Max-Forwards, add our
-Record-Route, pop our Route, optionally a new Request-URI) and the forwarded response
+Record-Route -- two when the request changes transport, RFC 5658 -- pop our Routes,
+optionally a new Request-URI) and the forwarded response
 (pop our Via). Never re-serialises: the output is slices of the input with a few
 inserted lines. Sans-IO: no sockets, no clock, no environment. Whether a Route or Via
 is ours is the caller's decision (fastds/sip/branch.py signs and checks them).
@@ -41,7 +42,8 @@ def forward_request(
     sent_by: bytes,
     branch: bytes,
     record_route: bytes | None = None,
-    pop_route: bool = False,
+    record_route_inbound: bytes | None = None,
+    pop_routes: int = 0,
     request_uri: bytes | None = None,
     source_ip: bytes | None = None,
     source_port: int = 0,
@@ -50,7 +52,9 @@ def forward_request(
 
     sent_by: host:port of the socket it leaves from; branch: a fresh z9hG4bK branch;
     record_route: the URI to record-route with (without <>), None for no Record-Route;
-    pop_route: remove the top Route value (the caller checked it is ours);
+    record_route_inbound: a second one, below it, for the side the request came from when
+    that is another transport (RFC 5658 double Record-Route), None for one;
+    pop_routes: how many of the top Route values to remove (the caller checked they are ours);
     request_uri: a new Request-URI (dialplan rewrite), None to keep it;
     source_ip / source_port: where the request came from, recorded in the sender's Via
     as received and rport (received_rport_edits) so that responses and stray 2xx
@@ -75,15 +79,34 @@ def forward_request(
         # a new Record-Route line above the existing ones puts ours first (§16.6 step 4)
         rr_at = msg.header_span(msg.idx_first_record_route)[0] if msg.idx_first_record_route >= 0 else via_at
         edits.append((rr_at, rr_at, b"Record-Route: <%s>\r\n" % record_route))
-    if pop_route:
-        cut = msg.first_value_cut("route")
-        if cut is None:
-            raise ValueError("pop_route: the request has no Route")
-        edits.append((cut[0], cut[1], b""))
+        if record_route_inbound is not None:
+            edits.append((rr_at, rr_at, b"Record-Route: <%s>\r\n" % record_route_inbound))
+    if pop_routes:
+        edits += route_cuts(msg, pop_routes)
     if msg.content_length < 0:
         # needed if the next hop is reached over a stream transport (§20.14)
         edits.append((msg.headers_end, msg.headers_end, b"Content-Length: %d\r\n" % (msg.body_end - msg.body_start)))
     return splice(data, edits, msg.body_end)
+
+
+def route_cuts(msg: SipMessage, count: int) -> list[tuple[int, int, bytes]]:
+    """The edits that remove the top `count` Route values: a header line whose values all go
+    is removed whole, else its leading values and the commas after them."""
+    routes = msg.entry_spans("route")
+    if len(routes) < count:
+        raise ValueError(f"pop_routes: the request has {len(routes)} Route values, not {count}")
+    edits = []
+    for at, (start, _, _, _, header_index) in enumerate(routes[:count]):
+        if at > 0 and routes[at - 1][4] == header_index:
+            continue  # cut with the first removed value of its line
+        line_values = [route for route in routes if route[4] == header_index]
+        removed = sum(1 for route in routes[:count] if route[4] == header_index)
+        if removed == len(line_values):
+            line_start, _, _, _, line_end = msg.header_span(header_index)
+            edits.append((line_start, line_end, b""))
+        else:
+            edits.append((start, line_values[removed][0], b""))
+    return edits
 
 
 def received_rport_edits(msg: SipMessage, source_ip: bytes, source_port: int) -> list[tuple[int, int, bytes]]:

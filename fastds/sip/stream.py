@@ -16,6 +16,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from fastds._ext.sipscan import scan
+from fastds.errors import SipParseError
+from fastds.sip.build import build_response
+
 CRLF = b"\r\n"
 PONG = CRLF  # the answer to a double-CRLF ping
 _HEADER_END = b"\r\n\r\n"
@@ -146,3 +150,15 @@ class StreamFramer:
         self._started_at = None
         self._searched = self._expected = 0
         return unfinished
+
+
+def framing_error_response(error: FramingError) -> bytes | None:
+    """What to answer before closing: a response to the request whose header block (or the
+    start of it) was read, or None when that is not a request."""
+    try:
+        message = scan(error.head)
+    except SipParseError as exc:
+        message = exc.message
+    if message is None or not message.is_request:
+        return None
+    return build_response(message, error.status, error.reason.encode())

@@ -13,7 +13,7 @@ ROOT = Path(__file__).parents[2]
 
 def test_defaults_parse():
     settings = load_settings({})
-    assert settings.sip_listen == ("0.0.0.0", 5060)
+    assert settings.udp_listen == ("0.0.0.0", 5060) and settings.tcp_listen is None
     assert settings.failover_codes == frozenset(range(500, 600))
     assert settings.fr_timeout_ms == 5000 and settings.default_flags == "f"
     assert settings.api_listen == ("127.0.0.1", 8888) and settings.record_route is True
@@ -24,11 +24,33 @@ def test_values_are_parsed_and_normalised():
         "FASTDS_SIP_LISTEN": "[::1]:5070", "FASTDS_FAILOVER_CODES": "5xx, 408,600-603",
         "FASTDS_DEFAULT_FLAGS": "C f D", "FASTDS_EGRESS_ALLOW": "127.0.0.0/8, ::1",
         "FASTDS_RECORD_ROUTE": "off", "FASTDS_LOG_LEVEL": "DEBUG"})
-    assert settings.sip_listen == ("::1", 5070)
+    assert settings.udp_listen == ("::1", 5070)
     assert 408 in settings.failover_codes and 603 in settings.failover_codes and 604 not in settings.failover_codes
     assert settings.default_flags == "fdc"
     assert [str(n) for n in settings.egress_allow] == ["127.0.0.0/8", "::1/128"]
     assert settings.record_route is False and settings.log_level == "debug"
+
+
+def test_listeners_a_bare_address_is_udp_and_tcp_may_join_it():
+    settings = load_settings({"FASTDS_SIP_LISTEN": "tcp:[::]:5062, 127.0.0.1:5060"})
+    assert settings.udp_listen == ("127.0.0.1", 5060) and settings.tcp_listen == ("::", 5062)
+    assert effective(settings)["FASTDS_SIP_LISTEN"] == "tcp:[::]:5062,udp:127.0.0.1:5060"
+    assert load_settings({"FASTDS_SIP_LISTEN": "UDP:10.0.0.1:5060"}).udp_listen == ("10.0.0.1", 5060)
+
+
+@pytest.mark.parametrize("value, why", [
+    ("tcp:0.0.0.0:5060", "one udp listener"),
+    ("udp:0.0.0.0:5060,udp:0.0.0.0:5070", "one udp listener"),
+    ("udp:0.0.0.0:5060,tcp:0.0.0.0:5060,tcp:0.0.0.0:5070", "one udp listener"),
+    ("udp:0.0.0.0:5060,tls:0.0.0.0:5061", "TLS listeners are not served yet"),
+    ("sctp:0.0.0.0:5060", "a list of"),
+    ("udp:0.0.0.0:5060,", "a list of"),
+])
+def test_bad_listener_lists_name_the_value_and_what_is_expected(value, why):
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FASTDS_SIP_LISTEN": value})
+    (problem,) = info.value.problems
+    assert problem.startswith(f"FASTDS_SIP_LISTEN={value!r}: expected ") and why in problem
 
 
 def test_every_bad_variable_is_reported_at_once():

@@ -8,17 +8,26 @@ from collections import Counter
 import pytest
 
 from fastds._ext.sipscan import call_id_of
-from fastds.net.handoff import Handoff, decode, encode, owner_of
+from fastds.net.handoff import MESSAGE, WRITE, Handoff, decode, encode, owner_of
 
 
-@pytest.mark.parametrize("source", [("127.0.0.1", 5060), ("2001:db8::1", 65535), ("::ffff:192.0.2.1", 1)])
-def test_a_frame_carries_the_datagram_and_its_source_untouched(source):
+@pytest.mark.parametrize("source", [("127.0.0.1", 5060), ("2001:db8::1", 65535), ("::ffff:192.0.2.1", 1),
+                                    ("127.0.0.1", 5060, 3 << 40 | 17)])
+def test_a_frame_carries_the_message_and_its_source_untouched(source):
     datagram = bytes(range(256)) * 40
-    assert decode(encode(datagram, source)) == (datagram, source)
+    assert decode(encode(datagram, source)) == (MESSAGE, datagram, source)
 
 
-@pytest.mark.parametrize("frame", [b"", b"\x09", b"\x09\x13\xc4127.0.0.", b"\x00\x13\xc4data", b"\x03\x00\x01\xff\xfe\xfdx"])
-def test_a_short_or_foreign_frame_is_not_a_datagram(frame):
+def test_a_write_frame_names_the_connection_and_needs_one():
+    peer = ("127.0.0.1", 40000, 1 << 40 | 5)
+    assert decode(encode(b"SIP/2.0 200 OK\r\n", peer, WRITE)) == (WRITE, b"SIP/2.0 200 OK\r\n", peer)
+    assert decode(encode(b"x", ("127.0.0.1", 40000), WRITE)) is None  # a write with no connection
+
+
+@pytest.mark.parametrize("frame", [b"", b"\x00\x09", b"\x00\x09\x13\xc4" + bytes(8) + b"127.0.0.",
+                                   b"\x00\x00\x13\xc4" + bytes(8) + b"data", b"\x07\x01\x13\xc4" + bytes(8) + b"1x",
+                                   b"\x00\x03\x00\x01" + bytes(8) + b"\xff\xfe\xfdx"])
+def test_a_short_or_foreign_frame_is_not_a_message(frame):
     assert decode(frame) is None
 
 
@@ -51,13 +60,29 @@ def test_an_owner_that_is_down_or_full_loses_the_datagram_counted_never_corrupte
             if sender.dropped > 1:
                 break
         assert sender.dropped == 2 and sender.handed_off > 0
-        received = owner.receive()
-        assert len(received) == sender.handed_off == owner.received
+        received, writes = owner.receive()
+        assert len(received) == sender.handed_off == owner.received and writes == []
         assert all(data == datagram + b"%d" % n and source == ("127.0.0.1", 5060 + n % 1000)
                    for n, (data, source) in enumerate(received))
     finally:
         sender.close()
         owner.close()
+
+
+def test_messages_and_writes_for_one_worker_travel_together_and_come_out_apart():
+    master = 40_000_000 + os.getpid()
+    sender, holder = Handoff(master, 0, 2), Handoff(master, 1, 2)
+    peer = ("127.0.0.1", 40000, 1 << 40 | 3)
+    try:
+        sender.send(1, b"INVITE from a stream", peer)
+        sender.write(1, b"SIP/2.0 100 Trying\r\n", peer)
+        sender.send(1, b"INVITE from a datagram", ("127.0.0.1", 5070))
+        sender.flush()
+        assert holder.receive() == ([(b"INVITE from a stream", peer), (b"INVITE from a datagram", ("127.0.0.1", 5070))],
+                                    [(b"SIP/2.0 100 Trying\r\n", peer)])
+    finally:
+        sender.close()
+        holder.close()
 
 
 def test_one_turns_frames_for_an_owner_go_in_as_few_datagrams_as_fit():
@@ -78,10 +103,10 @@ def test_one_turns_frames_for_an_owner_go_in_as_few_datagrams_as_fit():
         assert len(datagrams) == 2
         for datagram in datagrams:  # as the owner would read them: put them back, in order
             sender.socket.sendto(datagram, owner.socket.getsockname())
-        assert [data for data, _ in owner.receive()] == [b"a", b"bb", big, big, b"c"]
+        assert [data for data, _ in owner.receive()[0]] == [b"a", b"bb", big, big, b"c"]
         cut = sender.socket  # a batch cut short: what can be read is kept, the rest counted once
         cut.sendto(datagrams[0][:100], owner.socket.getsockname())
-        assert [data for data, _ in owner.receive()] == [b"a", b"bb"] and owner.dropped == 1
+        assert [data for data, _ in owner.receive()[0]] == [b"a", b"bb"] and owner.dropped == 1
     finally:
         sender.close()
         owner.close()
@@ -98,7 +123,7 @@ def test_a_frame_from_anything_but_a_sibling_worker_is_dropped():
     stranger = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         stranger.sendto(encode(b"INVITE sip:x SIP/2.0\r\n\r\n", ("192.0.2.1", 5060)), handoff_address(master, 0))
-        assert owner.receive() == [] and owner.dropped == 1
+        assert owner.receive() == ([], []) and owner.dropped == 1
     finally:
         stranger.close()
         owner.close()

@@ -542,3 +542,60 @@ def test_a_failure_report_says_whether_the_destination_was_answering():
     busy.receive(answer(other, 200), D1, 2.0)  # it answers the second call while ignoring the first
     (report,) = [a for a in busy.timer(FR) if isinstance(a, ReportFailure)]
     assert report.answering and report.reason == "timeout (no final reply)"
+
+
+# -- callers on a TCP connection ---------------------------------------------------------------
+TCP_CALLER = ("127.0.0.1", 5080, 7 << 40 | 1)  # (IP, port, connection id): a peer on a stream
+
+
+def stream_proxy() -> Proxy:
+    proxy = make_proxy()
+    proxy.record_route = RecordRoute(SECRET, b"127.0.0.1:5060", tcp_sent_by=b"127.0.0.1:5061")
+    return proxy
+
+
+def test_a_tcp_callers_invite_is_answered_on_its_connection_and_record_routed_twice():
+    proxy = stream_proxy()
+    invite = request().replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080")
+    actions = proxy.receive(invite, TCP_CALLER, 0.0)
+    assert scan(only(actions, TCP_CALLER)).status_code == 100
+    forwarded = scan(only(actions, D1))
+    # the callee's side first (UDP, where it sends its requests), then the caller's (RFC 5658)
+    assert [rr.split(b";lr")[0] for rr in forwarded.record_routes] == [
+        b"<sip:127.0.0.1:5060", b"<sip:127.0.0.1:5061;transport=tcp"]
+    assert forwarded.vias[1].startswith(b"SIP/2.0/TCP 127.0.0.1:5080")
+    ringing = proxy.receive(answer(forwarded.data, 180), D1, 0.1)
+    assert scan(only(ringing, TCP_CALLER)).status_code == 180
+    assert scan(only(proxy.receive(answer(forwarded.data, 200), D1, 0.2), TCP_CALLER)).status_code == 200
+
+
+def test_a_udp_callers_invite_keeps_one_record_route():
+    forwarded = scan(only(stream_proxy().receive(request(), CALLER, 0.0), D1))
+    assert len(forwarded.record_routes) == 1 and b"transport" not in forwarded.record_routes[0]
+
+
+def test_the_tcp_callers_bye_pops_both_of_our_routes():
+    proxy = stream_proxy()
+    invite = request().replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080")
+    udp_side, tcp_side = scan(only(proxy.receive(invite, TCP_CALLER, 0.0), D1)).record_routes
+    bye = request(method=b"BYE", ruri=b"sip:bob@127.0.0.1:6002", branch=b"z9hG4bK-b1", cseq=2, to_tag=b"callee1",
+                  extra=b"Route: " + tcp_side + b", " + udp_side + b"\r\n")  # the caller's route set: reversed
+    forwarded = scan(only(proxy.receive(bye, TCP_CALLER, 1.0), D2))
+    assert forwarded.method == b"BYE" and forwarded.routes == []
+    assert scan(only(proxy.receive(answer(forwarded.data, 200), D2, 1.1), TCP_CALLER)).status_code == 200
+
+
+def test_a_request_whose_next_hop_wants_tcp_or_tls_is_refused_not_sent_over_udp():
+    proxy = stream_proxy()
+    invite = request().replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080")
+    udp_side, tcp_side = scan(only(proxy.receive(invite, TCP_CALLER, 0.0), D1)).record_routes
+    for caller_contact in (b"sip:alice@127.0.0.1:5080;transport=tcp", b"sips:alice@127.0.0.1:5081"):
+        bye = request(method=b"BYE", ruri=caller_contact, branch=b"z9hG4bK-b9", cseq=5, to_tag=b"caller1",
+                      extra=b"Route: " + udp_side + b", " + tcp_side + b"\r\n")  # the callee's route set
+        bye = bye.replace(b"From: <sip:alice@127.0.0.1:5080>;tag=caller1", b"From: <sip:bob@127.0.0.1>;tag=callee1")
+        refused = scan(only(proxy.receive(bye, D1, 1.0), D1))
+        assert refused.status_code == 503 and refused.reason.startswith(b"Outgoing T")
+    assert proxy.counters["transport_refused"] == 2
+    ack = request(method=b"ACK", ruri=b"sip:bob@127.0.0.1:6001;transport=tcp", branch=b"z9hG4bK-a9", to_tag=b"callee1",
+                  extra=b"Route: " + tcp_side + b", " + udp_side + b"\r\n")
+    assert proxy.receive(ack, TCP_CALLER, 1.0) == [] and proxy.counters["ack_dropped"] == 1

@@ -50,14 +50,33 @@ def test_our_record_route_goes_above_existing_ones():
     assert scan(forward(INVITE, record_route=None)).record_routes == []
 
 
-def test_pop_route_removes_only_the_top_value():
+def test_pop_routes_removes_only_the_top_values():
     alone = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRoute: <sip:127.0.0.1:5060;lr>\r\nRoute: <sip:next;lr>\r\n")
-    assert scan(forward(alone, pop_route=True)).routes == [b"<sip:next;lr>"]
+    assert scan(forward(alone, pop_routes=1)).routes == [b"<sip:next;lr>"]
     listed = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRoute: <sip:127.0.0.1:5060;lr>, <sip:next;lr>\r\n")
-    out = forward(listed, pop_route=True)
+    out = forward(listed, pop_routes=1)
     assert scan(out).routes == [b"<sip:next;lr>"] and b"Route: <sip:next;lr>\r\n" in out
     with pytest.raises(ValueError):
-        forward(INVITE, pop_route=True)
+        forward(INVITE, pop_routes=1)
+
+
+@pytest.mark.parametrize("routes", [
+    b"Route: <sip:a;lr>\r\nRoute: <sip:b;lr>\r\nRoute: <sip:next;lr>\r\n",  # a line each
+    b"Route: <sip:a;lr>, <sip:b;lr>, <sip:next;lr>\r\n",  # one line
+    b"Route: <sip:a;lr>\r\nRoute: <sip:b;lr>, <sip:next;lr>\r\n",  # the second shares a line with the next
+    b"Route: <sip:a;lr>, <sip:b;lr>\r\nRoute: <sip:next;lr>\r\n",  # both on a line of their own
+])
+def test_two_routes_pop_however_they_are_spread_over_lines(routes):
+    out = forward(INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\n" + routes), pop_routes=2)
+    assert scan(out).routes == [b"<sip:next;lr>"] and b"sip:a;" not in out and b"sip:b;" not in out
+    popped_all = forward(INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\n" + routes), pop_routes=3)
+    assert scan(popped_all).routes == [] and b"\r\nRoute:" not in popped_all
+
+
+def test_a_second_record_route_for_the_inbound_side_goes_below_the_first():
+    data = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nRecord-Route: <sip:upstream;lr>\r\n")
+    out = scan(forward(data, record_route_inbound=b"sip:127.0.0.1:5060;transport=tcp;lr"))
+    assert out.record_routes == [b"<" + OUR_RR + b">", b"<sip:127.0.0.1:5060;transport=tcp;lr>", b"<sip:upstream;lr>"]
 
 
 def test_request_uri_rewrite_and_content_length_repair():
