@@ -133,7 +133,7 @@ def _listeners(text: str) -> tuple[Listener, ...]:
     return tuple(listeners)
 
 
-LISTENERS = Kind("[udp:|tcp:]IP:port list", _listeners, lambda listeners: ",".join(map(str, listeners)))
+LISTENERS = Kind("udp:/tcp:IP:port list", _listeners, lambda listeners: ",".join(map(str, listeners)))
 
 
 def _advertise(text: str) -> str:

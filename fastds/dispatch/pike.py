@@ -17,7 +17,7 @@ from typing import Protocol
 
 
 class SourceTrust(Protocol):
-    def source_trusted(self, ip: str, port: int) -> bool: ...
+    def source_trusted(self, ip: str, port: int, transport: str = "udp") -> bool: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,8 +118,9 @@ class Pike:
 
 
 class FloodGuard:
-    """What a worker asks of every datagram on its public socket before anything else
-    (before the Call-ID hand-off: a flood is dropped where it lands): requests count
+    """What a worker asks of every datagram on its public socket and every message read on a
+    TCP connection before anything else (before the Call-ID hand-off: a flood is dropped
+    where it lands): requests count
     against their source IP, unless trusted (and FASTDS_PIKE_TRUSTED is off); responses
     never count."""
 
@@ -128,9 +129,9 @@ class FloodGuard:
         self.trust = trust
         self.limit_trusted = limit_trusted
 
-    def admit(self, data: bytes, ip: str, port: int, now: float) -> bool:
+    def admit(self, data: bytes, ip: str, port: int, now: float, transport: str = "udp") -> bool:
         if data[:8].upper() == b"SIP/2.0 ":
             return True
-        if not self.limit_trusted and self.trust.source_trusted(ip, port):
+        if not self.limit_trusted and self.trust.source_trusted(ip, port, transport):
             return True
         return self.pike.admit(ip, now)

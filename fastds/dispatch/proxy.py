@@ -42,6 +42,7 @@ from fastds.dispatch.txn import (
     ServerState,
     ServerTransaction,
     on_stream,
+    transport_of,
 )
 from fastds.errors import SipParseError
 from fastds.sip import (
@@ -305,7 +306,7 @@ class Proxy:
             if user_agent is not None and scanner.search(user_agent.lower()):
                 self.counters["scanner_dropped"] += 1
                 return False
-        if self.trust is None or self.trust.accepts(source[0], source[1], message.request_uri):
+        if self.trust is None or self.trust.accepts(source[0], source[1], message.request_uri, transport_of(source)):
             return True
         if self.config.untrusted_action == "drop":
             self.counters["untrusted_dropped"] += 1

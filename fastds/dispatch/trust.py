@@ -23,7 +23,7 @@ from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 PROTOS = ("any", "udp", "tcp", "tls", "sctp", "ws", "wss")
-SPOKEN = ("any", "udp")  # the transports fastds receives requests over today
+SPOKEN = ("any", "udp", "tcp")  # the transports fastds receives requests over today
 ADDRESS_COLUMNS = ("id", "grp", "ip", "mask", "port", "proto", "pattern", "context_info")
 TEXT_SIZES = {"ip": 50, "proto": 4, "pattern": 64, "context_info": 32}  # CHAR(n) in the schema
 
@@ -166,7 +166,7 @@ class TrustedSources:
         self._destinations = frozenset(_as_int(_plain_ip(h)) for h in destination_hosts) - {None}
         self._rules_for = functools.lru_cache(maxsize=cache_size)(self._find_rules)
 
-    def _find_rules(self, ip: str) -> _SourceRules:
+    def _find_rules(self, ip: str, transport: str) -> _SourceRules:
         address = _as_int(ip)
         if address is None:
             return _NOBODY
@@ -176,6 +176,7 @@ class TrustedSources:
             return _ALWAYS
         found = list(self._hosts.get(address, ()))
         found += [rule for (f, network, mask), rule in self._subnets if f == family and value & mask == network]
+        found = [rule for rule in found if rule.proto in ("any", transport)]  # a TCP row says nothing of UDP
         if not found:
             return _NOBODY
         plain = [rule for rule in found if rule.pattern is None]
@@ -183,17 +184,17 @@ class TrustedSources:
                             tuple(rule for rule in found if rule.pattern is not None),
                             any(rule.port == 0 for rule in found), frozenset(rule.port for rule in found))
 
-    def source_trusted(self, ip: str, port: int) -> bool:
+    def source_trusted(self, ip: str, port: int, transport: str = "udp") -> bool:
         """Named trusted by address alone (a row's pattern not looked at), whether or not
         trust is enforced: the flood limit's exemption."""
-        rules = self._rules_for(_plain_ip(ip))
+        rules = self._rules_for(_plain_ip(ip), transport)
         return rules.named_any_port or port in rules.named_ports
 
-    def accepts(self, ip: str, port: int, request_uri: bytes) -> bool:
-        """May this source send this initial request?"""
+    def accepts(self, ip: str, port: int, request_uri: bytes, transport: str = "udp") -> bool:
+        """May this source send this initial request over `transport` (udp, tcp)?"""
         if not self.enforced:
             return True
-        rules = self._rules_for(_plain_ip(ip))
+        rules = self._rules_for(_plain_ip(ip), transport)
         if rules.any_port or port in rules.ports:
             return True
         uri = None

@@ -27,6 +27,10 @@ def on_stream(address: Address) -> bool:
     return len(address) == 3
 
 
+def transport_of(address: Address) -> str:
+    return "tcp" if on_stream(address) else "udp"
+
+
 class ServerState(enum.Enum):
     """§17.2.1 (INVITE, figure 7) and §17.2.2 (non-INVITE, figure 8); ACCEPTED is RFC 6026's."""
     PROCEEDING = "proceeding"  # the request is being worked on; no final sent yet

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from fastds._ext.udpio import DatagramIO
 from fastds.dispatch.pike import FloodGuard
 from fastds.dispatch.proxy import Proxy
-from fastds.dispatch.txn import ReportFailure, Send, on_stream
+from fastds.dispatch.txn import ReportFailure, Send, on_stream, transport_of
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
 from fastds.net.tcp import TcpEndpoint
@@ -113,7 +113,7 @@ class UdpEndpoint:
         """Handle a message here, or hand it to the worker that owns its Call-ID. A message
         the flood limit refuses goes nowhere."""
         guard, handoff = self._guard, self._handoff
-        if guard is not None and not guard.admit(data, source[0], source[1], now):
+        if guard is not None and not guard.admit(data, source[0], source[1], now, transport_of(source)):
             return
         if handoff is not None:
             owner = handoff.owner(data)

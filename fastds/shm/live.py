@@ -90,8 +90,8 @@ class LiveTrust:
             self.generation = generation
         return self._trust
 
-    def accepts(self, ip: str, port: int, request_uri: bytes) -> bool:
-        return self.current().accepts(ip, port, request_uri)
+    def accepts(self, ip: str, port: int, request_uri: bytes, transport: str = "udp") -> bool:
+        return self.current().accepts(ip, port, request_uri, transport)
 
-    def source_trusted(self, ip: str, port: int) -> bool:
-        return self.current().source_trusted(ip, port)
+    def source_trusted(self, ip: str, port: int, transport: str = "udp") -> bool:
+        return self.current().source_trusted(ip, port, transport)

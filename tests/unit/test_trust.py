@@ -44,11 +44,14 @@ def test_nothing_configured_trusts_everyone():
 
 def test_hosts_subnets_ports_and_transports():
     trust = TrustedSources(rules({"ip": "198.51.100.7", "port": 5060}, {"ip": "203.0.113.0", "mask": 28},
-                                 {"ip": "192.0.2.99", "proto": "tcp"}))
+                                 {"ip": "192.0.2.99", "proto": "tcp"}, {"ip": "192.0.2.98", "proto": "udp"}))
     assert trust.enforced
     assert trust.accepts("198.51.100.7", 5060, URI) and not trust.accepts("198.51.100.7", 5070, URI)
     assert trust.accepts("203.0.113.15", 40000, URI) and not trust.accepts("203.0.113.16", 40000, URI)
     assert not trust.accepts("192.0.2.99", 5060, URI)  # a TCP row says nothing about UDP traffic
+    assert trust.accepts("192.0.2.99", 5060, URI, "tcp") and trust.accepts("198.51.100.7", 5060, URI, "tcp")  # any
+    assert trust.accepts("192.0.2.98", 5060, URI) and not trust.accepts("192.0.2.98", 5060, URI, "tcp")
+    assert trust.source_trusted("192.0.2.99", 1, "tcp") and not trust.source_trusted("192.0.2.99", 1)
     assert trust.accepts("::ffff:203.0.113.1", 5060, URI)  # as a dual-stack socket reports an IPv4 peer
 
 
