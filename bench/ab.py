@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 RUN = ("import dataclasses, json, sys, fastds; import bench.load as load; "
-       "run = load.run_once(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 'normal', 'u1', "
+       "run = load.run_once(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 'normal', sys.argv[6], "
        "int(sys.argv[5])); print(json.dumps(dict(dataclasses.asdict(run), source=fastds.__file__)))")
 
 
@@ -28,7 +28,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     kind, tree = ("kamailio", Path(__file__).parents[1]) if variant == "kamailio" else ("fastds", Path(variant))
     processes = args.kamailio_children if kind == "kamailio" else args.fastds_workers
     done = subprocess.run([sys.executable, "-c", RUN, kind, str(processes), str(args.rate), str(args.duration),
-                           str(args.hold_ms)], cwd=tree.resolve(), capture_output=True, text=True)
+                           str(args.hold_ms), args.caller], cwd=tree.resolve(), capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{variant}: the run failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
     parser.add_argument("--hold-ms", type=int, default=1000)
+    parser.add_argument("--caller", default="u1", help="SIPp -t of the caller: u1, un, or t1 (one TCP connection)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--fastds-workers", type=int, default=2)
     parser.add_argument("--kamailio-children", type=int, default=4)

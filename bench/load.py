@@ -40,7 +40,8 @@ BENCH = Path(__file__).parent
 SCENARIOS = BENCH / "sipp"
 RESULTS = BENCH / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CALLER_MODES = {"u1": "one socket, as a trunk or an SBC sends", "un": "a socket per call"}  # SIPp -t
+CALLER_MODES = {"u1": "one socket, as a trunk or an SBC sends", "un": "a socket per call",
+                "t1": "one TCP connection, callees on UDP"}  # SIPp -t
 FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
 
 
@@ -89,10 +90,12 @@ def wait_for_line(log: Path, needle: bytes, process: subprocess.Popen, timeout: 
 class Fastds:
     name = "fastds"
 
-    def __init__(self, workdir: Path, workers: int, **settings):
-        """settings: more FASTDS_* by lower-case name (bench/soak.py turns the edge's checks on)."""
+    def __init__(self, workdir: Path, workers: int, tcp: bool = False, **settings):
+        """tcp: listen on TCP too (at tcp_port); settings: more FASTDS_* by lower-case name
+        (bench/soak.py turns the edge's checks on)."""
         self.workdir, self.workers, self.settings = workdir, workers, settings
         self.port = free_udp_port()
+        self.tcp_port = free_tcp_port() if tcp else None
         self.api_port = free_tcp_port()
 
     def start(self, backends: list[int]) -> None:
@@ -108,6 +111,8 @@ class Fastds:
         asyncio.run(fill())
         settings = {"workers": self.workers, "default_alg": 2, "default_flags": "f", "fr_timeout_ms": FR_TIMEOUT_MS,
                     "ping_interval_s": 10, "probing_threshold": 3, **self.settings}
+        if self.tcp_port is not None:
+            settings["sip_listen"] = f"udp:127.0.0.1:{self.port},tcp:127.0.0.1:{self.tcp_port}"
         env = loopback.environment(self.workdir, db, self.port, self.api_port, os.environ["PATH"], **settings)
         self.log = self.workdir / "fastds.log"
         self.log.unlink(missing_ok=True)
@@ -121,9 +126,10 @@ class Fastds:
 class Kamailio:
     name = "kamailio"
 
-    def __init__(self, workdir: Path, children: int):
+    def __init__(self, workdir: Path, children: int, tcp: bool = False):
         self.workdir, self.children = workdir, children
         self.port = free_udp_port()
+        self.tcp_port = free_tcp_port() if tcp else None
 
     def start(self, backends: list[int]) -> None:
         """-m 1024: tm keeps each transaction ~5 s after it ends; 256 MB of shared memory
@@ -135,6 +141,8 @@ class Kamailio:
                    "-DD", "-E", "-m", "1024", "-M", "16", "-P", str(self.workdir / "kamailio.pid"),
                    "-A", f"LISTEN=udp:127.0.0.1:{self.port}", "-A", f'LIST_FILE="{listing}"',
                    "-A", f"CHILDREN={self.children}", "-A", f"FR_TIMER={FR_TIMEOUT_MS}"]
+        if self.tcp_port is not None:
+            command += ["-A", f"LISTEN_TCP=tcp:127.0.0.1:{self.tcp_port}"]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         wait_for_line(self.log, b"Listening on", self.process, 30)
@@ -203,13 +211,15 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         if backend is not None:  # None: a dead port
             uases.append(sipp(["-sf", str(SCENARIOS / backend), "-p", str(port), "-aa", "-timeout",
                                f"{duration_s + 60}s"], workdir, f"uas{index}"))
-    proxy = Fastds(workdir, processes) if kind == "fastds" else Kamailio(workdir, processes)
+    tcp = caller.startswith("t")
+    proxy = Fastds(workdir, processes, tcp) if kind == "fastds" else Kamailio(workdir, processes, tcp)
     try:
         proxy.start(backends)
         calls = rate * duration_s
         pids = process_tree(proxy.process.pid)
         before = cpu_times(pids)
-        uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.port}", "-p", str(free_udp_port()),
+        uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.tcp_port if tcp else proxy.port}",
+                    "-p", str(free_udp_port()),
                     "-t", caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
                     "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-recv_timeout", "10s",
                     "-timeout", f"{duration_s + 40}s", "-trace_stat", "-stf", "uac.csv", "-trace_rtt",
