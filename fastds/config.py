@@ -21,6 +21,7 @@ from typing import Any
 
 from fastds.dispatch.keys import compile_key_template
 from fastds.errors import ConfigError
+from fastds.net.tls import server_context
 
 # ---------------------------------------------------------------------------------
 # kinds of value: a parser (text -> value, or ValueError(what is expected)), a short
@@ -100,7 +101,7 @@ HOST_PORT = Kind("IP:port", _host_port, _show_host_port)
 @dataclasses.dataclass(frozen=True)
 class Listener:
     """One public SIP address: transport, IP, port."""
-    transport: str  # udp, tcp (tls: not served yet)
+    transport: str  # udp, tcp, tls
     host: str
     port: int
 
@@ -109,19 +110,16 @@ class Listener:
 
 
 LISTEN_TRANSPORTS = ("udp", "tcp", "tls")
-SERVED_TRANSPORTS = ("udp", "tcp")
 
 
 def _listeners(text: str) -> tuple[Listener, ...]:
     """udp:IP:port,tcp:IP:port,... (a bare IP:port is UDP); one UDP listener, at most one per transport."""
-    expected = ("a list of [udp:|tcp:]IPv4:port or [udp:|tcp:][IPv6]:port with one udp listener,"
-                " e.g. udp:0.0.0.0:5060,tcp:0.0.0.0:5060")
+    expected = ("a list of udp:/tcp:/tls: IPv4:port or [IPv6]:port, with one udp listener and at most one of"
+                " each other, e.g. udp:0.0.0.0:5060,tcp:0.0.0.0:5060,tls:0.0.0.0:5061")
     listeners = []
     for entry in (part.strip() for part in text.split(",")):
         prefix, colon, rest = entry.partition(":")
         transport, address = (prefix.lower(), rest) if colon and prefix.lower() in LISTEN_TRANSPORTS else ("udp", entry)
-        if transport not in SERVED_TRANSPORTS:
-            raise ValueError(f"{expected} ({transport.upper()} listeners are not served yet)")
         try:
             host, port = _host_port(address)
         except ValueError:
@@ -133,7 +131,7 @@ def _listeners(text: str) -> tuple[Listener, ...]:
     return tuple(listeners)
 
 
-LISTENERS = Kind("udp:/tcp:IP:port list", _listeners, lambda listeners: ",".join(map(str, listeners)))
+LISTENERS = Kind("udp:/tcp:/tls:IP:port list", _listeners, lambda listeners: ",".join(map(str, listeners)))
 
 
 def _advertise(text: str) -> str:
@@ -289,7 +287,7 @@ class Settings:
     """Effective configuration, and the table of FASTDS_* variables: one field per
     variable (lower case, prefix dropped) with its kind, default, doc and secrecy."""
 
-    sip_listen: tuple[Listener, ...] = setting(LISTENERS, "udp:0.0.0.0:5060", "public SIP addresses every worker binds (SO_REUSEPORT): one udp, optionally one tcp; a bare IP:port is udp")
+    sip_listen: tuple[Listener, ...] = setting(LISTENERS, "udp:0.0.0.0:5060", "public SIP addresses every worker binds (SO_REUSEPORT): one udp, optionally one tcp and one tls; a bare IP:port is udp")
     sip_advertise: str = setting(ADVERTISE, "", "address put in our Via and Record-Route; empty = the listen IP (wildcard: the host name's)")
     sip_max_message_bytes: int = setting(integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted")
     sip_max_headers: int = setting(integer(16, 10000), "256", "most header lines in one message; more is a 400")
@@ -297,6 +295,10 @@ class Settings:
     tcp_idle_timeout_s: int = setting(integer(1, 86400), "120", "a TCP connection nothing was read from or written to this long is closed")
     tcp_max_connections: int = setting(integer(1, 1000000), "2048", "TCP connections per worker; at the cap the one used least recently is closed")
     tcp_message_timeout_s: int = setting(integer(1, 600), "4", "a message begun on a TCP connection must be whole within this, else the connection is closed (slow senders)")
+    tls_cert_file: str = setting(TEXT, "", "PEM certificate chain of the tls: listener (required with one; reloaded on SIGHUP)")
+    tls_key_file: str = setting(TEXT, "", "PEM private key of that certificate (not encrypted)")
+    tls_ca_file: str = setting(TEXT, "", "PEM CA certificates TLS clients' certificates are checked against; empty = clients are not asked for one")
+    tls_verify_clients: bool = setting(BOOLEAN, "0", "with FASTDS_TLS_CA_FILE: refuse a TLS client without a certificate that CA signed (0: check one if offered)")
     workers: int = setting(integer(0, 256), "0", "SIP worker processes; 0 = one per CPU")
     shm_destinations: int = setting(integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)")
     shm_routes_bytes: int = setting(integer(4096, 268435456), "1048576", "room for the dialplan rules in shared memory")
@@ -353,7 +355,16 @@ class Settings:
     @property
     def tcp_listen(self) -> tuple[str, int] | None:
         """The TCP listener's address, if there is one."""
-        return next(((listener.host, listener.port) for listener in self.sip_listen if listener.transport == "tcp"), None)
+        return self.stream_listen("tcp")
+
+    @property
+    def tls_listen(self) -> tuple[str, int] | None:
+        """The TLS listener's address, if there is one."""
+        return self.stream_listen("tls")
+
+    def stream_listen(self, transport: str) -> tuple[str, int] | None:
+        return next(((listener.host, listener.port) for listener in self.sip_listen if listener.transport == transport),
+                    None)
 
 
 VARIABLES: tuple[Var, ...] = tuple(Var(f"FASTDS_{field.name.upper()}", *field.metadata["var"])
@@ -366,6 +377,12 @@ BUILD_VARIABLES = ("FASTDS_DEBUG",)
 def _cross_checks(values: dict[str, Any]) -> list[str]:
     """Rules that tie variables together; only run on variables that parsed."""
     problems = []
+    if any(listener.transport == "tls" for listener in values.get("sip_listen", ())):
+        try:
+            server_context(values.get("tls_cert_file", ""), values.get("tls_key_file", ""), values.get("tls_ca_file", ""),
+                           values.get("tls_verify_clients", False))
+        except ValueError as exc:
+            problems.append(f"{exc} (a tls: listener is in FASTDS_SIP_LISTEN)")
     if "api_listen" not in values:
         return problems
     api_host = values["api_listen"][0]

@@ -52,7 +52,8 @@ WORKER_HELP = {
     "pike_blocks": "times a source IP was blocked by the flood limit (FASTDS_PIKE_REQS)",
     "pike_blocked": "source IPs blocked now by this worker's flood limit",
     "pike_tracked": "source IPs the flood limit tracks now (at most FASTDS_PIKE_TABLE_SIZE)",
-    "transport_refused": "in-dialog requests refused 503: their next hop asks for TCP or TLS, not served outgoing yet",
+    "transport_refused": "requests refused because they need TCP or TLS towards their next hop, not served yet"
+                         " (a sips: Request-URI: 480; an in-dialog next hop asking for TCP/TLS: 503)",
     "stray_stream_dropped": "responses with no transaction for a peer on TCP, not relayed (2xx retransmissions"
                             " after the first went on the connection)",
     "tcp_connections": "TCP connections this worker holds now",

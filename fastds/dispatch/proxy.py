@@ -252,6 +252,10 @@ class Proxy:
         if not in_dialog and ruri.kind not in ("sip", "sips", "tel"):
             self._reply_stateless(message, source, 416)  # OPTIONS too: an unknown scheme never addresses fastds
             return
+        if not in_dialog and ruri.kind == "sips":  # only ever over TLS, which fastds does not send yet
+            self.counters["transport_refused"] += 1
+            self._reply_stateless(message, source, 480, b"sips: needs TLS towards the destination, not served")
+            return
         if method == M_OPTIONS and not in_dialog and ruri.user is None and not message.routes:
             self._reply_stateless(message, source, 200)  # addressed to fastds itself
             return
@@ -407,8 +411,8 @@ class Proxy:
         record_route = inbound_record_route = None
         if server.record_route:
             record_route = self.record_route.uri(request)
-            if on_stream(server.source):  # the caller's side of the dialog is TCP: its own Record-Route (RFC 5658)
-                inbound_record_route = self.record_route.uri(request, "tcp")
+            if on_stream(server.source):  # the caller's side is TCP or TLS: its own Record-Route (RFC 5658)
+                inbound_record_route = self.record_route.uri(request, transport_of(server.source))
         data = forward_request(
             request, transport=b"UDP", sent_by=self.config.private_sent_by, branch=branch,
             record_route=record_route, record_route_inbound=inbound_record_route,

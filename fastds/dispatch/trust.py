@@ -23,7 +23,7 @@ from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 PROTOS = ("any", "udp", "tcp", "tls", "sctp", "ws", "wss")
-SPOKEN = ("any", "udp", "tcp")  # the transports fastds receives requests over today
+SPOKEN = ("any", "udp", "tcp", "tls")  # the transports fastds receives requests over today
 ADDRESS_COLUMNS = ("id", "grp", "ip", "mask", "port", "proto", "pattern", "context_info")
 TEXT_SIZES = {"ip": 50, "proto": 4, "pattern": 64, "context_info": 32}  # CHAR(n) in the schema
 

@@ -20,15 +20,25 @@ from fastds.dispatch.timers import Timer
 from fastds.sip import scan
 
 Address = tuple  # (IP, port) of a datagram's peer; (IP, port, connection id) of a stream's (fastds/net/connections.py)
+CONNECTION_OWNER_SHIFT = 40  # a connection id: the holding worker's index << 40 | TLS_CONNECTION if TLS | a serial
+TLS_CONNECTION = 1 << 39
 
 
 def on_stream(address: Address) -> bool:
-    """The peer is on a TCP connection: what is sent to it goes on that connection."""
+    """The peer is on a TCP or TLS connection: what is sent to it goes on that connection."""
     return len(address) == 3
 
 
+def connection_owner(connection_id: int) -> int:
+    """The index of the worker that holds a connection."""
+    return connection_id >> CONNECTION_OWNER_SHIFT
+
+
 def transport_of(address: Address) -> str:
-    return "tcp" if on_stream(address) else "udp"
+    """udp, tcp or tls: how the peer at `address` reaches fastds."""
+    if not on_stream(address):
+        return "udp"
+    return "tls" if address[2] & TLS_CONNECTION else "tcp"
 
 
 class ServerState(enum.Enum):

@@ -1,7 +1,8 @@
 """The stream connections (TCP, TLS) one worker holds: their ids, reuse, idle timeout and cap.
 
 Owns the bookkeeping of docs/architecture.md §2 "Streams": every connection a worker
-accepted or opened gets an id unique in the node (the worker's index in its top bits, so a
+accepted or opened gets an id unique in the node (the worker's index in its top bits and
+whether it is TLS below them, fastds/dispatch/txn.py; so a
 message handed to its Call-ID's owner names the connection its answer goes back on, and
 connection_owner() says whose it is); an outgoing connection is found again by destination
 and transport (one per destination and transport per worker); a connection unused for
@@ -16,13 +17,10 @@ import collections
 import dataclasses
 from typing import Any
 
+from fastds.dispatch.txn import CONNECTION_OWNER_SHIFT, TLS_CONNECTION, connection_owner
+
+__all__ = ["Connection", "ConnectionTable", "connection_owner"]
 Address = tuple[str, int]
-OWNER_SHIFT = 40  # a connection id: the owning worker's index << OWNER_SHIFT | a serial
-
-
-def connection_owner(connection_id: int) -> int:
-    """The index of the worker that holds a connection."""
-    return connection_id >> OWNER_SHIFT
 
 
 @dataclasses.dataclass(slots=True)
@@ -62,7 +60,9 @@ class ConnectionTable:
         while len(self._by_id) >= self.max_connections:
             evicted.append(self.remove(next(iter(self._by_id))))
         self._serial += 1
-        connection = Connection(self.worker_index << OWNER_SHIFT | self._serial, remote, transport, outbound, handle, now)
+        tls = TLS_CONNECTION if transport == "tls" else 0
+        connection = Connection(self.worker_index << CONNECTION_OWNER_SHIFT | tls | self._serial, remote, transport,
+                                outbound, handle, now)
         self._by_id[connection.id] = connection
         if outbound:
             self._outbound[(remote, transport)] = connection.id

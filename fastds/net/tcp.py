@@ -1,7 +1,8 @@
-"""TCP transport of one worker: the listener it shares, the connections it accepted.
+"""Stream transports of one worker: the TCP and TLS listeners it shares, the connections it accepted.
 
-Owns running a worker's TCP listening socket (bound by the master with SO_REUSEPORT, like the
-public UDP one: the kernel spreads new connections over the workers) on the event loop, one
+Owns running a worker's TCP and TLS listening sockets (bound by the master with SO_REUSEPORT,
+like the public UDP one: the kernel spreads new connections over the workers; TLS through
+Python's ssl on uvloop, fastds/net/tls.py) on the event loop, one
 asyncio protocol per accepted connection, cutting each connection's bytes into messages
 (fastds/sip/stream.py), and what happens at its edges: pings answered, a framing error answered
 (400 / 408 / 513 where the head is a request) before the connection is closed, the idle timeout
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 
 from fastds.net.connections import ConnectionTable, connection_owner
@@ -41,20 +43,22 @@ class TcpEndpoint:
         self._max_message_bytes = max_message_bytes
         self._max_header_bytes = min(MAX_HEADER_BYTES, max_message_bytes)
         self._message_timeout_s = message_timeout_s
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._streams: dict[int, _Stream] = {}  # by connection id
         self.deliver: Deliver | None = None  # set before start() (the UDP endpoint's on_stream_messages)
         self.accepted = 0
         self.framing_errors = 0
         self.writes_lost = 0  # for a connection that had gone by the time the answer was ready
 
-    async def start(self, listener: socket.socket) -> None:
+    async def start(self, listener: socket.socket, transport: str = "tcp", tls: ssl.SSLContext | None = None) -> None:
+        """Accept on a listener: plain TCP, or TLS with `tls` (the handshake done before the
+        connection counts: one that fails it is never seen here)."""
         listener.listen(LISTEN_BACKLOG)
-        self._server = await self._loop.create_server(lambda: _Stream(self), sock=listener)
+        self._servers.append(await self._loop.create_server(lambda: _Stream(self, transport), sock=listener, ssl=tls))
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for stream in list(self._streams.values()):
             stream.transport.abort()
 
@@ -92,7 +96,7 @@ class TcpEndpoint:
 
     def _opened(self, stream: _Stream) -> None:
         peer = stream.transport.get_extra_info("peername")
-        connection, evicted = self.table.add((peer[0], peer[1]), "tcp", False, stream.transport, self._loop.time())
+        connection, evicted = self.table.add((peer[0], peer[1]), stream.kind, False, stream.transport, self._loop.time())
         for old in evicted:
             old.handle.abort()
         stream.peer = (peer[0], peer[1], connection.id)
@@ -131,8 +135,9 @@ class TcpEndpoint:
 class _Stream(asyncio.Protocol):
     """One accepted connection."""
 
-    def __init__(self, endpoint: TcpEndpoint):
+    def __init__(self, endpoint: TcpEndpoint, kind: str):
         self._endpoint = endpoint
+        self.kind = kind  # tcp or tls
         self.transport: asyncio.Transport | None = None
         self.peer: tuple | None = None
         self.framer: StreamFramer | None = None

@@ -8,7 +8,8 @@ FASTDS_WORKERS workers and the API process (each titled for ps: "fastds: worker 
 respawned worker inherits them (fastds/procs/worker.py WorkerSockets), reaping and
 respawning a child that dies (back-off, logged with its exit status or signal), halting with a non-zero status when
 a child fails at boot instead of respawning it forever, and the signals: handlers only
-enqueue (the wakeup fd carries the signal number); SIGHUP asks the prober to reload,
+enqueue (the wakeup fd carries the signal number); SIGHUP asks the prober to reload (and
+the workers to reload the TLS certificate, when there is a TLS listener),
 SIGTERM / SIGINT stop the API, the workers gracefully, then the prober. sd_notify:
 READY=1 once every worker and the API have bound their sockets, WATCHDOG=1 while every
 child is up, STATUS= one line, STOPPING=1.
@@ -291,8 +292,13 @@ class Master:
             if signal.SIGTERM in signums or signal.SIGINT in signums:
                 return self._stop()
             if signal.SIGHUP in signums and self.prober.pid:
-                log.info("SIGHUP: reloading destinations and routes")
+                log.info("SIGHUP: reloading destinations and routes" + (" and the TLS certificate" if
+                                                                        settings.tls_listen else ""))
                 os.kill(self.prober.pid, signal.SIGHUP)
+                if settings.tls_listen:  # each worker reloads its TLS listener's certificate
+                    for worker in self.workers:
+                        if worker.pid:
+                            os.kill(worker.pid, signal.SIGHUP)
             self._respawn_due()
             self._update_status()
             if self.watchdog_s and time.monotonic() >= next_watchdog:

@@ -38,6 +38,7 @@ from fastds.net.connections import ConnectionTable
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
 from fastds.net.tcp import TcpEndpoint
+from fastds.net.tls import load_certificate, server_context
 from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.reports import FailureReporter
@@ -58,10 +59,22 @@ def bind_public(settings: Settings) -> socket.socket:
     return bind_udp(host, port, reuse_port=True, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
 
 
-def bind_tcp_listener(settings: Settings) -> socket.socket | None:
-    if settings.tcp_listen is None:
-        return None
-    return bind_tcp(*settings.tcp_listen, reuse_port=True, what="SIP over TCP")
+STREAMS = ("tcp", "tls")
+
+
+def bind_stream_listeners(settings: Settings) -> dict[str, socket.socket]:
+    """The TCP and TLS listeners FASTDS_SIP_LISTEN names, by transport (SO_REUSEPORT)."""
+    listeners = {}
+    try:
+        for transport in STREAMS:
+            if settings.stream_listen(transport) is not None:
+                listeners[transport] = bind_tcp(*settings.stream_listen(transport), reuse_port=True,
+                                                what=f"SIP over {transport.upper()}")
+    except OSError:
+        for sock in listeners.values():
+            sock.close()
+        raise
+    return listeners
 
 
 @dataclasses.dataclass
@@ -69,7 +82,7 @@ class WorkerSockets:
     public: socket.socket
     private: socket.socket
     handoff: Handoff
-    tcp: socket.socket | None  # the TCP listener (SO_REUSEPORT), when FASTDS_SIP_LISTEN has one
+    streams: dict[str, socket.socket]  # the TCP and TLS listeners (SO_REUSEPORT) FASTDS_SIP_LISTEN has
 
     @classmethod
     def bind(cls, settings: Settings, master_pid: int, index: int, workers: int) -> "WorkerSockets":
@@ -77,7 +90,7 @@ class WorkerSockets:
         handoff = Handoff(master_pid, index, workers)
         public = bind_public(settings)
         private = bind_udp(settings.udp_listen[0], 0, reuse_port=False, rcvbuf_bytes=settings.sip_rcvbuf_bytes)
-        return cls(public, private, handoff, bind_tcp_listener(settings))
+        return cls(public, private, handoff, bind_stream_listeners(settings))
 
     def leave_group(self) -> None:
         """For a worker that keeps dying (respawned only after a back-off): its public socket
@@ -92,9 +105,8 @@ class WorkerSockets:
             self.public = bind_public(settings)
 
     def close(self) -> None:
-        for sock in (self.public, self.private, self.tcp):
-            if sock is not None:
-                sock.close()
+        for sock in (self.public, self.private, *self.streams.values()):
+            sock.close()
         self.handoff.close()
 
 
@@ -146,26 +158,42 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), LiveSelector(view, settings.hash_key),
                   LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
                   RecordRoute(secret, sent_by(public, advertised),
-                              sent_by(sockets.tcp, advertised) if sockets.tcp is not None else None), trust)
+                              {transport: sent_by(sock, advertised) for transport, sock in sockets.streams.items()}),
+                  trust)
     egress = EgressPolicy(settings.egress_allow)
     reporter = FailureReporter(report_address)
     pike = Pike(settings.pike_reqs, settings.pike_window_ms / 1000, settings.pike_block_s,
                 settings.pike_table_size) if settings.pike_reqs else None
     keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None
-    tcp = None
-    if sockets.tcp is not None:
+    tcp = tls = None
+    if sockets.streams:
         tcp = TcpEndpoint(loop, index, ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s),
                           settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff)
+    if "tls" in sockets.streams:
+        tls = server_context(settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file,
+                             settings.tls_verify_clients)
     endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff,
                            FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None, tcp)
     await endpoint.start(public, private)
     if tcp is not None:
         tcp.deliver = endpoint.on_stream_messages
-        await tcp.start(sockets.tcp)
+        for transport, listener in sockets.streams.items():
+            await tcp.start(listener, transport, tls if transport == "tls" else None)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # reloads come through shared memory
+
+    def reload_certificate() -> None:  # destinations and routes reload through shared memory
+        if tls is None:
+            return
+        try:
+            load_certificate(tls, settings.tls_cert_file, settings.tls_key_file)
+        except ValueError as exc:
+            log.error("worker %d: TLS certificate not reloaded, the old one stays: %s", index, exc)
+            return
+        log.info("worker %d: TLS certificate reloaded", index)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_certificate)
 
     def publish_counters() -> None:
         counters = dict(proxy.counters, packets_out=endpoint.packets_out, egress_blocked=egress.blocked,

@@ -8,8 +8,8 @@ a real MAC and costs well under a microsecond), so every node sharing the secret
 recognises the others' branches and routes. Sans-IO.
 
 Branch: z9hG4bK + node id + '.' + per-process random + counter (hex) + '.' + tag.
-Record-Route: <sip:HOST:PORT;lr;ftag=FROM-TAG;fds=TAG> (;transport=tcp after the port for the
-TCP side of a dialog that changes transport here), TAG over Call-ID and ftag, so a
+Record-Route: <sip:HOST:PORT;lr;ftag=FROM-TAG;fds=TAG> (;transport=tcp or tls after the port
+for the stream side of a dialog that changes transport here), TAG over Call-ID and ftag, so a
 route lifted from one dialog does not open a relay for another. The From tag is a token,
 which may hold characters a URI parameter may not (% and `): it goes in %-escaped.
 """
@@ -77,14 +77,16 @@ class BranchFactory:
 class RecordRoute:
     """Our Record-Route URIs for a dialog, and the check that a Route is one of them."""
 
-    def __init__(self, secret: bytes, sent_by: bytes, tcp_sent_by: bytes | None = None):
-        """sent_by: host:port of the UDP listener; tcp_sent_by: of the TCP one, if any."""
+    def __init__(self, secret: bytes, sent_by: bytes, streams: dict[str, bytes] | None = None):
+        """sent_by: host:port of the UDP listener; streams: of the TCP and TLS ones there are,
+        by transport."""
         self._tag = KeyedTag(secret)
-        self._at = {"udp": sent_by, "tcp": tcp_sent_by + b";transport=tcp" if tcp_sent_by else None}
+        self._at = {"udp": sent_by}
+        self._at.update((transport, at + b";transport=" + transport.encode()) for transport, at in (streams or {}).items())
 
     def uri(self, request: SipMessage, transport: str = "udp") -> bytes:
         """The URI for the side of the dialog that reaches fastds over `transport`."""
-        at = self._at[transport]
+        at = self._at.get(transport)
         if at is None:
             raise ValueError(f"no {transport} listener to record-route with")
         ftag = request.from_tag or b""

@@ -42,7 +42,7 @@ def test_listeners_a_bare_address_is_udp_and_tcp_may_join_it():
     ("tcp:0.0.0.0:5060", "one udp listener"),
     ("udp:0.0.0.0:5060,udp:0.0.0.0:5070", "one udp listener"),
     ("udp:0.0.0.0:5060,tcp:0.0.0.0:5060,tcp:0.0.0.0:5070", "one udp listener"),
-    ("udp:0.0.0.0:5060,tls:0.0.0.0:5061", "TLS listeners are not served yet"),
+    ("udp:0.0.0.0:5060,tls:0.0.0.0:5061,tls:0.0.0.0:5062", "one udp listener"),
     ("sctp:0.0.0.0:5060", "a list of"),
     ("udp:0.0.0.0:5060,", "a list of"),
 ])
@@ -51,6 +51,18 @@ def test_bad_listener_lists_name_the_value_and_what_is_expected(value, why):
         load_settings({"FASTDS_SIP_LISTEN": value})
     (problem,) = info.value.problems
     assert problem.startswith(f"FASTDS_SIP_LISTEN={value!r}: expected ") and why in problem
+
+
+def test_a_tls_listener_needs_a_certificate_and_key_that_load(tmp_path):
+    listen = {"FASTDS_SIP_LISTEN": "udp:127.0.0.1:5060,tls:127.0.0.1:5061"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(listen)
+    assert info.value.problems[0].startswith("FASTDS_TLS_CERT_FILE='': expected a readable PEM file")
+    (tmp_path / "not.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError) as info:
+        load_settings({**listen, "FASTDS_TLS_CERT_FILE": str(tmp_path / "not.pem"),
+                       "FASTDS_TLS_KEY_FILE": str(tmp_path / "not.pem")})
+    assert "expected a PEM certificate chain and its private key" in info.value.problems[0]
 
 
 def test_every_bad_variable_is_reported_at_once():

@@ -14,7 +14,7 @@ from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import build_sets
-from fastds.dispatch.txn import ReportFailure, Send, ServerState
+from fastds.dispatch.txn import TLS_CONNECTION, ReportFailure, Send, ServerState
 from fastds.sip import BranchFactory, build_response, scan
 from fastds.sip.branch import RecordRoute
 
@@ -550,7 +550,7 @@ TCP_CALLER = ("127.0.0.1", 5080, 7 << 40 | 1)  # (IP, port, connection id): a pe
 
 def stream_proxy() -> Proxy:
     proxy = make_proxy()
-    proxy.record_route = RecordRoute(SECRET, b"127.0.0.1:5060", tcp_sent_by=b"127.0.0.1:5061")
+    proxy.record_route = RecordRoute(SECRET, b"127.0.0.1:5060", {"tcp": b"127.0.0.1:5061", "tls": b"127.0.0.1:5062"})
     return proxy
 
 
@@ -599,3 +599,21 @@ def test_a_request_whose_next_hop_wants_tcp_or_tls_is_refused_not_sent_over_udp(
     ack = request(method=b"ACK", ruri=b"sip:bob@127.0.0.1:6001;transport=tcp", branch=b"z9hG4bK-a9", to_tag=b"callee1",
                   extra=b"Route: " + tcp_side + b", " + udp_side + b"\r\n")
     assert proxy.receive(ack, TCP_CALLER, 1.0) == [] and proxy.counters["ack_dropped"] == 1
+
+
+def test_a_tls_callers_invite_is_record_routed_with_the_tls_listener():
+    tls_caller = ("127.0.0.1", 5080, 7 << 40 | TLS_CONNECTION | 2)
+    invite = request().replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TLS 127.0.0.1:5080")
+    actions = stream_proxy().receive(invite, tls_caller, 0.0)
+    assert scan(only(actions, tls_caller)).status_code == 100
+    assert [rr.split(b";lr")[0] for rr in scan(only(actions, D1)).record_routes] == [
+        b"<sip:127.0.0.1:5060", b"<sip:127.0.0.1:5062;transport=tls"]
+
+
+def test_a_sips_request_uri_is_never_forwarded_over_udp():
+    proxy = stream_proxy()
+    tls_caller = ("127.0.0.1", 5080, 7 << 40 | TLS_CONNECTION | 3)
+    actions = proxy.receive(request(ruri=b"sips:+15550100@127.0.0.1:5061"), tls_caller, 0.0)
+    refused = scan(only(actions, tls_caller))
+    assert refused.status_code == 480 and b"TLS" in refused.reason and not sends(actions, D1)
+    assert proxy.counters["transport_refused"] == 1 and not proxy.servers

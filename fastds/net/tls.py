@@ -1,0 +1,50 @@
+"""TLS for the workers' TLS listener: the server context, and reloading its certificate.
+
+Owns turning FASTDS_TLS_CERT_FILE / FASTDS_TLS_KEY_FILE / FASTDS_TLS_CA_FILE /
+FASTDS_TLS_VERIFY_CLIENTS into an ssl.SSLContext (TLS 1.2 at least, the ssl module's default
+ciphers; clients asked for a certificate only when there is a CA to check it against, and
+refused without one when FASTDS_TLS_VERIFY_CLIENTS=1), what a bad file reads as (ValueError
+naming the variable and the file: fastds/config.py turns it into a configuration error at
+start), and reloading the certificate and key into the live context on SIGHUP (connections
+accepted afterwards get the new ones; a reload that fails keeps the old ones).
+"""
+
+from __future__ import annotations
+
+import ssl
+
+
+def server_context(cert_file: str, key_file: str, ca_file: str = "", verify_clients: bool = False) -> ssl.SSLContext:
+    """ValueError naming the variable whose file cannot be used."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    load_certificate(context, cert_file, key_file)
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"FASTDS_TLS_CA_FILE={ca_file!r}: expected PEM CA certificates ({exc})") from None
+        context.verify_mode = ssl.CERT_REQUIRED if verify_clients else ssl.CERT_OPTIONAL
+    elif verify_clients:
+        raise ValueError("FASTDS_TLS_VERIFY_CLIENTS=1: expected FASTDS_TLS_CA_FILE too (the CA clients' certificates"
+                         " are checked against)")
+    return context
+
+
+def _no_password() -> bytes:
+    return b""  # an encrypted key fails to load instead of prompting on a terminal nobody watches
+
+
+def load_certificate(context: ssl.SSLContext, cert_file: str, key_file: str) -> None:
+    """The listener's certificate chain and key into `context`; ValueError naming the variable."""
+    for name, path in (("FASTDS_TLS_CERT_FILE", cert_file), ("FASTDS_TLS_KEY_FILE", key_file)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"{name}={path!r}: expected a readable PEM file ({exc.strerror})") from None
+    try:
+        context.load_cert_chain(cert_file, key_file, password=_no_password)
+    except ssl.SSLError as exc:
+        raise ValueError(f"FASTDS_TLS_CERT_FILE={cert_file!r}, FASTDS_TLS_KEY_FILE={key_file!r}: expected a PEM"
+                         f" certificate chain and its private key ({exc.reason or exc})") from None
