@@ -219,7 +219,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         pids = process_tree(proxy.process.pid)
         before = cpu_times(pids)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.tcp_port if tcp else proxy.port}",
-                    "-p", str(free_udp_port()),
+                    "-p", str(free_tcp_port() if tcp else free_udp_port()),  # SIPp binds it for its transport
                     "-t", caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
                     "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-recv_timeout", "10s",
                     "-timeout", f"{duration_s + 40}s", "-trace_stat", "-stf", "uac.csv", "-trace_rtt",

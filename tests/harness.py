@@ -212,9 +212,11 @@ class Harness:
 
     def start_uac(self, scenario: str, calls: int, rate: int = 20, timeout: float = 60, pause_ms: int = 50,
                   *extra: str, to_port: int | None = None) -> Sipp:
-        """A caller towards fastds's UDP port, or `to_port` (its TCP one, with extra "-t", "t1")."""
+        """A caller towards fastds's UDP port, or `to_port` (its TCP one, with extra "-t", "t1"; SIPp
+        then binds its own port for TCP: one free for TCP, or it exits 254)."""
         sipp = Sipp(self.directory, f"uac-{scenario}-{len(self.sipps)}", [
-            "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{to_port or self.port}", "-p", str(free_udp_port()),
+            "-sf", str(SCENARIOS / scenario), f"127.0.0.1:{to_port or self.port}",
+            "-p", str(free_tcp_port() if to_port else free_udp_port()),
             "-s", "cust",
             "-m", str(calls), "-r", str(rate), "-d", str(pause_ms), "-timeout", f"{int(timeout)}s",
             "-recv_timeout", "15s",  # a call whose answer was lost fails instead of waiting forever

@@ -1,14 +1,14 @@
 """The stream connections (TCP, TLS) one worker holds: their ids, reuse, idle timeout and cap.
 
 Owns the bookkeeping of docs/architecture.md §2 "Streams": every connection a worker
-accepted or opened gets an id unique in the node (the worker's index in its top bits and
-whether it is TLS below them, fastds/dispatch/txn.py; so a
-message handed to its Call-ID's owner names the connection its answer goes back on, and
-connection_owner() says whose it is); an outgoing connection is found again by destination
-and transport (one per destination and transport per worker); a connection unused for
-FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at FASTDS_TCP_MAX_CONNECTIONS the one used least
-recently is closed to make room. Sans-IO: the transport behind a connection is an opaque
-handle, time comes in as arguments, and closing is the caller's (this only says which).
+accepted or opened gets an id unique in the node -- the worker's index in its top bits and
+whether it is TLS below them (fastds/dispatch/txn.py: connection_owner, transport_of) -- so a
+message handed to its Call-ID's owner names the connection its answer goes back on and whose
+it is; an outgoing connection is found again by destination and transport (one per
+destination and transport per worker; for outgoing TCP, not opened yet); a connection unused
+for FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at FASTDS_TCP_MAX_CONNECTIONS the one used
+least recently is closed to make room. Sans-IO: the transport behind a connection is an
+opaque handle, time comes in as arguments, and closing is the caller's (this only says which).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import collections
 import dataclasses
 from typing import Any
 
-from fastds.dispatch.txn import CONNECTION_OWNER_SHIFT, TLS_CONNECTION, connection_owner
+from fastds.dispatch.txn import CONNECTION_OWNER_SHIFT, TLS_CONNECTION
 
-__all__ = ["Connection", "ConnectionTable", "connection_owner"]
 Address = tuple[str, int]
 
 

@@ -22,7 +22,8 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from fastds.net.connections import ConnectionTable, connection_owner
+from fastds.dispatch.txn import connection_owner
+from fastds.net.connections import ConnectionTable
 from fastds.net.handoff import Handoff
 from fastds.sip.stream import PONG, FramingError, StreamFramer, framing_error_response
 

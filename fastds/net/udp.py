@@ -168,19 +168,13 @@ class UdpEndpoint:
             if type(action) is Send:
                 if not self._egress.allows(action.addr[0], now):
                     continue
-                if on_stream(action.addr):
-                    self._send_on_stream(action.data, action.addr)
+                if on_stream(action.addr):  # only the TCP endpoint's messages have such sources
+                    self.packets_out += 1
+                    self._streams.send(action.data, action.addr)
                 else:
                     (self._to_public if action.upstream else self._to_private).append((action.data, action.addr))
             elif type(action) is ReportFailure:
                 self._on_failure(action)
-
-    def _send_on_stream(self, data: bytes, peer: tuple) -> None:
-        if self._streams is None:
-            self.handler_errors += 1  # a stream peer without a TCP endpoint: cannot happen
-            return
-        self.packets_out += 1
-        self._streams.send(data, peer)
 
     def _after_batch(self) -> None:
         """Send what the batch produced (hand-offs too), then keep the timer armed for the

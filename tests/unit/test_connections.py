@@ -3,7 +3,8 @@ owner, reuse of outgoing connections, the idle timeout and the cap, with an inje
 
 import pytest
 
-from fastds.net.connections import ConnectionTable, connection_owner
+from fastds.dispatch.txn import TLS_CONNECTION, connection_owner, transport_of
+from fastds.net.connections import ConnectionTable
 
 PEER, DESTINATION = ("127.0.0.1", 40000), ("127.0.0.1", 5080)
 
@@ -14,6 +15,15 @@ def test_ids_are_unique_and_name_the_worker_that_holds_the_connection():
     ids += [second.add(PEER, "tcp", False, None, 0.0)[0].id for _ in range(3)]
     assert len(set(ids)) == 6
     assert [connection_owner(i) for i in ids] == [0, 0, 0, 3, 3, 3]
+
+
+def test_a_tls_connections_id_says_so():
+    table = ConnectionTable(2, 10, 60.0)
+    tls, _ = table.add(PEER, "tls", False, None, 0.0)
+    tcp, _ = table.add(PEER, "tcp", False, None, 0.0)
+    assert tls.id & TLS_CONNECTION and connection_owner(tls.id) == 2
+    assert transport_of((*PEER, tls.id)) == "tls" and transport_of((*PEER, tcp.id)) == "tcp"
+    assert transport_of(PEER) == "udp"
 
 
 def test_an_outgoing_connection_is_found_again_by_destination_and_transport():
