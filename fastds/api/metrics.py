@@ -19,7 +19,7 @@ from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "tcp_connections", "pid"}
+WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "tcp_connections", "tls_connections", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
     "parse_errors": "datagrams dropped or answered 400 because they did not parse (or were longer than 65,535 bytes)",
@@ -56,8 +56,10 @@ WORKER_HELP = {
                          " (a sips: Request-URI: 480; an in-dialog next hop asking for TCP/TLS: 503)",
     "stray_stream_dropped": "responses with no transaction for a peer on TCP, not relayed (2xx retransmissions"
                             " after the first went on the connection)",
-    "tcp_connections": "TCP connections this worker holds now",
-    "tcp_accepted": "TCP connections accepted",
+    "tcp_connections": "plain TCP connections this worker holds now",
+    "tls_connections": "TLS connections this worker holds now (handshake done)",
+    "tcp_accepted": "TCP and TLS connections accepted (TLS: once the handshake is done)",
+    "tls_handshake_failures": "TLS connections whose handshake failed or did not finish in FASTDS_TCP_MESSAGE_TIMEOUT_S",
     "tcp_framing_errors": "TCP connections closed for a framing error: no or bad Content-Length, too large, too slow,"
                           " or closed mid-message",
     "tcp_writes_lost": "messages for a TCP connection that had closed by the time they were ready",

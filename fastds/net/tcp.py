@@ -48,14 +48,21 @@ class TcpEndpoint:
         self._streams: dict[int, _Stream] = {}  # by connection id
         self.deliver: Deliver | None = None  # set before start() (the UDP endpoint's on_stream_messages)
         self.accepted = 0
+        self.handshake_failures = 0
         self.framing_errors = 0
         self.writes_lost = 0  # for a connection that had gone by the time the answer was ready
 
     async def start(self, listener: socket.socket, transport: str = "tcp", tls: ssl.SSLContext | None = None) -> None:
-        """Accept on a listener: plain TCP, or TLS with `tls` (the handshake done before the
-        connection counts: one that fails it is never seen here)."""
+        """Accept on a listener: plain TCP, or TLS with `tls` (a connection counts once its
+        handshake is done, within the message deadline; one that fails it is only counted)."""
         listener.listen(LISTEN_BACKLOG)
-        self._servers.append(await self._loop.create_server(lambda: _Stream(self, transport), sock=listener, ssl=tls))
+        self._servers.append(await self._loop.create_server(
+            lambda: _Stream(self, transport), sock=listener, ssl=tls,
+            ssl_handshake_timeout=self._message_timeout_s if tls is not None else None))
+
+    def connections(self, kind: str) -> int:
+        """Connections of one kind (tcp, tls) this worker holds now."""
+        return sum(1 for stream in self._streams.values() if stream.kind == kind)
 
     def close(self) -> None:
         for server in self._servers:
@@ -144,8 +151,14 @@ class _Stream(asyncio.Protocol):
         self.framer: StreamFramer | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = transport  # TLS: once the handshake is done
         self._endpoint._opened(self)
+
+    def __del__(self) -> None:
+        # made for an accepted TLS connection, let go without connection_made(): its handshake
+        # failed (the TLS layer drops a failed handshake without telling the protocol)
+        if self.kind == "tls" and self.transport is None:
+            self._endpoint.handshake_failures += 1
 
     def data_received(self, data: bytes) -> None:
         self._endpoint._read(self, data)

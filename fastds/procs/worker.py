@@ -203,7 +203,8 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
                         pid=os.getpid())
         if tcp is not None:
-            counters.update(tcp_connections=len(tcp.table), tcp_accepted=tcp.accepted,
+            counters.update(tcp_connections=tcp.connections("tcp"), tls_connections=tcp.connections("tls"),
+                            tcp_accepted=tcp.accepted, tls_handshake_failures=tcp.handshake_failures,
                             tcp_framing_errors=tcp.framing_errors, tcp_writes_lost=tcp.writes_lost)
         if pike is not None:
             counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),

@@ -38,6 +38,22 @@ def test_calls_from_one_tcp_connection_complete_through_both_workers_to_udp_call
     assert sum(row["tcp_writes_lost"] + row["tcp_framing_errors"] + row["handoffs_dropped"] for row in rows) == 0
 
 
+def test_calls_each_on_its_own_tcp_connection_complete(harness):
+    tcp_port = start_with_tcp(harness)
+    calls = 100
+    code, stats = harness.uac("uac.xml", calls, 25, 60, "-t", "tn", "-max_socket", "1000",
+                              to_port=tcp_port)  # a connection per call
+    assert code == 0 and (int(stats["SuccessfulCall(C)"]), int(stats["FailedCall(C)"])) == (calls, 0)
+
+    def accepted():
+        rows = worker_rows(harness)
+        return rows if sum(row["tcp_accepted"] for row in rows) >= calls else None
+
+    rows = wait_for(accepted, 10, "every connection counted")
+    assert all(row["tcp_accepted"] > 0 for row in rows)  # the kernel spreads new connections over the workers
+    assert sum(row["tcp_writes_lost"] + row["tcp_framing_errors"] for row in rows) == 0
+
+
 def invite(n: int, contact_port: int) -> bytes:
     return (b"INVITE sip:cust-%d@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bK-tcp-%d\r\n"
             b"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=a%d\r\nTo: <sip:cust-%d@127.0.0.1>\r\n"

@@ -85,8 +85,24 @@ def test_the_certificate_reloads_on_sighup(harness, tls_files):
     assert {subject() for _ in range(6)} == {"fastds-2"}  # whichever worker accepts
 
 
-def test_a_client_that_does_not_trust_the_certificate_gets_no_connection(harness, tls_files):
+def test_a_failed_handshake_gets_no_connection_and_is_counted(harness, tls_files):
     _, cert, key, _ = tls_files
     tls_port = start_with_tls(harness, cert, key)
     with pytest.raises(ssl.SSLCertVerificationError):
-        connect(trustme.CA(), tls_port)  # another CA
+        connect(trustme.CA(), tls_port)  # a client that trusts another CA
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as plain:
+        plain.sendall(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\n\r\n")  # cleartext on the TLS port
+        plain.settimeout(10)
+        try:
+            while plain.recv(65536):  # until fastds closes it (a TLS alert may come first)
+                pass
+        except ConnectionResetError:
+            pass
+
+    def failures():
+        rows = harness.api("GET", "/api/v1/stats")[1]["workers"]
+        return sum(row["tls_handshake_failures"] for row in rows) >= 2 and rows
+
+    rows = wait_for(failures, 10, "both failed handshakes counted")
+    assert sum(row["tls_handshake_failures"] for row in rows) == 2
+    assert sum(row["tls_connections"] + row["tcp_accepted"] for row in rows) == 0
