@@ -10,7 +10,9 @@ stream peer); the frames for one worker that one loop turn produced go in one un
 each behind its length, so a burst costs one send and one receive), and what is not
 handled: a datagram for an owner whose socket is full (or not bound) is dropped and
 counted, never handled by a worker without the state (SIP retransmits) -- while an owner
-is being respawned its socket stays bound (the master holds it) and frames wait in it; a frame from
+is being respawned its socket stays bound (the master holds it) and frames wait in it; a
+busy owner's full queue makes frames wait here, in order, until it has room (up to
+MAX_WAITING_BYTES: over TCP nothing is retransmitted, so a frame lost is a call lost); a frame from
 anything but a sibling worker's socket is dropped too (any local process could otherwise
 inject datagrams with a forged source address). SO_REUSEPORT gives all of one peer's
 datagrams to one worker; this spreads them over all.
@@ -18,6 +20,7 @@ datagrams to one worker; this spreads them over all.
 
 from __future__ import annotations
 
+import collections
 import socket
 import struct
 
@@ -32,6 +35,7 @@ MESSAGE, WRITE = 0, 1  # a frame's kind: handle this message / write these bytes
 MAX_FRAME = 65535 + _HEAD.size + 45  # the largest message, its source (an IPv6 address is at most 45 characters)
 BATCH_BYTES = 64 * 1024  # a batch is sent once it reaches this (so at most this plus one frame)
 MAX_BATCH = BATCH_BYTES + _LENGTH.size + MAX_FRAME
+MAX_WAITING_BYTES = 8 * 1024 * 1024  # per owner: batches waiting for its queue to drain; beyond, dropped
 
 
 def owner_of(call_id: bytes, workers: int) -> int:
@@ -40,6 +44,12 @@ def owner_of(call_id: bytes, workers: int) -> int:
 
 def handoff_address(master_pid: int, index: int) -> str:
     return f"\0fastds-{master_pid}-worker-{index}"
+
+
+def sender_address(master_pid: int, index: int, owner: int) -> str:
+    """The socket worker `index` sends to `owner` from, connected to it: the kernel then says
+    when the owner's queue (net.unix.max_dgram_qlen datagrams, 10 by default) has room."""
+    return f"\0fastds-{master_pid}-worker-{index}-to-{owner}"
 
 
 def encode(data: bytes, address: Address, kind: int = MESSAGE) -> bytes:
@@ -70,11 +80,14 @@ class Handoff:
     def __init__(self, master_pid: int, index: int, workers: int):
         self.index, self.workers = index, workers
         self._master_pid = master_pid
-        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.socket.bind(handoff_address(master_pid, index))
-        self.socket.setblocking(False)
-        self._siblings = {handoff_address(master_pid, other).encode() for other in range(workers) if other != index}
+        self.socket = _bound(handoff_address(master_pid, index))
+        others = [other for other in range(workers) if other != index]
+        self._senders = {other: _bound(sender_address(master_pid, index, other)) for other in others}
+        self._connected: set[int] = set()  # senders connected to their owner (on first use: it may bind after us)
+        self._siblings = {sender_address(master_pid, other, index).encode() for other in others}
         self._outbox: dict[int, list[bytes]] = {}  # frames by owner, sent by flush()
+        self._waiting: dict[int, collections.deque[tuple[bytes, int]]] = {}  # (batch, frames) by owner, its queue full
+        self._waiting_bytes: dict[int, int] = {}
         self.handed_off = 0
         self.received = 0
         self.dropped = 0  # the owner's socket was full or unbound, or a frame came from elsewhere or did not decode
@@ -103,25 +116,64 @@ class Handoff:
             return
         outbox, self._outbox = self._outbox, {}
         for owner, frames in outbox.items():
-            address = handoff_address(self._master_pid, owner)
             batch: list[bytes] = []
             size = 0
             for frame in frames:
                 batch += (_LENGTH.pack(len(frame)), frame)
                 size += _LENGTH.size + len(frame)
                 if size >= BATCH_BYTES:
-                    self._send_batch(batch, address)
+                    self._send_batch(owner, b"".join(batch), len(batch) // 2)
                     batch, size = [], 0
             if batch:
-                self._send_batch(batch, address)
+                self._send_batch(owner, b"".join(batch), len(batch) // 2)
 
-    def _send_batch(self, batch: list[bytes], address: str) -> None:
-        frames = len(batch) // 2
+    def _send_batch(self, owner: int, batch: bytes, frames: int) -> None:
+        """Send now, or wait behind what already waits for the owner (in order); a full queue
+        makes it wait (waiting() / retry()), an owner that is not bound loses it, counted."""
+        waiting = self._waiting.get(owner)
+        if waiting:
+            self._wait(owner, batch, frames)
+            return
+        sender = self._senders[owner]
         try:
-            self.socket.sendto(b"".join(batch), address)
+            if owner not in self._connected:
+                sender.connect(handoff_address(self._master_pid, owner))
+                self._connected.add(owner)
+            sender.send(batch)
             self.handed_off += frames
-        except OSError:  # its buffer is full (or it is not bound)
+        except BlockingIOError:  # its queue is full: it is busy, not gone
+            self._wait(owner, batch, frames)
+        except OSError:  # not bound (not started yet) or gone
             self.dropped += frames
+
+    def _wait(self, owner: int, batch: bytes, frames: int) -> None:
+        if self._waiting_bytes.get(owner, 0) + len(batch) > MAX_WAITING_BYTES:
+            self.dropped += frames
+            return
+        self._waiting.setdefault(owner, collections.deque()).append((batch, frames))
+        self._waiting_bytes[owner] = self._waiting_bytes.get(owner, 0) + len(batch)
+
+    def waiting(self) -> list[tuple[int, int]]:
+        """(owner, fd) of the owners whose queue was full: watch the fd for writability and
+        call retry(owner) when it is writable."""
+        return [(owner, self._senders[owner].fileno()) for owner, waiting in self._waiting.items() if waiting]
+
+    def retry(self, owner: int) -> bool:
+        """Send what waits for `owner` while its queue takes it; True once nothing waits."""
+        waiting = self._waiting.get(owner)
+        sender = self._senders[owner]
+        while waiting:
+            batch, frames = waiting[0]
+            try:
+                sender.send(batch)
+                self.handed_off += frames
+            except BlockingIOError:
+                return False
+            except OSError:
+                self.dropped += frames
+            waiting.popleft()
+            self._waiting_bytes[owner] -= len(batch)
+        return True
 
     def receive(self) -> tuple[list[tuple[bytes, Address]], list[tuple[bytes, Address]]]:
         """Everything waiting: the messages to handle, with the source each came from, and
@@ -156,3 +208,12 @@ class Handoff:
 
     def close(self) -> None:
         self.socket.close()
+        for sender in self._senders.values():
+            sender.close()
+
+
+def _bound(address: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.setblocking(False)
+    return sock

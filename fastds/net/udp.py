@@ -64,6 +64,7 @@ class UdpEndpoint:
         self._to_private: list[tuple[bytes, tuple]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
+        self._handoff_watched: set[int] = set()  # owners whose sender fd is watched for room
         self.packets_out = 0
         self.handler_errors = 0
 
@@ -176,11 +177,21 @@ class UdpEndpoint:
             elif type(action) is ReportFailure:
                 self._on_failure(action)
 
+    def _handoff_writable(self, owner: int, fd: int) -> None:
+        """An owner whose queue was full has room again: what waited for it goes."""
+        if self._handoff.retry(owner):
+            self._loop.remove_writer(fd)
+            self._handoff_watched.discard(owner)
+
     def _after_batch(self) -> None:
         """Send what the batch produced (hand-offs too), then keep the timer armed for the
         next deadline."""
         if self._handoff is not None:
             self._handoff.flush()
+            for owner, fd in self._handoff.waiting():
+                if owner not in self._handoff_watched:
+                    self._handoff_watched.add(owner)
+                    self._loop.add_writer(fd, self._handoff_writable, owner, fd)
         if self._to_public:
             self.packets_out += self._public.send(self._to_public)
             self._to_public = []

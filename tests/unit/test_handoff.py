@@ -85,6 +85,27 @@ def test_messages_and_writes_for_one_worker_travel_together_and_come_out_apart()
         holder.close()
 
 
+def test_a_busy_owners_full_queue_makes_frames_wait_in_order_not_lost():
+    master = 50_000_000 + os.getpid()
+    sender, owner = Handoff(master, 0, 2), Handoff(master, 1, 2)
+    try:
+        for n in range(100):  # a flush each: far more datagrams than the owner's queue holds (10 by default)
+            sender.send(1, b"INVITE %d" % n, ("127.0.0.1", 5070))
+            sender.flush()
+        assert sender.dropped == 0 and sender.waiting() == [(1, sender._senders[1].fileno())]
+        received = []
+        for _ in range(100):  # the owner reads, the sender retries when told there is room: bounded
+            received += [data for data, _ in owner.receive()[0]]
+            if sender.retry(1):
+                break
+        received += [data for data, _ in owner.receive()[0]]
+        assert received == [b"INVITE %d" % n for n in range(100)] and sender.waiting() == []
+        assert sender.handed_off == owner.received == 100
+    finally:
+        sender.close()
+        owner.close()
+
+
 def test_one_turns_frames_for_an_owner_go_in_as_few_datagrams_as_fit():
     master = 30_000_000 + os.getpid()
     sender, owner = Handoff(master, 0, 2), Handoff(master, 1, 2)
@@ -101,11 +122,11 @@ def test_one_turns_frames_for_an_owner_go_in_as_few_datagrams_as_fit():
             except BlockingIOError:
                 break
         assert len(datagrams) == 2
+        to_owner = sender._senders[1]  # the sibling's own socket, connected to the owner
         for datagram in datagrams:  # as the owner would read them: put them back, in order
-            sender.socket.sendto(datagram, owner.socket.getsockname())
+            to_owner.send(datagram)
         assert [data for data, _ in owner.receive()[0]] == [b"a", b"bb", big, big, b"c"]
-        cut = sender.socket  # a batch cut short: what can be read is kept, the rest counted once
-        cut.sendto(datagrams[0][:100], owner.socket.getsockname())
+        to_owner.send(datagrams[0][:100])  # a batch cut short: what can be read is kept, the rest counted once
         assert [data for data, _ in owner.receive()[0]] == [b"a", b"bb"] and owner.dropped == 1
     finally:
         sender.close()
