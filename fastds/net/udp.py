@@ -3,10 +3,10 @@ where every message a worker reads goes, whichever transport brought it.
 
 Owns running the sockets a worker bound (fastds/net/bind.py) on the event loop: the public
 one (SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
-(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py) -- as do
-the messages read on TCP connections (fastds/net/tcp.py), whose answers go back through the
-TCP endpoint to the worker holding the connection -- and the
-private one whose port goes in our Via, so responses return to this worker. Each socket is
+(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py), as do the
+messages read on TCP and TLS connections (fastds/net/tcp.py), whose answers go back through
+the stream endpoint to the worker holding the connection; and the private one, whose port
+goes in our Via, so responses return to this worker. Each socket is
 read in batches (recvmmsg through fastds._ext.udpio, ext/udpio.pyx) when the loop says it
 is readable; every datagram and the loop clock go to the sans-IO Proxy; what its actions
 send passes the egress check and waits in one outbox per socket, which goes out with
