@@ -295,6 +295,7 @@ class Settings:
     tcp_idle_timeout_s: int = setting(integer(1, 86400), "120", "a TCP connection nothing was read from or written to this long is closed")
     tcp_max_connections: int = setting(integer(1, 1000000), "2048", "TCP connections per worker; at the cap the one used least recently is closed")
     tcp_message_timeout_s: int = setting(integer(1, 600), "4", "a message begun on a TCP or TLS connection (and a TLS handshake) must be whole within this, else the connection is closed (slow senders)")
+    tcp_max_unsent_bytes: int = setting(integer(65536, 1073741824), "1048576", "bytes waiting to be written to one TCP or TLS connection (its peer does not read) before it is closed")
     tls_cert_file: str = setting(TEXT, "", "PEM certificate chain of the tls: listener (required with one; reloaded on SIGHUP)")
     tls_key_file: str = setting(TEXT, "", "PEM private key of that certificate (not encrypted)")
     tls_ca_file: str = setting(TEXT, "", "PEM CA certificates TLS clients' certificates are checked against; empty = clients are not asked for one")

@@ -63,6 +63,7 @@ WORKER_HELP = {
     "tcp_framing_errors": "TCP connections closed for a framing error: no or bad Content-Length, too large, too slow,"
                           " or closed mid-message",
     "tcp_writes_lost": "messages for a TCP connection that had closed by the time they were ready",
+    "tcp_slow_readers": "TCP/TLS connections closed because over FASTDS_TCP_MAX_UNSENT_BYTES waited for their peer to read",
     "pid": "process id of the worker",
 }
 

@@ -6,7 +6,8 @@ Python's ssl on uvloop, fastds/net/tls.py) on the event loop, one
 asyncio protocol per accepted connection, cutting each connection's bytes into messages
 (fastds/sip/stream.py), and what happens at its edges: pings answered, a framing error answered
 (400 / 408 / 513 where the head is a request) before the connection is closed, the idle timeout
-and the per-worker cap (fastds/net/connections.py), and writing what the proxy sends to a peer
+and the per-worker cap (fastds/net/connections.py), a peer that does not read closed once
+FASTDS_TCP_MAX_UNSENT_BYTES wait for it, and writing what the proxy sends to a peer
 on a connection -- here when this worker holds it, else handed to the worker that does
 (fastds/net/handoff.py). Every message read goes to `deliver`, which hands it to its Call-ID's
 owner (fastds/net/udp.py). A peer on a connection is addressed (IP, port, connection id).
@@ -36,7 +37,7 @@ Deliver = Callable[[list[bytes], tuple, float], None]  # messages read on a conn
 
 class TcpEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, index: int, table: ConnectionTable, max_message_bytes: int,
-                 message_timeout_s: float, handoff: Handoff | None):
+                 message_timeout_s: float, handoff: Handoff | None, max_unsent_bytes: int):
         self._loop = loop
         self._index = index
         self._handoff = handoff
@@ -44,6 +45,7 @@ class TcpEndpoint:
         self._max_message_bytes = max_message_bytes
         self._max_header_bytes = min(MAX_HEADER_BYTES, max_message_bytes)
         self._message_timeout_s = message_timeout_s
+        self._max_unsent_bytes = max_unsent_bytes
         self._servers: list[asyncio.AbstractServer] = []
         self._streams: dict[int, _Stream] = {}  # by connection id
         self.deliver: Deliver | None = None  # set before start() (the UDP endpoint's on_stream_messages)
@@ -51,6 +53,7 @@ class TcpEndpoint:
         self.handshake_failures = 0
         self.framing_errors = 0
         self.writes_lost = 0  # for a connection that had gone by the time the answer was ready
+        self.slow_readers = 0  # connections closed: more than max_unsent_bytes waited for their peer to read
 
     async def start(self, listener: socket.socket, transport: str = "tcp", tls: ssl.SSLContext | None = None) -> None:
         """Accept on a listener: plain TCP, or TLS with `tls` (a connection counts once its
@@ -88,6 +91,13 @@ class TcpEndpoint:
             return
         stream.transport.write(data)
         self.table.used(peer[2], self._loop.time())
+        if stream.transport.get_write_buffer_size() > self._max_unsent_bytes:
+            self.slow_readers += 1  # a peer that does not read must not make this worker hold its answers
+            log.info("tcp %s:%d closed: more than %d bytes waited for it to read", peer[0], peer[1],
+                     self._max_unsent_bytes)
+            self._streams.pop(peer[2], None)  # gone at once: what else comes for it is lost, not written
+            self.table.remove(peer[2])
+            stream.transport.abort()
 
     def sweep(self) -> None:
         """Close what the idle timeout and the message deadline say must go (every second)."""

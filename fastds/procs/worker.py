@@ -168,7 +168,8 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     tcp = tls = None
     if sockets.streams:
         tcp = TcpEndpoint(loop, index, ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s),
-                          settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff)
+                          settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff,
+                          settings.tcp_max_unsent_bytes)
     if "tls" in sockets.streams:
         tls = server_context(settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file,
                              settings.tls_verify_clients)
@@ -205,7 +206,8 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
         if tcp is not None:
             counters.update(tcp_connections=tcp.connections("tcp"), tls_connections=tcp.connections("tls"),
                             tcp_accepted=tcp.accepted, tls_handshake_failures=tcp.handshake_failures,
-                            tcp_framing_errors=tcp.framing_errors, tcp_writes_lost=tcp.writes_lost)
+                            tcp_framing_errors=tcp.framing_errors, tcp_writes_lost=tcp.writes_lost,
+                            tcp_slow_readers=tcp.slow_readers)
         if pike is not None:
             counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),
                             pike_tracked=len(pike))

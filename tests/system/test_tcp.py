@@ -97,6 +97,29 @@ def test_framing_a_split_message_pings_and_a_missing_content_length(harness):
     assert sum(r["tcp_framing_errors"] for r in rows) == 1
 
 
+def test_a_peer_that_does_not_read_is_closed_not_buffered_for(harness):
+    tcp_port = start_with_tcp(harness, tcp_max_unsent_bytes=65536)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # little room before fastds must hold answers
+        sock.connect(("127.0.0.1", tcp_port))
+        options = (b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bK-o%%d\r\n"
+                   b"Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:127.0.0.1>\r\n"
+                   b"Call-ID: slow-%%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % sock.getsockname()[1])
+        sock.settimeout(30)
+        try:
+            for n in range(0, 200_000, 100):  # answered 200 by fastds itself; never read: bounded
+                sock.sendall(b"".join(options % (i, i) for i in range(n, n + 100)))
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # fastds closed it
+
+    def counted():
+        rows = worker_rows(harness)
+        return sum(row["tcp_slow_readers"] for row in rows) and rows
+
+    rows = wait_for(counted, 20, "the slow reader closed")
+    assert sum(row["tcp_slow_readers"] for row in rows) == 1 and sum(row["tcp_connections"] for row in rows) == 0
+
+
 def test_a_slow_trickle_is_cut_off(harness):
     tcp_port = start_with_tcp(harness, tcp_message_timeout_s=1)
     with socket.create_connection(("127.0.0.1", tcp_port), timeout=10) as sock:
