@@ -100,34 +100,25 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
-def next_hop_of(uri_bytes: bytes) -> Address | None:
-    """Where a Route or Request-URI sends a request: an IP literal and port, or None
-    when the host is a name (workers do no DNS; docs/architecture.md §1). maddr is never followed.
-    The caller checked the URI asks for UDP (stream_uri)."""
+def next_hop_of(uri_bytes: bytes) -> tuple[Address | None, bytes | None]:
+    """Where a Route or Request-URI sends a request: (an IP literal and port, None); (None,
+    the transport) when it asks for TCP or TLS (sips: is TLS) -- outgoing TCP and TLS are not
+    served yet, so such a request is refused, never sent over UDP instead; (None, None) when
+    it does not parse or its host is a name (workers do no DNS; docs/architecture.md §1).
+    maddr is never followed."""
     try:
         uri = parse_uri(uri_bytes)
     except SipParseError:
-        return None
+        return None, None
+    transport = b"tls" if uri.kind == "sips" else (uri.param("transport") or b"udp").lower()
+    if transport != b"udp":
+        return None, transport
     if uri.host is None:
-        return None
+        return None, None
     host = uri.host.strip(b"[]").decode("ascii", "replace")
     if not _is_ip_literal(host):
-        return None
-    return host, uri.port or (5061 if uri.kind == "sips" else 5060)
-
-
-def stream_uri(uri_bytes: bytes) -> bytes | None:
-    """The transport a Route or Request-URI asks for when it is not UDP (sips: is TLS), else
-    None: outgoing TCP and TLS are not served yet, and such a request is refused, never sent
-    over UDP instead."""
-    try:
-        uri = parse_uri(uri_bytes)
-    except SipParseError:
-        return None
-    if uri.kind == "sips":
-        return b"tls"
-    transport = (uri.param("transport") or b"udp").lower()
-    return None if transport == b"udp" else transport
+        return None, None
+    return (host, uri.port or 5060), None
 
 
 class Proxy:
@@ -334,13 +325,11 @@ class Proxy:
             self.counters["in_dialog_refused"] += 1
             self._reply_stateless(message, source, 403, b"Forbidden (no fastds Route)")
             return
-        target = self._loose_route_target(message, our_routes)
-        transport = stream_uri(target)
+        hop, transport = next_hop_of(self._loose_route_target(message, our_routes))
         if transport is not None:
             self.counters["transport_refused"] += 1
             self._reply_stateless(message, source, 503, b"Outgoing %s not served" % transport.upper())
             return
-        hop = next_hop_of(target)
         if hop is None:
             self._reply_stateless(message, source, 404, b"Next hop is not an IP address")
             return
@@ -364,9 +353,8 @@ class Proxy:
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         our_routes = self._our_routes(message)
-        target = self._loose_route_target(message, our_routes) if our_routes else None
-        hop = next_hop_of(target) if target is not None and stream_uri(target) is None else None
-        if hop is None or message.max_forwards == 0:
+        hop = next_hop_of(self._loose_route_target(message, our_routes))[0] if our_routes else None
+        if hop is None or message.max_forwards == 0:  # no hop: not ours, a name, or TCP/TLS (not served)
             self.counters["ack_dropped"] += 1
             return
         data = forward_request(message, transport=b"UDP", sent_by=self.config.private_sent_by,

@@ -6,7 +6,10 @@ and timers (a provisional heard, a final sent, the ACK, Timer B/F ...). Routing 
 failover -- which destination next, what to send -- are fastds/dispatch/proxy.py's. A
 ServerTransaction faces the request's sender (upstream), a ClientTransaction one next
 hop (downstream); a server transaction has at most one live client at a time (serial
-failover). Sans-IO: deadlines are numbers on the proxy's TimerQueue.
+failover). Also owns how a peer is addressed: (IP, port) over UDP, (IP, port, connection
+id) on a TCP or TLS connection, the id naming the worker holding the connection and whether
+it is TLS (fastds/net/connections.py makes the ids). Sans-IO: deadlines are numbers on the
+proxy's TimerQueue.
 """
 
 from __future__ import annotations

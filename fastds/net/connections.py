@@ -1,14 +1,13 @@
-"""The stream connections (TCP, TLS) one worker holds: their ids, reuse, idle timeout and cap.
+"""The stream connections (TCP, TLS) one worker holds: their ids, idle timeout and cap.
 
 Owns the bookkeeping of docs/architecture.md §2 "Streams": every connection a worker
-accepted or opened gets an id unique in the node -- the worker's index in its top bits and
-whether it is TLS below them (fastds/dispatch/txn.py: connection_owner, transport_of) -- so a
-message handed to its Call-ID's owner names the connection its answer goes back on and whose
-it is; an outgoing connection is found again by destination and transport (one per
-destination and transport per worker; for outgoing TCP, not opened yet); a connection unused
-for FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at FASTDS_TCP_MAX_CONNECTIONS the one used
-least recently is closed to make room. Sans-IO: the transport behind a connection is an
-opaque handle, time comes in as arguments, and closing is the caller's (this only says which).
+accepted gets an id unique in the node -- the worker's index in its top bits and whether it
+is TLS below them (fastds/dispatch/txn.py: connection_owner, transport_of) -- so a message
+handed to its Call-ID's owner names the connection its answer goes back on and whose it is;
+a connection unused for FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at
+FASTDS_TCP_MAX_CONNECTIONS the one used least recently is closed to make room. Sans-IO: the
+transport behind a connection is an opaque handle, time comes in as arguments, and closing is
+the caller's (this only says which).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ class Connection:
     id: int
     remote: Address
     transport: str     # "tcp" or "tls"
-    outbound: bool     # opened by fastds towards a destination (reused), else accepted
     handle: Any        # the caller's transport object
     last_used: float
 
@@ -41,39 +39,25 @@ class ConnectionTable:
         self.idle_timeout_s = idle_timeout_s
         self._serial = 0
         self._by_id: collections.OrderedDict[int, Connection] = collections.OrderedDict()  # least recently used first
-        self._outbound: dict[tuple[Address, str], int] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def add(self, remote: Address, transport: str, outbound: bool, handle: Any,
-            now: float) -> tuple[Connection, list[Connection]]:
+    def add(self, remote: Address, transport: str, handle: Any, now: float) -> tuple[Connection, list[Connection]]:
         """Record a new connection; returns it and those to close for it (the least recently
-        used, while the table is full). An outgoing one replaces an older one to the same
-        destination and transport, which is returned to close too."""
+        used, while the table is full)."""
         evicted = []
-        if outbound:
-            older = self._outbound.get((remote, transport))
-            if older is not None:
-                evicted.append(self.remove(older))
         while len(self._by_id) >= self.max_connections:
             evicted.append(self.remove(next(iter(self._by_id))))
         self._serial += 1
         tls = TLS_CONNECTION if transport == "tls" else 0
         connection = Connection(self.worker_index << CONNECTION_OWNER_SHIFT | tls | self._serial, remote, transport,
-                                outbound, handle, now)
+                                handle, now)
         self._by_id[connection.id] = connection
-        if outbound:
-            self._outbound[(remote, transport)] = connection.id
         return connection, evicted
 
     def get(self, connection_id: int) -> Connection | None:
         return self._by_id.get(connection_id)
-
-    def towards(self, remote: Address, transport: str) -> Connection | None:
-        """The outgoing connection to reuse for a destination, if there is one."""
-        connection_id = self._outbound.get((remote, transport))
-        return None if connection_id is None else self._by_id.get(connection_id)
 
     def used(self, connection_id: int, now: float) -> None:
         """Something was read from or written to the connection."""
@@ -84,11 +68,7 @@ class ConnectionTable:
 
     def remove(self, connection_id: int) -> Connection | None:
         """Forget a connection (closed by either side); the removed one, or None."""
-        connection = self._by_id.pop(connection_id, None)
-        if connection is not None and connection.outbound:
-            if self._outbound.get((connection.remote, connection.transport)) == connection_id:
-                del self._outbound[(connection.remote, connection.transport)]
-        return connection
+        return self._by_id.pop(connection_id, None)
 
     def idle(self, now: float) -> list[Connection]:
         """The connections unused for the idle timeout, removed: the caller closes them."""

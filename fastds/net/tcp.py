@@ -12,7 +12,7 @@ on a connection -- here when this worker holds it, else handed to the worker tha
 (fastds/net/handoff.py). Every message read goes to `deliver`, which hands it to its Call-ID's
 owner (fastds/net/udp.py). A peer on a connection is addressed (IP, port, connection id).
 Outgoing connections (to TCP destinations) are not opened yet: the proxy refuses what would
-need one (fastds/dispatch/proxy.py stream_uri).
+need one (fastds/dispatch/proxy.py next_hop_of).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ LISTEN_BACKLOG = 1024
 Deliver = Callable[[list[bytes], tuple, float], None]  # messages read on a connection, its peer, the loop time
 
 
-class TcpEndpoint:
+class StreamEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, index: int, table: ConnectionTable, max_message_bytes: int,
                  message_timeout_s: float, handoff: Handoff | None, max_unsent_bytes: int):
         self._loop = loop
@@ -114,7 +114,7 @@ class TcpEndpoint:
 
     def _opened(self, stream: _Stream) -> None:
         peer = stream.transport.get_extra_info("peername")
-        connection, evicted = self.table.add((peer[0], peer[1]), stream.kind, False, stream.transport, self._loop.time())
+        connection, evicted = self.table.add((peer[0], peer[1]), stream.kind, stream.transport, self._loop.time())
         for old in evicted:
             old.handle.abort()
         stream.peer = (peer[0], peer[1], connection.id)
@@ -153,7 +153,7 @@ class TcpEndpoint:
 class _Stream(asyncio.Protocol):
     """One accepted connection."""
 
-    def __init__(self, endpoint: TcpEndpoint, kind: str):
+    def __init__(self, endpoint: StreamEndpoint, kind: str):
         self._endpoint = endpoint
         self.kind = kind  # tcp or tls
         self.transport: asyncio.Transport | None = None

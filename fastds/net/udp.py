@@ -29,7 +29,7 @@ from fastds.dispatch.proxy import Proxy
 from fastds.dispatch.txn import ReportFailure, Send, on_stream, transport_of
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
-from fastds.net.tcp import TcpEndpoint
+from fastds.net.tcp import StreamEndpoint
 
 log = logging.getLogger("fastds.udp")
 BATCH = 64  # datagrams per recvmmsg / sendmmsg
@@ -46,7 +46,7 @@ def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
 class UdpEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
                  on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None,
-                 guard: FloodGuard | None = None, streams: TcpEndpoint | None = None):
+                 guard: FloodGuard | None = None, streams: StreamEndpoint | None = None):
         """handoff: this worker's end of the Call-ID ownership hand-off (None: it owns all);
         guard: the flood limit every public datagram and stream message passes first (None: no
         limit); streams: the TCP endpoint, for what goes to a peer on a connection (None: no TCP)."""

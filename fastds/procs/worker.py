@@ -37,7 +37,7 @@ from fastds.net.bind import bind_tcp, bind_udp
 from fastds.net.connections import ConnectionTable
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
-from fastds.net.tcp import TcpEndpoint
+from fastds.net.tcp import StreamEndpoint
 from fastds.net.tls import load_certificate, server_context
 from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
@@ -167,7 +167,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None
     tcp = tls = None
     if sockets.streams:
-        tcp = TcpEndpoint(loop, index, ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s),
+        tcp = StreamEndpoint(loop, index, ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s),
                           settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff,
                           settings.tcp_max_unsent_bytes)
     if "tls" in sockets.streams:
