@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastds.dispatch.sets import UnsupportedTransport, destination_from_row
+from fastds.dispatch.sets import destination_from_row
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.trust import ADDRESS_COLUMNS, AddressRule, BadAddressRow
 from fastds.errors import FieldError
@@ -86,12 +86,10 @@ def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> d
     if row["socket"] is not None and not SOCKET.match(row["socket"]):
         raise FieldError("socket", row["socket"], "proto:host[:port], e.g. udp:10.0.0.10:5060")
     try:
-        destination_from_row(row)
-    except UnsupportedTransport as exc:
-        raise FieldError("destination", row["destination"], f"a sip: URI over UDP ({exc})") from None
+        destination_from_row(row)  # a TCP or TLS one loads where there is a listener for it (fastds/dispatch/sets.py)
     except ValueError:
         raise FieldError("destination", row["destination"],
-                         "a sip: URI with a host (transport udp)") from None
+                         "a sip: or sips: URI with a host (transport udp, tcp or tls)") from None
     return row
 
 

@@ -19,10 +19,12 @@ cdef class Proxy:
     cdef public object record_route
     cdef public dict servers
     cdef public dict clients
+    cdef public dict stream_clients
     cdef public TimerQueue timers
     cdef public object counters
     cdef list _out
     cdef double _now
+    cdef long long _flow
     cdef bytes _tag_prefix
     cdef object _tags
     cdef public bint draining
@@ -31,6 +33,8 @@ cdef class Proxy:
     cpdef list receive(self, bytes data, tuple source, double now)
     cpdef list timer(self, double now)
     cpdef object next_deadline(self)
+    @cython.locals(client=ClientTransaction, server=ServerTransaction)
+    cpdef list connection_failed(self, tuple addr, str reason, double now)
     cdef void _send(self, bytes data, tuple addr, bint upstream)
     cdef bytes _new_tag(self)
     cdef int _our_routes(self, SipMessage message)
@@ -42,7 +46,8 @@ cdef class Proxy:
     cdef ServerTransaction _new_server(self, tuple key, SipMessage message, tuple source)
     @cython.locals(server=ServerTransaction)
     cdef _on_in_dialog(self, SipMessage message, tuple source, tuple key, int our_routes)
-    cdef bytes _loose_route_target(self, SipMessage message, int our_routes)
+    cdef object _in_dialog_hop(self, SipMessage message, int our_routes)
+    cdef tuple _via(self, tuple addr)
     @cython.locals(server=ServerTransaction, our_routes=int)
     cdef _on_ack(self, SipMessage message, tuple source)
     @cython.locals(server=ServerTransaction, client=ClientTransaction)
@@ -58,7 +63,8 @@ cdef class Proxy:
     @cython.locals(server=ServerTransaction)
     cpdef _timer_b_f(self, ClientTransaction client)
     @cython.locals(fail_over=bint, answering=bint)
-    cdef _branch_failed(self, ServerTransaction server, ClientTransaction client, int code, SipMessage response)
+    cdef _branch_failed(self, ServerTransaction server, ClientTransaction client, int code, SipMessage response,
+                        object broken=*)
     @cython.locals(client=ClientTransaction, server=ServerTransaction, code=int)
     cdef _on_response(self, SipMessage message)
     @cython.locals(server=ServerTransaction)

@@ -5,9 +5,13 @@ of ANCHORS.md §2): parse errors answered 400 or dropped; retransmissions absorb
 OPTIONS to fastds answered; 483 / 482 / 416 / 420 checks; initial requests routed by
 the dialplan, destinations selected, forwarded with one 100 Trying upstream; responses
 matched to client transactions and relayed (100s are not); serial failover on
-FASTDS_FAILOVER_CODES and local 408 (FR / FR-INV timers), 503 when the list runs out,
+FASTDS_FAILOVER_CODES and local 408 (FR / FR-INV timers, or at once when the connection to
+a TCP / TLS destination fails: connection_failed()), 503 when the list runs out,
 513 at once for a request too big for a datagram once rewritten (no failover, no charge),
-6xx and caller CANCEL stop it; in-dialog requests loose-routed only through our signed
+6xx and caller CANCEL stop it; each hop over its own transport (UDP, TCP, TLS; sips: only
+ever over TLS; Timers A, E and G only on UDP), record-routed twice where the transport
+changes or the caller is on a connection (RFC 5658; the caller's side names its connection,
+so requests towards it go back on it); in-dialog requests loose-routed only through our signed
 Record-Route; stray responses relayed only when their top Via is ours; initial requests
 from a scanner's User-Agent dropped, from an untrusted source refused 403 or dropped
 (fastds/dispatch/trust.py); each failure report says whether the destination answered
@@ -41,6 +45,7 @@ from fastds.dispatch.txn import (
     Send,
     ServerState,
     ServerTransaction,
+    dial,
     on_stream,
     transport_of,
 )
@@ -64,7 +69,8 @@ M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values
 
 @dataclasses.dataclass(frozen=True)
 class ProxyConfig:
-    private_sent_by: bytes           # host:port of the private socket, in our Via
+    private_sent_by: bytes           # host:port of the private socket, in our Via over UDP
+    stream_sent_by: dict = dataclasses.field(default_factory=dict)  # tcp / tls -> host:port of that listener
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
@@ -100,25 +106,26 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
-def next_hop_of(uri_bytes: bytes) -> tuple[Address | None, bytes | None]:
-    """Where a Route or Request-URI sends a request: (an IP literal and port, None); (None,
-    the transport) when it asks for TCP or TLS (sips: is TLS) -- outgoing TCP and TLS are not
-    served yet, so such a request is refused, never sent over UDP instead; (None, None) when
-    it does not parse or its host is a name (workers do no DNS; docs/architecture.md §1).
-    maddr is never followed."""
+def next_hop_of(uri_bytes: bytes) -> Address | None:
+    """Where a Route or Request-URI sends a request: (IP, port) over UDP, or a dial address
+    (fastds/dispatch/txn.py) when it asks for TCP or TLS (sips: is TLS, never anything else);
+    None when it does not parse, asks for another transport, or its host is a name (workers do
+    no DNS; docs/architecture.md §1). maddr is never followed."""
     try:
         uri = parse_uri(uri_bytes)
     except SipParseError:
-        return None, None
-    transport = b"tls" if uri.kind == "sips" else (uri.param("transport") or b"udp").lower()
-    if transport != b"udp":
-        return None, transport
+        return None
     if uri.host is None:
-        return None, None
+        return None
     host = uri.host.strip(b"[]").decode("ascii", "replace")
     if not _is_ip_literal(host):
-        return None, None
-    return (host, uri.port or 5060), None
+        return None
+    transport = b"tls" if uri.kind == "sips" else (uri.param("transport") or b"udp").lower()
+    if transport == b"udp":
+        return (host, uri.port or 5060)
+    if transport == b"tcp" or transport == b"tls":
+        return dial(host, uri.port or (5061 if transport == b"tls" else 5060), transport.decode())
+    return None
 
 
 class Proxy:
@@ -136,10 +143,12 @@ class Proxy:
         self.record_route = record_route
         self.servers: dict[tuple, ServerTransaction] = {}
         self.clients: dict[tuple, ClientTransaction] = {}
+        self.stream_clients: dict[Address, dict] = {}  # by the connection address they went to: key -> client
         self.timers = TimerQueue()
         self.counters: Counter[str] = Counter()
         self._out: list = []
         self._now = 0.0
+        self._flow = 0  # the connection the last of our Routes _our_routes() read names (0: none)
         self._tag_prefix = os.urandom(3).hex().encode()
         self._tags = itertools.count(1)
         self.draining = False  # graceful stop: new INVITEs are refused, everything else goes on
@@ -176,6 +185,24 @@ class Proxy:
     def next_deadline(self) -> float | None:
         return self.timers.next_deadline()
 
+    def connection_failed(self, addr: Address, reason: str, now: float) -> list:
+        """The connection to a peer at a stream address could not be opened or broke
+        (refused, reset, TLS handshake failed): every client transaction still waiting on it
+        fails at once, as on a timeout, and its destination is reported -- not one FR timer later."""
+        self._out = []
+        self._now = now
+        waiting = self.stream_clients.pop(addr, None)
+        if waiting:
+            for client in list(waiting.values()):
+                if client.done:
+                    continue
+                self.counters["connection_failovers"] += 1
+                server, client.server = client.server, None
+                self._timer_d_k(client)
+                if server is not None:
+                    self._branch_failed(server, client, 408, None, reason)
+        return self._out
+
     def busy(self) -> bool:
         """A transaction still waits for a final response (a graceful stop waits for it)."""
         return any(server.proceeding for server in self.servers.values()) or any(
@@ -197,8 +224,11 @@ class Proxy:
 
     def _our_routes(self, message: SipMessage) -> int:
         """How many of the top Route values are our Record-Route: 1, or 2 where the dialog
-        changes transport at fastds (RFC 5658), or 0."""
+        changes transport at fastds or one side is on a connection (RFC 5658), or 0. Sets
+        _flow to the connection the last of them names: a request leaving towards a caller
+        on a connection goes back on it."""
         ours = 0
+        self._flow = 0
         for span in message.entry_spans("route")[:2]:
             try:
                 uri = parse_uri(message.data, span[2], span[3])
@@ -207,6 +237,7 @@ class Proxy:
             if not self.record_route.is_ours(uri, message):
                 break
             ours += 1
+            self._flow = self.record_route.connection_of(uri)
         return ours
 
     def _is_loop(self, message: SipMessage) -> bool:
@@ -242,10 +273,6 @@ class Proxy:
         ruri = message.ruri
         if not in_dialog and ruri.kind not in ("sip", "sips", "tel"):
             self._reply_stateless(message, source, 416)  # OPTIONS too: an unknown scheme never addresses fastds
-            return
-        if not in_dialog and ruri.kind == "sips":  # only ever over TLS, which fastds does not send yet
-            self.counters["transport_refused"] += 1
-            self._reply_stateless(message, source, 480, b"sips: needs TLS towards the destination, not served")
             return
         if method == M_OPTIONS and not in_dialog and ruri.user is None and not message.routes:
             self._reply_stateless(message, source, 200)  # addressed to fastds itself
@@ -283,6 +310,12 @@ class Proxy:
             self.counters["no_route"] += 1
             self._reply_stateless(message, source, 500, self.config.no_route_reason)
             return
+        if ruri.kind == "sips":  # only ever over TLS (RFC 3261 §26.2.2)
+            targets = [target for target in targets if target.transport == "tls"]
+            if not targets:
+                self.counters["transport_refused"] += 1
+                self._reply_stateless(message, source, 480, b"sips: needs a TLS destination, none in the set")
+                return
         self.selector.count_pick(targets[0])
         server = self._new_server(key, message, source)
         server.targets = targets
@@ -325,24 +358,33 @@ class Proxy:
             self.counters["in_dialog_refused"] += 1
             self._reply_stateless(message, source, 403, b"Forbidden (no fastds Route)")
             return
-        hop, transport = next_hop_of(self._loose_route_target(message, our_routes))
-        if transport is not None:
-            self.counters["transport_refused"] += 1
-            self._reply_stateless(message, source, 503, b"Outgoing %s not served" % transport.upper())
-            return
+        hop = self._in_dialog_hop(message, our_routes)
         if hop is None:
-            self._reply_stateless(message, source, 404, b"Next hop is not an IP address")
+            self._reply_stateless(message, source, 404, b"Next hop is not an IP address over UDP, TCP or TLS")
             return
         server = self._new_server(key, message, source)
         server.pop_routes = our_routes
         self._forward(server, hop, None)
 
-    def _loose_route_target(self, message: SipMessage, our_routes: int) -> bytes:
-        """After popping our Routes: the next Route's URI, else the Request-URI."""
+    def _in_dialog_hop(self, message: SipMessage, our_routes: int) -> Address | None:
+        """After popping our Routes (_our_routes() just ran): where the next Route's URI, else
+        the Request-URI, sends the request -- on the connection the last of our Routes names,
+        when it names one (the hop's address stays, to reconnect to if that connection is gone)."""
         routes = message.entry_spans("route")
         if len(routes) > our_routes:
-            return message.data[routes[our_routes][2]:routes[our_routes][3]]
-        return message.request_uri
+            hop = next_hop_of(message.data[routes[our_routes][2]:routes[our_routes][3]])
+        else:
+            hop = next_hop_of(message.request_uri)
+        if hop is not None and self._flow:
+            return (hop[0], hop[1], self._flow)
+        return hop
+
+    def _via(self, addr: Address) -> tuple[bytes, bytes]:
+        """Our Via's transport and sent-by for a request to `addr`."""
+        transport = transport_of(addr)
+        if transport == "udp":
+            return b"UDP", self.config.private_sent_by
+        return transport.upper().encode(), self.config.stream_sent_by.get(transport, self.config.private_sent_by)
 
     def _on_ack(self, message: SipMessage, source: Address) -> None:
         server = self.servers.get(server_transaction_key(message))
@@ -353,13 +395,14 @@ class Proxy:
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         our_routes = self._our_routes(message)
-        hop = next_hop_of(self._loose_route_target(message, our_routes))[0] if our_routes else None
-        if hop is None or message.max_forwards == 0:  # no hop: not ours, a name, or TCP/TLS (not served)
+        hop = self._in_dialog_hop(message, our_routes) if our_routes else None
+        if hop is None or message.max_forwards == 0:  # no hop: not ours, a name, or another transport
             self.counters["ack_dropped"] += 1
             return
-        data = forward_request(message, transport=b"UDP", sent_by=self.config.private_sent_by,
-                               branch=self.branches.new(), pop_routes=our_routes)
-        if len(data) > self.config.max_datagram_bytes:
+        transport, sent_by = self._via(hop)
+        data = forward_request(message, transport=transport, sent_by=sent_by, branch=self.branches.new(),
+                               pop_routes=our_routes)
+        if not on_stream(hop) and len(data) > self.config.max_datagram_bytes:
             self.counters["too_large"] += 1
             return
         self._send(data, hop, False)
@@ -390,7 +433,10 @@ class Proxy:
         if not server.targets:
             return False
         destination = server.targets.pop(0)
-        self._forward(server, (destination.host, destination.port), destination)
+        if destination.transport == "udp":
+            self._forward(server, (destination.host, destination.port), destination)
+        else:
+            self._forward(server, dial(destination.host, destination.port, destination.transport), destination)
         return True
 
     def _forward(self, server: ServerTransaction, addr: Address, destination: Destination | None) -> None:
@@ -398,15 +444,21 @@ class Proxy:
         branch = self.branches.new()
         record_route = inbound_record_route = None
         if server.record_route:
-            record_route = self.record_route.uri(request)
-            if on_stream(server.source):  # the caller's side is TCP or TLS: its own Record-Route (RFC 5658)
-                inbound_record_route = self.record_route.uri(request, transport_of(server.source))
+            # the callee's side; the caller's below it when that is a connection (named, to go back
+            # on) or another transport (RFC 5658)
+            outbound = transport_of(addr)
+            record_route = self.record_route.uri(request, outbound)
+            if on_stream(server.source):
+                inbound_record_route = self.record_route.uri(request, transport_of(server.source), server.source[2])
+            elif outbound != "udp":
+                inbound_record_route = self.record_route.uri(request)
+        transport, sent_by = self._via(addr)
         data = forward_request(
-            request, transport=b"UDP", sent_by=self.config.private_sent_by, branch=branch,
+            request, transport=transport, sent_by=sent_by, branch=branch,
             record_route=record_route, record_route_inbound=inbound_record_route,
             pop_routes=server.pop_routes, request_uri=server.request_uri,
             source_ip=server.source[0].encode(), source_port=server.source[1])
-        if len(data) > self.config.max_datagram_bytes:
+        if not on_stream(addr) and len(data) > self.config.max_datagram_bytes:
             # every destination gets the same bytes, so no failover and nobody is charged
             self.counters["too_large"] += 1
             server.targets = []
@@ -422,8 +474,11 @@ class Proxy:
     def _start_client(self, client: ClientTransaction) -> None:
         self.clients[client.key] = client
         self._send(client.data, client.addr, False)
-        client.retransmit_interval = self.config.t1
-        client.retransmit_timer = self.timers.call_later(self._now, self.config.t1, self._timer_a_e, client)
+        if on_stream(client.addr):  # reliable: no Timer A / E; a broken connection fails it (connection_failed)
+            self.stream_clients.setdefault(client.addr, {})[client.key] = client
+        else:
+            client.retransmit_interval = self.config.t1
+            client.retransmit_timer = self.timers.call_later(self._now, self.config.t1, self._timer_a_e, client)
         client.fr_timer = self.timers.call_later(self._now, self.config.fr_timeout, self._timer_b_f, client)
 
     def _send_cancel(self, client: ClientTransaction) -> None:
@@ -460,9 +515,10 @@ class Proxy:
             self._branch_failed(server, client, 408, None)
 
     def _branch_failed(self, server: ServerTransaction, client: ClientTransaction, code: int,
-                       response: SipMessage | None) -> None:
+                       response: SipMessage | None, broken: str | None = None) -> None:
         """The failure_route of ANCHORS.md §2 / issue text: fail over on a failover code
-        or local 408, 503 when the list is exhausted; otherwise relay the final."""
+        or local 408 (broken: the connection to it failed, so), 503 when the list is
+        exhausted; otherwise relay the final."""
         server.client = None
         if not server.proceeding:
             return
@@ -474,12 +530,15 @@ class Proxy:
         if fail_over:
             self.counters["failovers"] += 1
             self.selector.count_failover(client.destination)
-            reason = f"{code} from traffic" if response is not None else "timeout (no final reply)"
-            # answering: it replied to this request (a failover code, or a provisional before FR-INV
-            # ran out: the branch is then COMPLETED), or to any other during the FR wait
-            since = self.last_answer.get(client.destination.id)
-            answering = (response is not None or client.state is ClientState.COMPLETED
-                         or (since is not None and since > self._now - self.config.fr_timeout))
+            if broken is not None:  # no connection is no doubt: nothing to confirm
+                reason, answering = broken, False
+            else:
+                reason = f"{code} from traffic" if response is not None else "timeout (no final reply)"
+                # answering: it replied to this request (a failover code, or a provisional before FR-INV
+                # ran out: the branch is then COMPLETED), or to any other during the FR wait
+                since = self.last_answer.get(client.destination.id)
+                answering = (response is not None or client.state is ClientState.COMPLETED
+                             or (since is not None and since > self._now - self.config.fr_timeout))
             self._out.append(ReportFailure(client.destination, reason, answering))
             if not self._try_next(server):
                 self._reply(server, 503)
@@ -557,7 +616,7 @@ class Proxy:
         self.counters[f"replies_{code // 100}xx"] += 1
         self._send(data, server.source, True)
         server.cancel_timers()
-        if server.final_sent(data, code):
+        if server.final_sent(data, code) and not on_stream(server.source):  # Timer G: unreliable transports only
             server.retransmit_interval = self.config.t1
             server.timers.append(self.timers.call_later(self._now, self.config.t1, self._timer_g, server))
         server.timers.append(self.timers.call_later(self._now, 64 * self.config.t1, self._timer_h_i_j_l, server))
@@ -600,6 +659,12 @@ class Proxy:
         client.terminate()
         if self.clients.get(client.key) is client:
             del self.clients[client.key]
+        if on_stream(client.addr):
+            waiting = self.stream_clients.get(client.addr)
+            if waiting is not None and waiting.get(client.key) is client:
+                del waiting[client.key]
+                if not waiting:
+                    del self.stream_clients[client.addr]
 
     def _timer_h_i_j_l(self, server: ServerTransaction) -> None:
         """Timers H, I, J, L: the server transaction ends (64 T1 after its final; T4 after the ACK)."""

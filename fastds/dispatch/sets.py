@@ -1,8 +1,11 @@
 """Destination sets built from `dispatcher` table rows (OpenSIPS 3.4, version 9).
 
 Owns what a row must be to become a destination (ANCHORS.md §1.2-§1.3): a SIP URI
-with a host, over UDP (a sips: or transport=tcp|tls row is refused until fastds speaks
-TCP and TLS, never downgraded), a non-negative integer weight (OpenSIPS stores it as text), state 0/1/2,
+with a host, over UDP, TCP (;transport=tcp) or TLS (sips: or ;transport=tls) -- a TCP or TLS
+one only when fastds listens on that transport too (its dialog is record-routed there, so the
+callee's in-dialog requests come back over it: refused, never downgraded to UDP, when there is
+no such listener) -- the host name its TLS certificate must show (the attrs' tls_name=, else
+the URI's host), a non-negative integer weight (OpenSIPS stores it as text), state 0/1/2,
 probe_mode 0/1; NULL priority and probe_mode read as 0. A bad row is reported, naming
 it, and skipped, never the whole set. A set is ordered by descending priority, equal
 priorities keeping row order (index 0 = highest priority, as in OpenSIPS).
@@ -20,8 +23,11 @@ from fastds.sip import parse_uri
 
 
 class UnsupportedTransport(ValueError):
-    """A destination over TCP or TLS: fastds relays over UDP only, and a silent downgrade
-    of sips: or transport=tls|tcp to UDP is what it must never do."""
+    """A destination over TCP or TLS while fastds has no listener of that transport: a
+    silent downgrade of sips: or transport=tls|tcp to UDP is what it must never do."""
+
+
+ALL_TRANSPORTS = frozenset({"udp", "tcp", "tls"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +68,24 @@ def _integer(value: Any, column: str, *, minimum: int | None = None, allowed: It
     return number
 
 
-def destination_from_row(row: Mapping[str, Any]) -> Destination:
-    """One dispatcher row as a Destination; ValueError saying which column is wrong."""
+def attribute(attrs: str, name: str) -> str | None:
+    """One name=value of a row's attrs (OpenSIPS keeps them as ;-separated pairs)."""
+    for pair in attrs.split(";"):
+        key, equals, value = pair.partition("=")
+        if equals and key.strip() == name:
+            return value.strip()
+    return None
+
+
+def tls_name(destination: Destination) -> str:
+    """The name a TLS destination's certificate must show: its attrs' tls_name=, else the
+    host its URI names (before the prober resolved it)."""
+    return attribute(destination.attrs, "tls_name") or parse_uri(destination.uri.encode()).host.decode().strip("[]")
+
+
+def destination_from_row(row: Mapping[str, Any], listeners: frozenset[str] = ALL_TRANSPORTS) -> Destination:
+    """One dispatcher row as a Destination; ValueError saying which column is wrong.
+    listeners: the transports fastds listens on (a TCP or TLS destination needs its own)."""
     if row.get("setid") is None:
         raise ValueError("setid is NULL")
     uri_text = str(row.get("destination") or "").strip()
@@ -76,10 +98,11 @@ def destination_from_row(row: Mapping[str, Any]) -> Destination:
     transport = (uri.param("transport") or (b"tls" if uri.kind == "sips" else b"udp")).decode().lower()
     if transport not in ("udp", "tcp", "tls"):
         raise ValueError(f"destination {uri_text!r} has transport {transport!r}: expected udp, tcp or tls")
-    if transport != "udp":
+    if transport not in listeners:
         raise UnsupportedTransport(
-            f"destination {uri_text!r} needs {'TLS (sips:)' if uri.kind == 'sips' else transport.upper()}, which "
-            "fastds does not speak yet (UDP only): refused rather than sent as cleartext UDP")
+            f"destination {uri_text!r} needs {'TLS (sips:)' if uri.kind == 'sips' else transport.upper()} and "
+            f"FASTDS_SIP_LISTEN has no {transport}: listener for its in-dialog requests to come back over: "
+            "refused rather than sent over UDP")
     return Destination(
         id=_integer(row.get("id", 0), "id", null=0),
         set_id=_integer(row["setid"], "setid", minimum=0),
@@ -97,13 +120,15 @@ def destination_from_row(row: Mapping[str, Any]) -> Destination:
     )
 
 
-def build_sets(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[int, DestinationSet], list[str]]:
-    """Sets from dispatcher rows, and a problem line for each row skipped."""
+def build_sets(rows: Iterable[Mapping[str, Any]], listeners: frozenset[str] = frozenset({"udp"})
+               ) -> tuple[dict[int, DestinationSet], list[str]]:
+    """Sets from dispatcher rows, and a problem line for each row skipped; listeners: the
+    transports fastds listens on (UDP only unless told)."""
     members: dict[int, list[Destination]] = {}
     problems = []
     for position, row in enumerate(rows):
         try:
-            destination = destination_from_row(row)
+            destination = destination_from_row(row, listeners)
         except (ValueError, TypeError) as exc:
             problems.append(f"dispatcher row id={row.get('id', '?')} (row {position + 1}, set {row.get('setid')!r}, "
                             f"destination {row.get('destination')!r}): {exc}; row skipped")

@@ -75,7 +75,10 @@ class BranchFactory:
 
 
 class RecordRoute:
-    """Our Record-Route URIs for a dialog, and the check that a Route is one of them."""
+    """Our Record-Route URIs for a dialog, and the check that a Route is one of them. The
+    URI for a side reached over a connection fastds accepted names that connection (fdsc=,
+    RFC 5626's flow token in spirit): requests towards that side go back on it. Every
+    parameter that steers routing is under the MAC."""
 
     def __init__(self, secret: bytes, sent_by: bytes, streams: dict[str, bytes] | None = None):
         """sent_by: host:port of the UDP listener; streams: of the TCP and TLS ones there are,
@@ -84,13 +87,18 @@ class RecordRoute:
         self._at = {"udp": sent_by}
         self._at.update((transport, at + b";transport=" + transport.encode()) for transport, at in (streams or {}).items())
 
-    def uri(self, request: SipMessage, transport: str = "udp") -> bytes:
-        """The URI for the side of the dialog that reaches fastds over `transport`."""
+    def uri(self, request: SipMessage, transport: str = "udp", connection: int = 0) -> bytes:
+        """The URI for the side of the dialog that reaches fastds over `transport`, on the
+        connection with id `connection` (0: none in particular)."""
         at = self._at.get(transport)
         if at is None:
             raise ValueError(f"no {transport} listener to record-route with")
         ftag = request.from_tag or b""
-        return b"sip:%s;lr;ftag=%s;fds=%s" % (at, escape_param(ftag), self._tag(request.call_id + b"|" + ftag))
+        if not connection:
+            return b"sip:%s;lr;ftag=%s;fds=%s" % (at, escape_param(ftag), self._tag(request.call_id + b"|" + ftag))
+        flow = b"%x" % connection
+        return b"sip:%s;lr;ftag=%s;fdsc=%s;fds=%s" % (at, escape_param(ftag), flow,
+                                                      self._tag(request.call_id + b"|" + ftag + b"|" + flow))
 
     def is_ours(self, route_uri: SipUri, request: SipMessage) -> bool:
         """route_uri (a Route value's URI) was made by uri() for this request's dialog;
@@ -98,11 +106,22 @@ class RecordRoute:
         ftag, tag = route_uri.param("ftag"), route_uri.param("fds")
         if ftag is None or tag is None:
             return False
+        flow = route_uri.param("fdsc")
         for dialog_tag in (request.from_tag or b"", request.to_tag or b""):
             # raw first (the usual tag needs no escaping); either way the MAC decides
             if ftag == dialog_tag or ftag == escape_param(dialog_tag):
-                return self._tag(request.call_id + b"|" + dialog_tag) == tag
+                signed = request.call_id + b"|" + dialog_tag
+                return self._tag(signed if flow is None else signed + b"|" + flow) == tag
         return False
+
+    @staticmethod
+    def connection_of(route_uri: SipUri) -> int:
+        """The connection a Route of ours (is_ours) names, 0 for none."""
+        flow = route_uri.param("fdsc")
+        try:
+            return int(flow, 16) if flow else 0
+        except ValueError:
+            return 0
 
 
 def server_transaction_key(msg: SipMessage, method: bytes | None = None) -> tuple:

@@ -13,8 +13,8 @@ from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
-from fastds.dispatch.sets import build_sets
-from fastds.dispatch.txn import TLS_CONNECTION, ReportFailure, Send, ServerState
+from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
+from fastds.dispatch.txn import TLS_CONNECTION, ReportFailure, Send, ServerState, dial
 from fastds.sip import BranchFactory, build_response, scan
 from fastds.sip.branch import RecordRoute
 
@@ -549,7 +549,7 @@ TCP_CALLER = ("127.0.0.1", 5080, 7 << 40 | 1)  # (IP, port, connection id): a pe
 
 
 def stream_proxy() -> Proxy:
-    proxy = make_proxy()
+    proxy = make_proxy(stream_sent_by={"tcp": b"127.0.0.1:5061", "tls": b"127.0.0.1:5062"})
     proxy.record_route = RecordRoute(SECRET, b"127.0.0.1:5060", {"tcp": b"127.0.0.1:5061", "tls": b"127.0.0.1:5062"})
     return proxy
 
@@ -585,20 +585,87 @@ def test_the_tcp_callers_bye_pops_both_of_our_routes():
     assert scan(only(proxy.receive(answer(forwarded.data, 200), D2, 1.1), TCP_CALLER)).status_code == 200
 
 
-def test_a_request_whose_next_hop_wants_tcp_or_tls_is_refused_not_sent_over_udp():
+def test_the_callees_bye_goes_back_on_the_tcp_callers_connection():
     proxy = stream_proxy()
     invite = request().replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080")
     udp_side, tcp_side = scan(only(proxy.receive(invite, TCP_CALLER, 0.0), D1)).record_routes
-    for caller_contact in (b"sip:alice@127.0.0.1:5080;transport=tcp", b"sips:alice@127.0.0.1:5081"):
-        bye = request(method=b"BYE", ruri=caller_contact, branch=b"z9hG4bK-b9", cseq=5, to_tag=b"caller1",
-                      extra=b"Route: " + udp_side + b", " + tcp_side + b"\r\n")  # the callee's route set
-        bye = bye.replace(b"From: <sip:alice@127.0.0.1:5080>;tag=caller1", b"From: <sip:bob@127.0.0.1>;tag=callee1")
-        refused = scan(only(proxy.receive(bye, D1, 1.0), D1))
-        assert refused.status_code == 503 and refused.reason.startswith(b"Outgoing T")
-    assert proxy.counters["transport_refused"] == 2
-    ack = request(method=b"ACK", ruri=b"sip:bob@127.0.0.1:6001;transport=tcp", branch=b"z9hG4bK-a9", to_tag=b"callee1",
-                  extra=b"Route: " + tcp_side + b", " + udp_side + b"\r\n")
-    assert proxy.receive(ack, TCP_CALLER, 1.0) == [] and proxy.counters["ack_dropped"] == 1
+    assert b";fdsc=%x;" % TCP_CALLER[2] in tcp_side and b"fdsc" not in udp_side  # the caller's side names its connection
+    bye = request(method=b"BYE", ruri=b"sip:alice@127.0.0.1:5070;transport=tcp", branch=b"z9hG4bK-b9", cseq=5,
+                  to_tag=b"caller1", extra=b"Route: " + udp_side + b", " + tcp_side + b"\r\n")  # the callee's route set
+    bye = bye.replace(b"From: <sip:alice@127.0.0.1:5080>;tag=caller1", b"From: <sip:bob@127.0.0.1>;tag=callee1")
+    # on the caller's connection; the Contact's address kept, to reconnect to if it is gone
+    forwarded = scan(only(proxy.receive(bye, D1, 1.0), ("127.0.0.1", 5070, TCP_CALLER[2])))
+    assert forwarded.routes == [] and forwarded.vias[0].startswith(b"SIP/2.0/TCP 127.0.0.1:5061;branch=")
+    forged = bye.replace(b";fdsc=%x;" % TCP_CALLER[2], b";fdsc=%x;" % (TCP_CALLER[2] + 1)).replace(b"b9", b"b8")
+    assert scan(only(proxy.receive(forged, D1, 1.0), D1)).status_code == 403  # another connection: not our Route
+
+
+def test_in_dialog_next_hops_over_tcp_or_tls_are_dialled_never_sent_over_udp():
+    proxy = stream_proxy()
+    invite = proxy.receive(request(), CALLER, 0.0)
+    (route,) = scan(only(invite, D1)).record_routes
+    for n, (contact, hop) in enumerate(((b"sip:bob@127.0.0.1:6010;transport=tcp", dial("127.0.0.1", 6010, "tcp")),
+                                        (b"sips:bob@127.0.0.1", dial("127.0.0.1", 5061, "tls")))):
+        bye = request(method=b"BYE", ruri=contact, branch=b"z9hG4bK-b%d" % n, cseq=2 + n, to_tag=b"callee1",
+                      extra=b"Route: " + route + b"\r\n")
+        forwarded = scan(only(proxy.receive(bye, CALLER, 1.0), hop))
+        assert forwarded.vias[0].split(b" ")[0] == (b"SIP/2.0/TCP" if n == 0 else b"SIP/2.0/TLS")
+    ack = request(method=b"ACK", ruri=b"sip:bob@127.0.0.1:6010;transport=tcp", branch=b"z9hG4bK-a9", to_tag=b"callee1",
+                  extra=b"Route: " + route + b"\r\n")
+    assert scan(only(proxy.receive(ack, CALLER, 1.0), dial("127.0.0.1", 6010, "tcp"))).method == b"ACK"
+    sctp = request(method=b"BYE", ruri=b"sip:bob@127.0.0.1:6010;transport=sctp", branch=b"z9hG4bK-b7", cseq=9,
+                   to_tag=b"callee1", extra=b"Route: " + route + b"\r\n")
+    assert scan(only(proxy.receive(sctp, CALLER, 1.0), CALLER)).status_code == 404
+
+
+def tcp_destinations_proxy(**config) -> Proxy:
+    """Set 1: 6001 over TCP, then 6002 over UDP; set 2: 6003 over TLS."""
+    rows = [{"id": 1, "setid": 1, "destination": "sip:127.0.0.1:6001;transport=tcp"},
+            {"id": 2, "setid": 1, "destination": "sip:127.0.0.1:6002"},
+            {"id": 3, "setid": 2, "destination": "sips:127.0.0.1:6003"}]
+    sets, problems = build_sets(rows, ALL_TRANSPORTS)
+    assert not problems
+    settings = dict(private_sent_by=b"127.0.0.1:5099", t1=T1, fr_timeout=FR, fr_inv_timeout=FR_INV,
+                    stream_sent_by={"tcp": b"127.0.0.1:5061", "tls": b"127.0.0.1:5062"})
+    settings.update(config)
+    return Proxy(ProxyConfig(**settings), Selector(sets), Router((), SelectionRule.parse(1, 8, "f")),
+                 BranchFactory(SECRET, "unit"),
+                 RecordRoute(SECRET, b"127.0.0.1:5060", {"tcp": b"127.0.0.1:5061", "tls": b"127.0.0.1:5062"}))
+
+
+TCP_D1 = dial("127.0.0.1", 6001, "tcp")
+
+
+def test_a_tcp_destination_gets_the_request_over_tcp_record_routed_on_both_transports_and_not_retransmitted():
+    proxy = tcp_destinations_proxy()
+    forwarded = scan(only(proxy.receive(request(), CALLER, 0.0), TCP_D1))
+    assert forwarded.vias[0].startswith(b"SIP/2.0/TCP 127.0.0.1:5061;branch=")
+    assert [rr.split(b";lr")[0] for rr in forwarded.record_routes] == [
+        b"<sip:127.0.0.1:5061;transport=tcp", b"<sip:127.0.0.1:5060"]
+    assert sends(proxy.timer(T1 * 4), TCP_D1) == []  # reliable: no Timer A
+    assert scan(only(proxy.receive(answer(forwarded.data, 200), TCP_D1, 0.5), CALLER)).status_code == 200
+    assert not proxy.stream_clients  # the ended transaction is no longer waiting on the connection
+
+
+def test_a_broken_connection_fails_over_at_once_and_reports_the_destination():
+    proxy = tcp_destinations_proxy()
+    proxy.receive(request(), CALLER, 0.0)
+    actions = proxy.connection_failed(TCP_D1, "connect failed: refused", 0.01)  # long before any FR timer
+    assert scan(only(actions, D2)).method == b"INVITE"
+    (report,) = [a for a in actions if isinstance(a, ReportFailure)]
+    assert (report.destination.id, report.reason, report.answering) == (1, "connect failed: refused", False)
+    assert proxy.counters["connection_failovers"] == 1 and not proxy.stream_clients
+    assert proxy.connection_failed(TCP_D1, "again", 0.02) == []  # nothing waits on it any more
+
+
+def test_a_sips_request_uri_goes_only_to_a_tls_destination():
+    proxy = tcp_destinations_proxy()
+    refused = scan(only(proxy.receive(request(ruri=b"sips:+15550100@127.0.0.1"), CALLER, 0.0), CALLER))
+    assert refused.status_code == 480 and b"TLS" in refused.reason  # set 1 has none
+    proxy.router = Router((), SelectionRule.parse(2, 8, "f"))
+    actions = proxy.receive(request(ruri=b"sips:+15550100@127.0.0.1", branch=b"z9hG4bK-c2", call_id=b"c2@u"),
+                            CALLER, 1.0)
+    assert scan(only(actions, dial("127.0.0.1", 6003, "tls"))).vias[0].startswith(b"SIP/2.0/TLS 127.0.0.1:5062")
 
 
 def test_a_tls_callers_invite_is_record_routed_with_the_tls_listener():
@@ -611,7 +678,7 @@ def test_a_tls_callers_invite_is_record_routed_with_the_tls_listener():
 
 
 def test_a_sips_request_uri_is_never_forwarded_over_udp():
-    proxy = stream_proxy()
+    proxy = stream_proxy()  # UDP destinations only
     tls_caller = ("127.0.0.1", 5080, 7 << 40 | TLS_CONNECTION | 3)
     actions = proxy.receive(request(ruri=b"sips:+15550100@127.0.0.1:5061"), tls_caller, 0.0)
     refused = scan(only(actions, tls_caller))

@@ -1,6 +1,6 @@
 """Destination sets from dispatcher rows: validation per row, priority order."""
 
-from fastds.dispatch.sets import build_sets
+from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets, tls_name
 
 
 def row(**fields):
@@ -22,15 +22,22 @@ def test_rows_as_opensips_writes_them():
     assert (third.host, third.port, third.transport) == ("2001:db8::1", 5080, "udp")
 
 
-def test_tcp_and_tls_rows_are_refused_by_id_never_downgraded_to_udp():
-    sets, problems = build_sets([row(id=1), row(id=2, destination="sips:gw.example.com"),
-                                 row(id=3, destination="sip:10.0.0.5;transport=tcp"),
-                                 row(id=4, destination="sip:10.0.0.6;transport=TLS")])
+def test_tcp_and_tls_rows_need_a_listener_of_their_transport_never_downgraded_to_udp():
+    rows = [row(id=1), row(id=2, destination="sips:gw.example.com"), row(id=3, destination="sip:10.0.0.5;transport=tcp"),
+            row(id=4, destination="sip:10.0.0.6;transport=TLS", attrs="weight=1;tls_name=gw6.example.com")]
+    sets, problems = build_sets(rows)  # UDP only
     assert [d.id for d in sets[1].destinations] == [1]
     assert [problem.split(" ")[2] for problem in problems] == ["id=2", "id=3", "id=4"]
-    assert "needs TLS (sips:), which fastds does not speak yet (UDP only)" in problems[0]
-    assert "needs TCP, which fastds does not speak yet" in problems[1] and "needs TLS, which" in problems[2]
-    assert all("refused rather than sent as cleartext UDP; row skipped" in problem for problem in problems)
+    assert "needs TLS (sips:) and FASTDS_SIP_LISTEN has no tls: listener" in problems[0]
+    assert "needs TCP and FASTDS_SIP_LISTEN has no tcp: listener" in problems[1] and "needs TLS and" in problems[2]
+    assert all("refused rather than sent over UDP; row skipped" in problem for problem in problems)
+    sets, problems = build_sets(rows, frozenset({"udp", "tcp"}))
+    assert [d.id for d in sets[1].destinations] == [1, 3] and len(problems) == 2
+    sets, problems = build_sets(rows, ALL_TRANSPORTS)
+    assert not problems
+    assert [(d.transport, d.port) for d in sets[1].destinations] == [("udp", 5060), ("tls", 5061), ("tcp", 5060),
+                                                                      ("tls", 5061)]
+    assert [tls_name(d) for d in sets[1].destinations[1::2]] == ["gw.example.com", "gw6.example.com"]
 
 
 def test_sets_are_ordered_by_descending_priority_stable_for_ties():
