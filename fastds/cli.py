@@ -205,8 +205,8 @@ class LiveDestinations:
             _print_json(reply)
             return 0
         print(f"# live from fastds at {self.api.base}, generation {reply['generation']}")
-        _print_table(("id", "setid", "destination", "state", "weight", "priority", "picks", "failovers", "in_flight",
-                      "rtt_ms", "description"), [d for s in reply["sets"] for d in s["destinations"]])
+        _print_table(("id", "setid", "destination", "transport", "state", "weight", "priority", "picks", "failovers",
+                      "in_flight", "rtt_ms", "description"), [d for s in reply["sets"] for d in s["destinations"]])
         return 0
 
     def add(self, body: dict) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastds.dispatch.keys import compile_key_template
 from fastds.errors import ConfigError
-from fastds.net.tls import server_context
+from fastds.net.tls import client_context, server_context
 
 # ---------------------------------------------------------------------------------
 # kinds of value: a parser (text -> value, or ValueError(what is expected)), a short
@@ -296,9 +296,11 @@ class Settings:
     tcp_max_connections: int = setting(integer(1, 1000000), "2048", "TCP connections per worker; at the cap the one used least recently is closed")
     tcp_message_timeout_s: int = setting(integer(1, 600), "4", "a message begun on a TCP or TLS connection (and a TLS handshake) must be whole within this, else the connection is closed (slow senders)")
     tcp_max_unsent_bytes: int = setting(integer(65536, 1073741824), "1048576", "bytes waiting to be written to one TCP or TLS connection (its peer does not read) before it is closed")
-    tls_cert_file: str = setting(TEXT, "", "PEM certificate chain of the tls: listener (required with one; reloaded on SIGHUP)")
+    tcp_connect_timeout_ms: int = setting(integer(10, 60000), "2000", "a connection fastds opens (to a TCP or TLS destination, TLS handshake included) must be up within this, else its requests fail over at once")
+    tls_cert_file: str = setting(TEXT, "", "PEM certificate chain of the tls: listener (required with one), offered too when fastds connects to TLS peers; reloaded on SIGHUP")
     tls_key_file: str = setting(TEXT, "", "PEM private key of that certificate (not encrypted)")
-    tls_ca_file: str = setting(TEXT, "", "PEM CA certificates TLS clients' certificates are checked against; empty = clients are not asked for one")
+    tls_ca_file: str = setting(TEXT, "", "PEM CA certificates TLS clients' and destinations' certificates are checked against; empty = clients are not asked for one, destinations are checked against the system's CAs")
+    tls_verify: bool = setting(BOOLEAN, "1", "check the certificate of every TLS destination and next hop fastds connects to (its CA and its name: attrs tls_name=, else the URI's host); 0 = encrypt without knowing who answers")
     tls_verify_clients: bool = setting(BOOLEAN, "0", "with FASTDS_TLS_CA_FILE: refuse a TLS client without a certificate that CA signed (0: check one if offered)")
     workers: int = setting(integer(0, 256), "0", "SIP worker processes; 0 = one per CPU")
     shm_destinations: int = setting(integer(16, 1000000), "4096", "destinations the shared-memory table holds (all sets)")
@@ -384,6 +386,12 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
                            values.get("tls_verify_clients", False))
         except ValueError as exc:
             problems.append(f"{exc} (a tls: listener is in FASTDS_SIP_LISTEN)")
+    elif values.get("tls_ca_file") or values.get("tls_cert_file"):
+        try:  # no listener: the files are for the connections fastds opens
+            client_context(values.get("tls_ca_file", ""), True, values.get("tls_cert_file", ""),
+                           values.get("tls_key_file", ""))
+        except ValueError as exc:
+            problems.append(str(exc))
     if "api_listen" not in values:
         return problems
     api_host = values["api_listen"][0]

@@ -52,17 +52,22 @@ WORKER_HELP = {
     "pike_blocks": "times a source IP was blocked by the flood limit (FASTDS_PIKE_REQS)",
     "pike_blocked": "source IPs blocked now by this worker's flood limit",
     "pike_tracked": "source IPs the flood limit tracks now (at most FASTDS_PIKE_TABLE_SIZE)",
-    "transport_refused": "requests refused because they need TCP or TLS towards their next hop, not served yet"
-                         " (a sips: Request-URI: 480; an in-dialog next hop asking for TCP/TLS: 503)",
+    "transport_refused": "initial requests for a sips: Request-URI refused 480: no TLS destination in the set",
     "stray_stream_dropped": "responses with no transaction for a peer on TCP, not relayed (2xx retransmissions"
                             " after the first went on the connection)",
     "tcp_connections": "plain TCP connections this worker holds now",
     "tls_connections": "TLS connections this worker holds now (handshake done)",
     "tcp_accepted": "TCP and TLS connections accepted (TLS: once the handshake is done)",
-    "tls_handshake_failures": "TLS connections whose handshake failed or did not finish in FASTDS_TCP_MESSAGE_TIMEOUT_S",
+    "tls_handshake_failures": "TLS handshakes that failed: accepted (or not finished in FASTDS_TCP_MESSAGE_TIMEOUT_S),"
+                              " or opened (the peer's certificate not accepted, among others)",
+    "tcp_dialled": "TCP and TLS connections fastds opened (to destinations, next hops, or to answer a peer whose"
+                   " connection had gone)",
+    "tcp_connect_failures": "TCP and TLS connections fastds opened that failed (refused, timed out, handshake) or broke",
+    "connection_failovers": "client transactions failed at once because their connection failed or broke",
     "tcp_framing_errors": "TCP connections closed for a framing error: no or bad Content-Length, too large, too slow,"
                           " or closed mid-message",
-    "tcp_writes_lost": "messages for a TCP connection that had closed by the time they were ready",
+    "tcp_writes_lost": "messages for a TCP or TLS peer that could not be written: no connection could be opened,"
+                       " or too much waited for one",
     "tcp_slow_readers": "TCP/TLS connections closed because over FASTDS_TCP_MAX_UNSENT_BYTES waited for their peer to read",
     "pid": "process id of the worker",
 }

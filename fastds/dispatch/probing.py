@@ -1,9 +1,11 @@
 """The prober's core: OPTIONS probes of the destinations and what their replies do (sans-IO).
 
 Owns the probe transactions (ANCHORS.md §1.9): which destinations are due (the health
-state machine, fastds/dispatch/health.py, says), the probe request, its UDP
+state machine, fastds/dispatch/health.py, says), the probe request over the destination's
+transport (UDP; TCP and TLS to a dial address, fastds/dispatch/txn.py), its UDP
 retransmission (T1 doubling up to T2), its timeout (the FR timer, as tm bounds OpenSIPS's
-probes), the round trip of the reply, and turning replies, timeouts and workers' traffic
+probes; at once when the connection to it fails: connection_failed), the round trip of
+the reply, and turning replies, timeouts and workers' traffic
 failures into state changes. Time enters as `now`; out come actions for the process
 adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange and
 FailureDismissed.
@@ -18,11 +20,12 @@ import itertools
 from collections.abc import Callable
 
 from fastds.dispatch.health import FailureDismissed, Health, StateChange
+from fastds.dispatch.txn import dial, on_stream
 from fastds.errors import SipParseError
 from fastds.sip import BranchFactory, scan
 from fastds.sip.build import build_probe
 
-Address = tuple[str, int]
+Address = tuple  # (IP, port) over UDP, a dial address over TCP / TLS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +61,8 @@ class Probe:
         self.dest_id, self.slot, self.data, self.addr = dest_id, slot, data, addr
         self.sent_at = now
         self.interval = config.t1
-        self.next_send = now + config.t1
         self.deadline = now + config.timeout
+        self.next_send = self.deadline if on_stream(addr) else now + config.t1  # no retransmission over a stream
 
     def next_event(self) -> float:
         return min(self.next_send, self.deadline)
@@ -90,7 +93,7 @@ class Probing:
             if now >= probe.deadline:
                 del self.pending[branch]
                 self._changed(actions, self.health.probe_result(probe.dest_id, None))
-            elif now >= probe.next_send:
+            elif now >= probe.next_send and not on_stream(probe.addr):
                 actions.append(ProbeSend(probe.data, probe.addr))
                 probe.interval = min(2 * probe.interval, self.config.t2)
                 probe.next_send = now + probe.interval
@@ -102,9 +105,13 @@ class Probing:
             branch = self.branches.new()
             data = build_probe(self.config.method, destination.uri.encode(), sent_by=self.config.sent_by,
                                branch=branch, from_uri=self.config.from_uri, from_tag=branch[-12:],
-                               call_id=b"%s-%d@fastds" % (self.config.call_id_prefix, next(self._call_ids)), cseq=1)
-            probe = self.pending[branch] = Probe(destination.id, tracked.slot, data,
-                                                 (destination.host, destination.port), now, self.config)
+                               call_id=b"%s-%d@fastds" % (self.config.call_id_prefix, next(self._call_ids)), cseq=1,
+                               transport=destination.transport.upper().encode())
+            if destination.transport == "udp":
+                addr = (destination.host, destination.port)
+            else:
+                addr = dial(destination.host, destination.port, destination.transport)
+            probe = self.pending[branch] = Probe(destination.id, tracked.slot, data, addr, now, self.config)
             actions.append(ProbeSend(probe.data, probe.addr))
         return actions
 
@@ -120,6 +127,15 @@ class Probing:
         del self.pending[message.branch]
         actions: list = [ProbeRtt(probe.slot, (now - probe.sent_at) * 1000)]
         self._changed(actions, self.health.probe_result(probe.dest_id, message.status_code))
+        return actions
+
+    def connection_failed(self, addr: Address) -> list:
+        """The connection to a dial address failed or broke: its probes in flight fail now."""
+        actions: list = []
+        for branch, probe in list(self.pending.items()):
+            if probe.addr == addr:
+                del self.pending[branch]
+                self._changed(actions, self.health.probe_result(probe.dest_id, None))
         return actions
 
     def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> list:

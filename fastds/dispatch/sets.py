@@ -83,6 +83,15 @@ def tls_name(destination: Destination) -> str:
     return attribute(destination.attrs, "tls_name") or parse_uri(destination.uri.encode()).host.decode().strip("[]")
 
 
+def tls_name_at(destinations: Iterable[Destination], host: str, port: int) -> str:
+    """The name the certificate of the TLS destination at host:port must show; for a next hop
+    that is no destination, its host."""
+    for destination in destinations:
+        if destination.transport == "tls" and destination.host == host and destination.port == port:
+            return tls_name(destination)
+    return host
+
+
 def destination_from_row(row: Mapping[str, Any], listeners: frozenset[str] = ALL_TRANSPORTS) -> Destination:
     """One dispatcher row as a Destination; ValueError saying which column is wrong.
     listeners: the transports fastds listens on (a TCP or TLS destination needs its own)."""

@@ -1,8 +1,8 @@
 """The stream connections (TCP, TLS) one worker holds: their ids, idle timeout and cap.
 
 Owns the bookkeeping of docs/architecture.md §2 "Streams": every connection a worker
-accepted gets an id unique in the node -- the worker's index in its top bits and whether it
-is TLS below them (fastds/dispatch/txn.py: connection_owner, transport_of) -- so a message
+accepted or opened gets an id unique in the node -- the worker's index in its top bits, whether
+it is TLS and whether fastds opened it below them (fastds/dispatch/txn.py: connection_owner, transport_of) -- so a message
 handed to its Call-ID's owner names the connection its answer goes back on and whose it is;
 a connection unused for FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at
 FASTDS_TCP_MAX_CONNECTIONS the one used least recently is closed to make room. Sans-IO: the
@@ -16,7 +16,7 @@ import collections
 import dataclasses
 from typing import Any
 
-from fastds.dispatch.txn import CONNECTION_OWNER_SHIFT, TLS_CONNECTION
+from fastds.dispatch.txn import CONNECTION_OWNER_SHIFT, DIALED_CONNECTION, SERIAL_MASK, TLS_CONNECTION
 
 Address = tuple[str, int]
 
@@ -31,27 +31,30 @@ class Connection:
 
 
 class ConnectionTable:
-    def __init__(self, worker_index: int, max_connections: int, idle_timeout_s: float):
+    def __init__(self, worker_index: int, max_connections: int, idle_timeout_s: float, first_serial: int = 0):
+        """first_serial: where ids start (a worker starts at a random one, so that an id a
+        restarted worker gives out is not one an old Record-Route still names)."""
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self.worker_index = worker_index
         self.max_connections = max_connections
         self.idle_timeout_s = idle_timeout_s
-        self._serial = 0
+        self._serial = first_serial
         self._by_id: collections.OrderedDict[int, Connection] = collections.OrderedDict()  # least recently used first
 
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def add(self, remote: Address, transport: str, handle: Any, now: float) -> tuple[Connection, list[Connection]]:
-        """Record a new connection; returns it and those to close for it (the least recently
-        used, while the table is full)."""
+    def add(self, remote: Address, transport: str, handle: Any, now: float,
+            dialled: bool = False) -> tuple[Connection, list[Connection]]:
+        """Record a new connection (dialled: fastds opened it); returns it and those to close
+        for it (the least recently used, while the table is full)."""
         evicted = []
         while len(self._by_id) >= self.max_connections:
             evicted.append(self.remove(next(iter(self._by_id))))
-        self._serial += 1
-        tls = TLS_CONNECTION if transport == "tls" else 0
-        connection = Connection(self.worker_index << CONNECTION_OWNER_SHIFT | tls | self._serial, remote, transport,
+        self._serial = self._serial % SERIAL_MASK + 1  # never 0: that is a dial address's
+        flags = (TLS_CONNECTION if transport == "tls" else 0) | (DIALED_CONNECTION if dialled else 0)
+        connection = Connection(self.worker_index << CONNECTION_OWNER_SHIFT | flags | self._serial, remote, transport,
                                 handle, now)
         self._by_id[connection.id] = connection
         return connection, evicted

@@ -1,4 +1,5 @@
-"""Stream transports of one worker: the TCP and TLS listeners it shares, the connections it accepted.
+"""Stream transports of one worker: the TCP and TLS listeners it shares, the connections it
+accepted and the ones it opens.
 
 Owns running a worker's TCP and TLS listening sockets (bound by the master with SO_REUSEPORT,
 like the public UDP one: the kernel spreads new connections over the workers; TLS through
@@ -11,21 +12,29 @@ FASTDS_TCP_MAX_UNSENT_BYTES wait for it, and writing what the proxy sends to a p
 on a connection -- here when this worker holds it, else handed to the worker that does
 (fastds/net/handoff.py). Every message read goes to `deliver`, which hands it to its Call-ID's
 owner (fastds/net/udp.py). A peer on a connection is addressed (IP, port, connection id).
-Outgoing connections (to TCP destinations) are not opened yet: the proxy refuses what would
-need one (fastds/dispatch/proxy.py next_hop_of).
+Connections out (to TCP and TLS destinations and next hops; the prober's probes too): a dial
+address (fastds/dispatch/txn.py dial) is written on this worker's one connection to that
+IP:port and transport, opened on first use within FASTDS_TCP_CONNECT_TIMEOUT_MS (TLS: the
+peer's certificate checked, fastds/net/tls.py) with what is sent meanwhile waiting for it; a
+connection that cannot be opened, or that breaks, is told to `broken` (the proxy fails over
+what waited on it at once). A write for a connection that has gone reconnects to the address
+it names (RFC 3261 §18.2.2: a response then goes to received / rport over a new connection).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import ssl
 from collections.abc import Callable
 
-from fastds.dispatch.txn import connection_owner
+from fastds.config import Settings
+from fastds.dispatch.txn import DIALED_CONNECTION, TLS_CONNECTION, connection_owner, is_dial
 from fastds.net.connections import ConnectionTable
 from fastds.net.handoff import Handoff
+from fastds.net.tls import client_context, load_certificate
 from fastds.sip.stream import PONG, FramingError, StreamFramer, framing_error_response
 
 log = logging.getLogger("fastds.tcp")
@@ -33,11 +42,15 @@ MAX_HEADER_BYTES = 16384  # a header block longer than this (or than the whole-m
 LISTEN_BACKLOG = 1024
 
 Deliver = Callable[[list[bytes], tuple, float], None]  # messages read on a connection, its peer, the loop time
+Broken = Callable[[tuple, str], None]  # a dial address whose connection failed or broke, and why
+TlsName = Callable[[str, int], str]  # the name the certificate at IP, port must show
 
 
 class StreamEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, index: int, table: ConnectionTable, max_message_bytes: int,
-                 message_timeout_s: float, handoff: Handoff | None, max_unsent_bytes: int):
+                 message_timeout_s: float, handoff: Handoff | None, max_unsent_bytes: int, connect_timeout_s: float,
+                 client_tls: ssl.SSLContext | None = None, tls_name: TlsName | None = None):
+        """client_tls, tls_name: for the TLS connections this opens (None: it opens none)."""
         self._loop = loop
         self._index = index
         self._handoff = handoff
@@ -46,14 +59,38 @@ class StreamEndpoint:
         self._max_header_bytes = min(MAX_HEADER_BYTES, max_message_bytes)
         self._message_timeout_s = message_timeout_s
         self._max_unsent_bytes = max_unsent_bytes
+        self._connect_timeout_s = connect_timeout_s
+        self._client_tls = client_tls
+        self._tls_name = tls_name
         self._servers: list[asyncio.AbstractServer] = []
         self._streams: dict[int, _Stream] = {}  # by connection id
+        self._dialled: dict[tuple, _Stream | list[bytes]] = {}  # by dial address: open, or what waits for it
+        self._dials: set[asyncio.Task] = set()
         self.deliver: Deliver | None = None  # set before start() (the UDP endpoint's on_stream_messages)
+        self.broken: Broken | None = None  # set before anything is sent to a dial address
         self.accepted = 0
         self.handshake_failures = 0
         self.framing_errors = 0
         self.writes_lost = 0  # for a connection that had gone by the time the answer was ready
         self.slow_readers = 0  # connections closed: more than max_unsent_bytes waited for their peer to read
+        self.dialled = 0  # connections opened
+        self.connect_failures = 0  # connections that could not be opened (TLS: handshake included) or broke
+
+    @classmethod
+    def from_settings(cls, settings: Settings, loop: asyncio.AbstractEventLoop, index: int, handoff: Handoff | None,
+                      tls_name: TlsName) -> StreamEndpoint:
+        """A worker's (or the prober's, index 0 and no hand-off) as FASTDS_TCP_* and FASTDS_TLS_* say;
+        its connection ids start at a random serial (fastds/net/connections.py)."""
+        table = ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s, secrets.randbits(36))
+        return cls(loop, index, table, settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff,
+                   settings.tcp_max_unsent_bytes, settings.tcp_connect_timeout_ms / 1000,
+                   client_context(settings.tls_ca_file, settings.tls_verify, settings.tls_cert_file, settings.tls_key_file),
+                   tls_name)
+
+    def reload_certificate(self, cert_file: str, key_file: str) -> None:
+        """SIGHUP: the certificate offered on the connections this opens (ValueError: the old one stays)."""
+        if cert_file:
+            load_certificate(self._client_tls, cert_file, key_file)
 
     async def start(self, listener: socket.socket, transport: str = "tcp", tls: ssl.SSLContext | None = None) -> None:
         """Accept on a listener: plain TCP, or TLS with `tls` (a connection counts once its
@@ -70,11 +107,17 @@ class StreamEndpoint:
     def close(self) -> None:
         for server in self._servers:
             server.close()
+        for task in self._dials:
+            task.cancel()
         for stream in list(self._streams.values()):
             stream.transport.abort()
 
     def send(self, data: bytes, peer: tuple) -> None:
-        """Write to a peer on a connection: this worker's, or handed to the worker holding it."""
+        """Write to a peer on a connection: this worker's, or handed to the worker holding it;
+        to a dial address on this worker's connection there."""
+        if is_dial(peer):
+            self._send_dialled(data, peer)
+            return
         holder = connection_owner(peer[2])
         if holder == self._index:
             self.write(data, peer)
@@ -84,20 +127,63 @@ class StreamEndpoint:
             self.writes_lost += 1
 
     def write(self, data: bytes, peer: tuple) -> None:
-        """Write on one of this worker's connections (a write handed here by another worker too)."""
+        """Write on one of this worker's connections (a write handed here by another worker too);
+        the connection gone, over a new one to the address the peer names."""
         stream = self._streams.get(peer[2])
         if stream is None:
-            self.writes_lost += 1
+            self._send_dialled(data, (peer[0], peer[1], DIALED_CONNECTION | peer[2] & TLS_CONNECTION))
             return
+        self._write(stream, data)
+
+    def _write(self, stream: _Stream, data: bytes) -> None:
         stream.transport.write(data)
+        peer = stream.peer
         self.table.used(peer[2], self._loop.time())
         if stream.transport.get_write_buffer_size() > self._max_unsent_bytes:
             self.slow_readers += 1  # a peer that does not read must not make this worker hold its answers
-            log.info("tcp %s:%d closed: more than %d bytes waited for it to read", peer[0], peer[1],
+            log.info("%s %s:%d closed: more than %d bytes waited for it to read", stream.kind, peer[0], peer[1],
                      self._max_unsent_bytes)
-            self._streams.pop(peer[2], None)  # gone at once: what else comes for it is lost, not written
-            self.table.remove(peer[2])
+            self._forget(stream)  # gone at once: what else comes for it is lost, not written
             stream.transport.abort()
+
+    def _send_dialled(self, data: bytes, address: tuple) -> None:
+        """On this worker's connection to a dial address; opened when there is none."""
+        entry = self._dialled.get(address)
+        if type(entry) is _Stream:
+            self._write(entry, data)
+            return
+        if entry is None:
+            if address[2] & TLS_CONNECTION and self._client_tls is None:
+                self.writes_lost += 1
+                return
+            entry = self._dialled[address] = []
+            task = self._loop.create_task(self._dial(address))
+            self._dials.add(task)
+            task.add_done_callback(self._dials.discard)
+        if sum(map(len, entry)) + len(data) > self._max_unsent_bytes:
+            self.writes_lost += 1  # a connection that does not come up must not make this worker hold its messages
+            return
+        entry.append(data)
+
+    async def _dial(self, address: tuple) -> None:
+        host, port, marker = address
+        kind = "tls" if marker & TLS_CONNECTION else "tcp"
+        tls = self._client_tls if kind == "tls" else None
+        try:
+            await asyncio.wait_for(self._loop.create_connection(
+                lambda: _Stream(self, kind, address), host, port, ssl=tls,
+                server_hostname=self._tls_name(host, port) if tls is not None else None,
+                ssl_handshake_timeout=self._connect_timeout_s if tls is not None else None), self._connect_timeout_s)
+        except OSError as exc:  # refused, unreachable, timed out (TimeoutError), a TLS handshake or certificate failure
+            waiting = self._dialled.pop(address, None)
+            self.connect_failures += 1
+            if isinstance(exc, ssl.SSLError):
+                self.handshake_failures += 1
+            why = f"{kind} connect to {host}:{port} failed: {_reason(exc)}"
+            lost = len(waiting) if type(waiting) is list else 0
+            self.writes_lost += lost
+            log.info("%s (%d message%s not sent)", why, lost, "" if lost == 1 else "s")
+            self.broken(address, why)
 
     def sweep(self) -> None:
         """Close what the idle timeout and the message deadline say must go (every second)."""
@@ -114,21 +200,41 @@ class StreamEndpoint:
 
     def _opened(self, stream: _Stream) -> None:
         peer = stream.transport.get_extra_info("peername")
-        connection, evicted = self.table.add((peer[0], peer[1]), stream.kind, stream.transport, self._loop.time())
+        dialled = stream.dial is not None
+        connection, evicted = self.table.add((peer[0], peer[1]), stream.kind, stream.transport, self._loop.time(),
+                                             dialled)
         for old in evicted:
             old.handle.abort()
         stream.peer = (peer[0], peer[1], connection.id)
         stream.framer = StreamFramer(self._max_message_bytes, self._max_header_bytes, self._message_timeout_s)
         self._streams[connection.id] = stream
-        self.accepted += 1
+        if not dialled:
+            self.accepted += 1
+            return
+        self.dialled += 1
+        waiting = self._dialled.get(stream.dial)
+        self._dialled[stream.dial] = stream
+        for data in waiting or ():
+            self._write(stream, data)
 
-    def _closed(self, stream: _Stream) -> None:
+    def _forget(self, stream: _Stream) -> None:
+        self._streams.pop(stream.peer[2], None)
+        self.table.remove(stream.peer[2])
+        if stream.dial is not None and self._dialled.get(stream.dial) is stream:
+            del self._dialled[stream.dial]
+
+    def _closed(self, stream: _Stream, exc: Exception | None) -> None:
         if stream.peer is None:
             return
         if stream.framer.closed():
             self.framing_errors += 1  # the peer closed mid-message
-        self._streams.pop(stream.peer[2], None)
-        self.table.remove(stream.peer[2])
+        known = self._streams.get(stream.peer[2]) is stream
+        self._forget(stream)
+        if stream.dial is not None and known:  # what still waits for an answer on it fails over now
+            if exc is not None:
+                self.connect_failures += 1
+            self.broken(stream.dial, f"{stream.kind} connection to {stream.peer[0]}:{stream.peer[1]} "
+                                     f"{'lost: ' + _reason(exc) if exc is not None else 'closed'}")
 
     def _read(self, stream: _Stream, data: bytes) -> None:
         now = self._loop.time()
@@ -150,12 +256,21 @@ class StreamEndpoint:
             self.deliver(frames.messages, stream.peer, now)
 
 
-class _Stream(asyncio.Protocol):
-    """One accepted connection."""
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate not accepted ({exc.verify_message})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
-    def __init__(self, endpoint: StreamEndpoint, kind: str):
+
+class _Stream(asyncio.Protocol):
+    """One connection: accepted, or opened to a dial address (`dial`)."""
+
+    def __init__(self, endpoint: StreamEndpoint, kind: str, dial: tuple | None = None):
         self._endpoint = endpoint
         self.kind = kind  # tcp or tls
+        self.dial = dial
         self.transport: asyncio.Transport | None = None
         self.peer: tuple | None = None
         self.framer: StreamFramer | None = None
@@ -167,11 +282,11 @@ class _Stream(asyncio.Protocol):
     def __del__(self) -> None:
         # made for an accepted TLS connection, let go without connection_made(): its handshake
         # failed (the TLS layer drops a failed handshake without telling the protocol)
-        if self.kind == "tls" and self.transport is None:
+        if self.kind == "tls" and self.transport is None and self.dial is None:
             self._endpoint.handshake_failures += 1
 
     def data_received(self, data: bytes) -> None:
         self._endpoint._read(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._endpoint._closed(self)
+        self._endpoint._closed(self, exc)

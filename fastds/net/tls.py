@@ -1,12 +1,17 @@
-"""TLS for the workers' TLS listener: the server context, and reloading its certificate.
+"""TLS for the workers' TLS listener and for the connections fastds opens: the two contexts,
+and reloading their certificate.
 
 Owns turning FASTDS_TLS_CERT_FILE / FASTDS_TLS_KEY_FILE / FASTDS_TLS_CA_FILE /
-FASTDS_TLS_VERIFY_CLIENTS into an ssl.SSLContext (TLS 1.2 at least, the ssl module's default
-ciphers; clients asked for a certificate only when there is a CA to check it against, and
-refused without one when FASTDS_TLS_VERIFY_CLIENTS=1), what a bad file reads as (ValueError
-naming the variable and the file: fastds/config.py turns it into a configuration error at
-start), and reloading the certificate and key into the live context on SIGHUP (connections
-accepted afterwards get the new ones; a reload that fails keeps the old ones).
+FASTDS_TLS_VERIFY_CLIENTS into the listener's ssl.SSLContext (TLS 1.2 at least, the ssl
+module's default ciphers; clients asked for a certificate only when there is a CA to check it
+against, and refused without one when FASTDS_TLS_VERIFY_CLIENTS=1), and FASTDS_TLS_VERIFY /
+FASTDS_TLS_CA_FILE into the context of the connections fastds opens to TLS destinations and
+next hops (their certificate checked against that CA, else the system's, and against the
+name the caller gives -- fastds/dispatch/sets.py tls_name; our certificate offered when there
+is one); what a bad file reads as (ValueError naming the variable and the file:
+fastds/config.py turns it into a configuration error at start), and reloading the certificate
+and key into a live context on SIGHUP (connections made afterwards get the new ones; a reload
+that fails keeps the old ones).
 """
 
 from __future__ import annotations
@@ -20,15 +25,35 @@ def server_context(cert_file: str, key_file: str, ca_file: str = "", verify_clie
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     load_certificate(context, cert_file, key_file)
     if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"FASTDS_TLS_CA_FILE={ca_file!r}: expected PEM CA certificates ({exc})") from None
+        _load_ca(context, ca_file)
         context.verify_mode = ssl.CERT_REQUIRED if verify_clients else ssl.CERT_OPTIONAL
     elif verify_clients:
         raise ValueError("FASTDS_TLS_VERIFY_CLIENTS=1: expected FASTDS_TLS_CA_FILE too (the CA clients' certificates"
                          " are checked against)")
     return context
+
+
+def client_context(ca_file: str = "", verify: bool = True, cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
+    """For the connections fastds opens; ValueError naming the variable whose file cannot be used."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks the certificate and the host name
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif ca_file:
+        _load_ca(context, ca_file)
+    else:
+        context.load_default_certs()
+    if cert_file:
+        load_certificate(context, cert_file, key_file)
+    return context
+
+
+def _load_ca(context: ssl.SSLContext, ca_file: str) -> None:
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"FASTDS_TLS_CA_FILE={ca_file!r}: expected PEM CA certificates ({exc})") from None
 
 
 def _no_password() -> bytes:

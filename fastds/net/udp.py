@@ -5,7 +5,8 @@ Owns running the sockets a worker bound (fastds/net/bind.py) on the event loop: 
 one (SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
 (fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py), as do the
 messages read on TCP and TLS connections (fastds/net/tcp.py), whose answers go back through
-the stream endpoint to the worker holding the connection; and the private one, whose port
+the stream endpoint to the worker holding the connection (those read on connections fastds
+opened skip the flood limit, like the private socket's); and the private one, whose port
 goes in our Via, so responses return to this worker. Each socket is
 read in batches (recvmmsg through fastds._ext.udpio, ext/udpio.pyx) when the loop says it
 is readable; every datagram and the loop clock go to the sans-IO Proxy; what its actions
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from fastds._ext.udpio import DatagramIO
 from fastds.dispatch.pike import FloodGuard
 from fastds.dispatch.proxy import Proxy
-from fastds.dispatch.txn import ReportFailure, Send, on_stream, transport_of
+from fastds.dispatch.txn import DIALED_CONNECTION, ReportFailure, Send, on_stream, transport_of
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
 from fastds.net.tcp import StreamEndpoint
@@ -101,19 +102,26 @@ class UdpEndpoint:
         """A datagram on the public socket is handled by its Call-ID's owner."""
         for batch, now in self._batches(self._public):
             for data, addr in batch:
-                self._to_owner(data, addr, now)
+                self._to_owner(data, addr, now, self._guard)
         self._after_batch()
 
     def on_stream_messages(self, messages: list[bytes], peer: tuple, now: float) -> None:
         """Messages read on a TCP connection (fastds/net/tcp.py): each to its Call-ID's owner."""
+        guard = None if peer[2] & DIALED_CONNECTION else self._guard
         for data in messages:
-            self._to_owner(data, peer, now)
+            self._to_owner(data, peer, now, guard)
         self._after_batch()
 
-    def _to_owner(self, data: bytes, source: tuple, now: float) -> None:
+    def on_connection_broken(self, address: tuple, why: str) -> None:
+        """A connection this worker opened failed or broke (fastds/net/tcp.py): what waited on it fails over."""
+        now = self._loop.time()
+        self._apply(self._proxy.connection_failed(address, why, now), now)
+        self._after_batch()
+
+    def _to_owner(self, data: bytes, source: tuple, now: float, guard: FloodGuard | None) -> None:
         """Handle a message here, or hand it to the worker that owns its Call-ID. A message
         the flood limit refuses goes nowhere."""
-        guard, handoff = self._guard, self._handoff
+        handoff = self._handoff
         if guard is not None and not guard.admit(data, source[0], source[1], now, transport_of(source)):
             return
         if handoff is not None:

@@ -3,8 +3,8 @@
 Owns the prober's IO around its sans-IO core (fastds/dispatch/probing.py, which owns
 the probes and, through fastds/dispatch/health.py, the states): the store (loads and
 publishes sets, dialplan rules and the address table; SIGHUP = reload keeping runtime state; states
-written back every FLUSH_S), host-name resolution, the probe socket, the workers'
-failure reports (fastds/procs/reports.py) and the API's requests
+written back every FLUSH_S), host-name resolution, the probe socket and the probes' TCP and TLS
+connections (fastds/net/tcp.py, as a worker's), the workers' failure reports (fastds/procs/reports.py) and the API's requests
 (fastds/procs/control.py), applying the core's actions to shared memory (the only
 writer of topology and states), one log line and one status/report event per state
 change, one loop timer armed for the core's next deadline, and, with FASTDS_CLUSTER_URL,
@@ -34,13 +34,14 @@ from fastds.dispatch.health import FailureDismissed, Health, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
-from fastds.dispatch.sets import DestinationSet, build_sets
+from fastds.dispatch.sets import DestinationSet, build_sets, tls_name_at
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
 from fastds.dispatch.trust import address_rules
 from fastds.errors import FastdsError, MissingTable, RowNotFound, StoreError
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
+from fastds.net.tcp import StreamEndpoint
 from fastds.net.udp import sent_by
 from fastds.procs import EXIT_BOOT_FAILURE, reports
 from fastds.procs.cluster_link import ClusterLink
@@ -245,7 +246,7 @@ class Prober:
             addresses, address_problems = address_rules(await self.store.load_addresses())
         except MissingTable as exc:
             addresses, address_problems = [], [f"{exc}; trusted are FASTDS_TRUSTED_SOURCES and the destinations"]
-        sets, problems = build_sets(rows)
+        sets, problems = build_sets(rows, frozenset(listener.transport for listener in self.settings.sip_listen))
         sets, unresolved = resolve(sets)
         discarded = len(problems) + len(unresolved)
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
@@ -340,13 +341,23 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         probe_socket = bind_udp(settings.udp_listen[0], 0, reuse_port=False, rcvbuf_bytes=1 << 20)
         report_socket = reports.bind_reports(report_address)
 
-        def send(data: bytes, addr: tuple[str, int]) -> None:
+        streams = StreamEndpoint.from_settings(
+            settings, loop, 0, None,
+            lambda host, port: tls_name_at((tracked.destination for tracked in prober.health.tracked.values()),
+                                           host, port))
+
+        def send(data: bytes, addr: tuple) -> None:
+            if len(addr) == 3:  # a dial address: a TCP or TLS destination
+                streams.send(data, addr)
+                return
             try:
                 probe_socket.sendto(data, addr)
             except OSError:
                 pass  # a refused send shows up as a timeout
 
         prober = Prober(settings, ShmWriter(region), store, secret, sent_by(probe_socket, advertised), send)
+        streams.deliver = lambda messages, _peer, _now: [prober.on_reply(data) for data in messages]
+        streams.broken = lambda addr, _why: prober.apply(prober.probing.connection_failed(addr))
         control = ControlServer(control_address, lambda request: prober.control(request, loop.time()))
         await store.check_schema()
         if settings.cluster_url:
@@ -390,11 +401,19 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
             await asyncio.sleep(FLUSH_S)
             await prober.write_back()
 
+    async def sweep_loop() -> None:  # the probes' idle connections
+        while True:
+            await asyncio.sleep(1.0)
+            streams.sweep()
+
     writer_task = loop.create_task(write_back_loop())
+    sweeper = loop.create_task(sweep_loop())
     if prober.link is not None:
         prober.link.start(loop)
     await stop.wait()
     writer_task.cancel()
+    sweeper.cancel()
+    streams.close()
     prober.stop()
     if prober.link is not None:
         await prober.link.stop()

@@ -32,9 +32,9 @@ from fastds.dispatch.overload import TICK_S, LoopLag
 from fastds.dispatch.pike import FloodGuard, Pike
 from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.rules import SelectionRule
+from fastds.dispatch.sets import tls_name_at
 from fastds.errors import FastdsError
 from fastds.net.bind import bind_tcp, bind_udp
-from fastds.net.connections import ConnectionTable
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
 from fastds.net.tcp import StreamEndpoint
@@ -110,9 +110,9 @@ class WorkerSockets:
         self.handoff.close()
 
 
-def proxy_config(settings: Settings, private_sent_by: bytes) -> ProxyConfig:
+def proxy_config(settings: Settings, private_sent_by: bytes, stream_sent_by: dict[str, bytes]) -> ProxyConfig:
     return ProxyConfig(
-        private_sent_by=private_sent_by,
+        private_sent_by=private_sent_by, stream_sent_by=stream_sent_by,
         t1=settings.t1_ms / 1000, t2=settings.t2_ms / 1000, t4=settings.t4_ms / 1000,
         fr_timeout=settings.fr_timeout_ms / 1000, fr_inv_timeout=settings.fr_inv_timeout_ms / 1000,
         failover_codes=settings.failover_codes, max_transactions=settings.max_transactions,
@@ -155,40 +155,42 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     public, private, handoff = sockets.public, sockets.private, sockets.handoff
     default = SelectionRule.parse(settings.default_set, settings.default_alg, settings.default_flags)
     trust = LiveTrust(view, settings.trusted_group, settings.trusted_sources)
-    proxy = Proxy(proxy_config(settings, sent_by(private, advertised)), LiveSelector(view, settings.hash_key),
+    listening = {transport: sent_by(sock, advertised) for transport, sock in sockets.streams.items()}
+    selector = LiveSelector(view, settings.hash_key)
+    proxy = Proxy(proxy_config(settings, sent_by(private, advertised), listening), selector,
                   LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
-                  RecordRoute(secret, sent_by(public, advertised),
-                              {transport: sent_by(sock, advertised) for transport, sock in sockets.streams.items()}),
-                  trust)
+                  RecordRoute(secret, sent_by(public, advertised), listening), trust)
     egress = EgressPolicy(settings.egress_allow)
     reporter = FailureReporter(report_address)
     pike = Pike(settings.pike_reqs, settings.pike_window_ms / 1000, settings.pike_block_s,
                 settings.pike_table_size) if settings.pike_reqs else None
     keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None
-    tcp = tls = None
-    if sockets.streams:
-        tcp = StreamEndpoint(loop, index, ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s),
-                          settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff,
-                          settings.tcp_max_unsent_bytes)
+    tls = None
+    tcp = StreamEndpoint.from_settings(  # with no listener too: for TCP and TLS destinations and next hops
+        settings, loop, index, handoff,
+        lambda host, port: tls_name_at((d for found in selector.current().sets.values() for d in found.destinations),
+                                       host, port))
     if "tls" in sockets.streams:
         tls = server_context(settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file,
                              settings.tls_verify_clients)
     endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff,
                            FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None, tcp)
     await endpoint.start(public, private)
-    if tcp is not None:
-        tcp.deliver = endpoint.on_stream_messages
-        for transport, listener in sockets.streams.items():
-            await tcp.start(listener, transport, tls if transport == "tls" else None)
+    tcp.deliver = endpoint.on_stream_messages
+    tcp.broken = endpoint.on_connection_broken
+    for transport, listener in sockets.streams.items():
+        await tcp.start(listener, transport, tls if transport == "tls" else None)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
     def reload_certificate() -> None:  # destinations and routes reload through shared memory
-        if tls is None:
+        if not settings.tls_cert_file:
             return
         try:
-            load_certificate(tls, settings.tls_cert_file, settings.tls_key_file)
+            if tls is not None:
+                load_certificate(tls, settings.tls_cert_file, settings.tls_key_file)
+            tcp.reload_certificate(settings.tls_cert_file, settings.tls_key_file)
         except ValueError as exc:
             log.error("worker %d: TLS certificate not reloaded, the old one stays: %s", index, exc)
             return
@@ -203,11 +205,10 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                         handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
                         pid=os.getpid())
-        if tcp is not None:
-            counters.update(tcp_connections=tcp.connections("tcp"), tls_connections=tcp.connections("tls"),
-                            tcp_accepted=tcp.accepted, tls_handshake_failures=tcp.handshake_failures,
-                            tcp_framing_errors=tcp.framing_errors, tcp_writes_lost=tcp.writes_lost,
-                            tcp_slow_readers=tcp.slow_readers)
+        counters.update(tcp_connections=tcp.connections("tcp"), tls_connections=tcp.connections("tls"),
+                        tcp_accepted=tcp.accepted, tcp_dialled=tcp.dialled, tcp_connect_failures=tcp.connect_failures,
+                        tls_handshake_failures=tcp.handshake_failures, tcp_framing_errors=tcp.framing_errors,
+                        tcp_writes_lost=tcp.writes_lost, tcp_slow_readers=tcp.slow_readers)
         if pike is not None:
             counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),
                             pike_tracked=len(pike))
@@ -217,8 +218,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
         while True:
             if keeper is not None:
                 keeper.tend()
-            if tcp is not None:
-                tcp.sweep()
+            tcp.sweep()
             publish_counters()
             await asyncio.sleep(COUNTERS_EVERY_S)
 
@@ -254,8 +254,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     log.info("worker %d stopped (%s)", index, "drained" if quiet >= DRAIN_QUIET_POLLS else "drain timeout")
     publisher.cancel()
     publish_counters()
-    if tcp is not None:
-        tcp.close()
+    tcp.close()
     endpoint.close()
 
 

@@ -43,7 +43,7 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 11
+LAYOUT_VERSION = 12
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -56,7 +56,8 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "replies_3xx", "replies_4xx", "replies_6xx", "scanner_dropped", "untrusted_rejected",
                    "untrusted_dropped", "pike_dropped", "pike_blocks", "pike_blocked", "pike_tracked",
                    "transport_refused", "stray_stream_dropped", "tcp_connections", "tls_connections", "tcp_accepted",
-                   "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "pid")
+                   "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "tcp_dialled",
+                   "tcp_connect_failures", "connection_failovers", "pid")
 BLOCKED_HEAD = struct.Struct("<QII")
 BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
 BLOCKED_SLOTS = 128

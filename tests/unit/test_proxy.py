@@ -597,7 +597,8 @@ def test_the_callees_bye_goes_back_on_the_tcp_callers_connection():
     forwarded = scan(only(proxy.receive(bye, D1, 1.0), ("127.0.0.1", 5070, TCP_CALLER[2])))
     assert forwarded.routes == [] and forwarded.vias[0].startswith(b"SIP/2.0/TCP 127.0.0.1:5061;branch=")
     forged = bye.replace(b";fdsc=%x;" % TCP_CALLER[2], b";fdsc=%x;" % (TCP_CALLER[2] + 1)).replace(b"b9", b"b8")
-    assert scan(only(proxy.receive(forged, D1, 1.0), D1)).status_code == 403  # another connection: not our Route
+    # a Route naming another connection is not ours (its MAC): never followed to that connection
+    assert all(len(send.addr) < 3 or send.addr[2] & 0xFFFF not in (1, 2) for send in sends(proxy.receive(forged, D1, 1.0)))
 
 
 def test_in_dialog_next_hops_over_tcp_or_tls_are_dialled_never_sent_over_udp():
