@@ -144,12 +144,12 @@ class Harness:
         await store.close()
 
     def add_destination(self, port: int, setid: int = 1, state: int = 0, weight: int = 1, priority: int = 0,
-                        uri: str | None = None) -> None:
+                        uri: str | None = None, attrs: str = "") -> None:
         """sip:127.0.0.1:port, or `uri` (e.g. with ;transport=tcp)."""
         async def add():
             store = SqliteStore(str(self.db))
             await store.add_destination({"setid": setid, "destination": uri or f"sip:127.0.0.1:{port}", "state": state,
-                                         "weight": str(weight), "priority": priority})
+                                         "weight": str(weight), "priority": priority, "attrs": attrs})
             await store.close()
 
         self._run(add())
