@@ -65,6 +65,14 @@ def test_a_tls_listener_needs_a_certificate_and_key_that_load(tmp_path):
     assert "expected a PEM certificate chain and its private key" in info.value.problems[0]
 
 
+def test_without_a_tls_listener_the_ca_file_for_destinations_must_load_too(tmp_path):
+    (tmp_path / "not.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError) as info:
+        load_settings({"FASTDS_TLS_CA_FILE": str(tmp_path / "not.pem")})
+    assert info.value.problems[0].startswith(f"FASTDS_TLS_CA_FILE={str(tmp_path / 'not.pem')!r}: expected PEM CA")
+    assert load_settings({"FASTDS_TLS_VERIFY": "0"}).tls_verify is False
+
+
 def test_every_bad_variable_is_reported_at_once():
     with pytest.raises(ConfigError) as info:
         load_settings({"FASTDS_WORKERS": "abc", "FASTDS_SIP_LISTEN": "localhost:5060",

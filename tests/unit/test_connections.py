@@ -3,7 +3,7 @@ owner and whether they are TLS, the idle timeout and the cap, with an injected c
 
 import pytest
 
-from fastds.dispatch.txn import TLS_CONNECTION, connection_owner, transport_of
+from fastds.dispatch.txn import DIALED_CONNECTION, TLS_CONNECTION, connection_owner, dial, is_dial, transport_of
 from fastds.net.connections import ConnectionTable
 
 PEER = ("127.0.0.1", 40000)
@@ -24,6 +24,14 @@ def test_a_tls_connections_id_says_so():
     assert tls.id & TLS_CONNECTION and connection_owner(tls.id) == 2
     assert transport_of((*PEER, tls.id)) == "tls" and transport_of((*PEER, tcp.id)) == "tcp"
     assert transport_of(PEER) == "udp"
+
+
+def test_an_opened_connections_id_says_so_and_is_never_a_dial_address():
+    table = ConnectionTable(1, 10, 60.0, first_serial=(1 << 38) - 2)  # ids wrap round, skipping serial 0
+    ids = [table.add(PEER, "tls", None, 0.0, dialled=True)[0].id for _ in range(3)]
+    assert all(i & DIALED_CONNECTION and i & TLS_CONNECTION and connection_owner(i) == 1 for i in ids)
+    assert not any(is_dial((*PEER, i)) for i in ids) and len(set(ids)) == 3
+    assert is_dial(dial("127.0.0.1", 5061, "tls")) and transport_of(dial("127.0.0.1", 5060, "tcp")) == "tcp"
 
 
 def test_the_cap_closes_the_connection_used_least_recently():

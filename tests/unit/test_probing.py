@@ -6,8 +6,9 @@ Destinations of set 1: id 1 at 127.0.0.1:6001 (probing), id 2 at 127.0.0.1:6002
 
 from fastds.dispatch.health import Health, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
-from fastds.dispatch.sets import build_sets
+from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
 from fastds.dispatch.state import DestinationState
+from fastds.dispatch.txn import dial
 from fastds.sip import BranchFactory, build_response, scan
 
 T1, T2, TIMEOUT, INTERVAL = 0.5, 4.0, 5.0, 10.0
@@ -36,6 +37,33 @@ def test_a_probing_destination_is_probed_at_once_with_an_options_of_ours():
     assert probe.top_via == b"SIP/2.0/UDP 127.0.0.1:5099;branch=" + probe.branch
     assert probing.branches.is_ours(probe.branch) and probe.call_id.startswith(b"probe-test-")
     assert probing.next_deadline() == T1  # the retransmission; no other destination is due
+
+
+def tcp_probing(state=2, probing_mode=0) -> Probing:
+    sets, _ = build_sets([{"id": 1, "setid": 1, "destination": "sip:127.0.0.1:6001;transport=tcp", "state": state}],
+                         ALL_TRANSPORTS)
+    health = Health(1, probing_mode, frozenset(), INTERVAL)
+    health.load([(sets[1].destinations[0], 0)], 0.0, inherit=False)
+    config = ProbeConfig(t1=T1, t2=T2, timeout=TIMEOUT, sent_by=b"127.0.0.1:5099", call_id_prefix=b"probe-test")
+    return Probing(health, config, BranchFactory(b"unit-test-secret", "probe"), lambda host, now: True)
+
+
+def test_a_tcp_destination_is_probed_over_its_connection_without_retransmission():
+    probing = tcp_probing()
+    (send,) = probing.timer(0.0)
+    assert send.addr == dial("127.0.0.1", 6001, "tcp")
+    assert scan(send.data).top_via.startswith(b"SIP/2.0/TCP 127.0.0.1:5099;branch=")
+    assert probing.next_deadline() == TIMEOUT and probing.timer(T1 * 3) == []  # reliable: the timeout only
+    (rtt, change) = probing.receive(build_response(scan(send.data), 200), 0.25)
+    assert rtt.rtt_ms == 250.0 and change.new is DestinationState.ACTIVE
+
+
+def test_a_failed_connection_fails_its_probe_at_once():
+    probing = tcp_probing(state=0, probing_mode=1)  # active, probed all the same
+    (send,) = probing.timer(0.0)
+    assert probing.connection_failed(("127.0.0.1", 6001)) == []  # another address: nothing
+    (change,) = probing.connection_failed(send.addr)  # not at the 5 s timeout
+    assert (change.old, change.new) == (DestinationState.ACTIVE, DestinationState.PROBING) and not probing.pending
 
 
 def test_retransmission_doubles_from_t1_to_t2_then_the_timeout_is_a_failure():
