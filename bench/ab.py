@@ -40,7 +40,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
     parser.add_argument("--hold-ms", type=int, default=1000)
-    parser.add_argument("--caller", default="u1", help="SIPp -t of the caller: u1, un, or t1 (one TCP connection)")
+    parser.add_argument("--caller", default="u1",
+                        help="SIPp -t of the caller: u1, un, t1 (one TCP connection), tt (t1, and callees on TCP)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--fastds-workers", type=int, default=2)
     parser.add_argument("--kamailio-children", type=int, default=4)

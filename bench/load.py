@@ -41,7 +41,8 @@ SCENARIOS = BENCH / "sipp"
 RESULTS = BENCH / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CALLER_MODES = {"u1": "one socket, as a trunk or an SBC sends", "un": "a socket per call",
-                "t1": "one TCP connection, callees on UDP"}  # SIPp -t
+                "t1": "one TCP connection, callees on UDP",
+                "tt": "one TCP connection, callees on TCP too"}  # SIPp -t (tt: t1, and -t t1 for the callees)
 FR_TIMEOUT_MS = 1000  # both proxies: a dead backend costs one second in the failover run
 
 
@@ -87,6 +88,10 @@ def wait_for_line(log: Path, needle: bytes, process: subprocess.Popen, timeout: 
 
 # -- proxies under test ------------------------------------------------------------------
 
+def backend_uri(port: int, transport: str) -> str:
+    return f"sip:127.0.0.1:{port}" + ("" if transport == "udp" else f";transport={transport}")
+
+
 class Fastds:
     name = "fastds"
 
@@ -98,14 +103,15 @@ class Fastds:
         self.tcp_port = free_tcp_port() if tcp else None
         self.api_port = free_tcp_port()
 
-    def start(self, backends: list[int]) -> None:
+    def start(self, backends: list[int], transport: str = "udp") -> None:
+        """backends: the callees' ports, reached over `transport` (udp or tcp)."""
         db = self.workdir / "fastds.db"
 
         async def fill():
             store = SqliteStore(str(db))
             await store.init_schema()
             for port in backends:
-                await store.add_destination({"setid": 1, "destination": f"sip:127.0.0.1:{port}"})
+                await store.add_destination({"setid": 1, "destination": backend_uri(port, transport)})
             await store.close()
 
         asyncio.run(fill())
@@ -131,11 +137,11 @@ class Kamailio:
         self.port = free_udp_port()
         self.tcp_port = free_tcp_port() if tcp else None
 
-    def start(self, backends: list[int]) -> None:
+    def start(self, backends: list[int], transport: str = "udp") -> None:
         """-m 1024: tm keeps each transaction ~5 s after it ends; 256 MB of shared memory
         ran out at 2,000 calls/s ("could not allocate shared memory from shm pool")."""
         listing = self.workdir / "dispatcher.list"
-        listing.write_text("".join(f"1 sip:127.0.0.1:{port}\n" for port in backends))
+        listing.write_text("".join(f"1 {backend_uri(port, transport)}\n" for port in backends))
         self.log = self.workdir / "kamailio.log"
         command = [shutil.which("kamailio") or "/usr/sbin/kamailio", "-f", str(BENCH / "kamailio" / "kamailio.cfg"),
                    "-DD", "-E", "-m", "1024", "-M", "16", "-P", str(self.workdir / "kamailio.pid"),
@@ -205,22 +211,23 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     backends, uases = [], []
     layout = ["uas_503.xml", None, "uas.xml"] if scenario == "failover" else ["uas.xml", "uas.xml"]
+    callees_tcp = caller == "tt"
     for index, backend in enumerate(layout):
-        port = free_udp_port()
+        port = free_tcp_port() if callees_tcp else free_udp_port()
         backends.append(port)
         if backend is not None:  # None: a dead port
             uases.append(sipp(["-sf", str(SCENARIOS / backend), "-p", str(port), "-aa", "-timeout",
-                               f"{duration_s + 60}s"], workdir, f"uas{index}"))
+                               f"{duration_s + 60}s", "-t", "t1" if callees_tcp else "u1"], workdir, f"uas{index}"))
     tcp = caller.startswith("t")
     proxy = Fastds(workdir, processes, tcp) if kind == "fastds" else Kamailio(workdir, processes, tcp)
     try:
-        proxy.start(backends)
+        proxy.start(backends, "tcp" if callees_tcp else "udp")
         calls = rate * duration_s
         pids = process_tree(proxy.process.pid)
         before = cpu_times(pids)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.tcp_port if tcp else proxy.port}",
                     "-p", str(free_tcp_port() if tcp else free_udp_port()),  # SIPp binds it for its transport
-                    "-t", caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
+                    "-t", "t1" if callees_tcp else caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
                     "-m", str(calls), "-r", str(rate), "-d", str(hold_ms), "-recv_timeout", "10s",
                     "-timeout", f"{duration_s + 40}s", "-trace_stat", "-stf", "uac.csv", "-trace_rtt",
                     "-rtt_freq", "1"], workdir, "uac")
