@@ -35,16 +35,13 @@ COMPILED_SOURCES = [
     "fastds/dispatch/trust.py",
     "fastds/dispatch/txn.py",
     "fastds/net/egress.py",
-    "fastds/net/connections.py",
     "fastds/net/handoff.py",
-    "fastds/net/tcp.py",
     "fastds/net/udp.py",
     "fastds/shm/live.py",
     "fastds/sip/branch.py",
     "fastds/sip/build.py",
     "fastds/sip/rewrite.py",
     "fastds/sip/status.py",
-    "fastds/sip/stream.py",
 ]
 
 

@@ -49,9 +49,8 @@ TlsName = Callable[[str, int], str]  # the name the certificate at IP, port must
 class StreamEndpoint:
     def __init__(self, loop: asyncio.AbstractEventLoop, index: int, table: ConnectionTable, max_message_bytes: int,
                  message_timeout_s: float, handoff: Handoff | None, max_unsent_bytes: int, connect_timeout_s: float,
-                 client_tls: ssl.SSLContext, tls_name: TlsName):
-        """client_tls, tls_name: for the TLS connections this opens (fastds/net/tls.py client_context;
-        the name a peer's certificate must show)."""
+                 client_tls: ssl.SSLContext | None = None, tls_name: TlsName | None = None):
+        """client_tls, tls_name: for the TLS connections this opens (None: it opens none)."""
         self._loop = loop
         self._index = index
         self._handoff = handoff
@@ -72,7 +71,7 @@ class StreamEndpoint:
         self.accepted = 0
         self.handshake_failures = 0
         self.framing_errors = 0
-        self.writes_lost = 0  # messages no connection could be opened for, or too many waited for one
+        self.writes_lost = 0  # for a connection that had gone by the time the answer was ready
         self.slow_readers = 0  # connections closed: more than max_unsent_bytes waited for their peer to read
         self.dialled = 0  # connections opened
         self.connect_failures = 0  # connections that could not be opened (TLS: handshake included) or broke
@@ -154,6 +153,9 @@ class StreamEndpoint:
             self._write(entry, data)
             return
         if entry is None:
+            if address[2] & TLS_CONNECTION and self._client_tls is None:
+                self.writes_lost += 1
+                return
             entry = self._dialled[address] = []
             task = self._loop.create_task(self._dial(address))
             self._dials.add(task)
