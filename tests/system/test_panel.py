@@ -105,7 +105,7 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
     fill(browser, setid=1, destination="sip:bad host name", weight=1, description="")
     error = browser.find_element(By.ID, "form-error")
     wait_for(lambda: error.text, 20, "the validation message")
-    assert error.text.startswith("destination: 'sip:bad host name' is not valid: expected a sip: URI with a host")
+    assert error.text.startswith("destination: 'sip:bad host name' is not valid: expected a sip: or sips: URI with a host")
     assert "invalid" in browser.find_element(By.ID, "f-destination").get_attribute("class")
     assert harness.api("GET", "/api/v1/destinations")[1] == before
     click(browser, f'tr[data-uri="{new_uri}"] button.edit')  # the form now edits it in place
@@ -114,7 +114,8 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
     fill(browser, weight=7)
     wait_for(lambda: browser.execute_script(
         "const row = document.querySelector(`tr[data-uri='${arguments[0]}']`);"
-        "return row !== null && row.cells[3].textContent === '7';", new_uri), 20, "the new weight listed")
+        "return row !== null && row.cells[4].textContent === '7' && row.cells[2].textContent === 'UDP';", new_uri),
+        20, "the new weight listed (after the transport)")
     assert harness.api("GET", f"/api/v1/destinations/{row['id']}")[1]["weight"] == "7"
     click(browser, f'tr[data-uri="{new_uri}"] button.remove')
     browser.switch_to.alert.accept()  # "Remove ... from set 1?"
