@@ -409,7 +409,8 @@ def main() -> int:
     parser.add_argument("--step-max", type=int, default=40000, help="where the step-up stops if nothing failed")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per run")
     parser.add_argument("--caller", choices=sorted(CALLER_MODES), default="u1",
-                        help="SIPp -t: u1 one socket (a trunk, the normal case), un a socket per call")
+                        help="SIPp -t: u1 one socket (a trunk, the normal case), un a socket per call, t1 one TCP"
+                             " connection, tt one TCP connection and callees on TCP")
     parser.add_argument("--hold-ms", type=int, default=1000, help="how long each call is held")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported")
     parser.add_argument("--skip-step-up", action="store_true")

@@ -4,7 +4,8 @@ Owns the prober's IO around its sans-IO core (fastds/dispatch/probing.py, which 
 the probes and, through fastds/dispatch/health.py, the states): the store (loads and
 publishes sets, dialplan rules and the address table; SIGHUP = reload keeping runtime state; states
 written back every FLUSH_S), host-name resolution, the probe socket and the probes' TCP and TLS
-connections (fastds/net/tcp.py, as a worker's), the workers' failure reports (fastds/procs/reports.py) and the API's requests
+connections (fastds/net/tcp.py, as a worker's; SIGHUP reloads the certificate they offer), the
+workers' failure reports (fastds/procs/reports.py) and the API's requests
 (fastds/procs/control.py), applying the core's actions to shared memory (the only
 writer of topology and states), one log line and one status/report event per state
 change, one loop timer armed for the core's next deadline, and, with FASTDS_CLUSTER_URL,
@@ -388,6 +389,10 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
     reloads: set[asyncio.Task] = set()
 
     def reload_on_sighup() -> None:
+        try:
+            streams.reload_certificate(settings.tls_cert_file, settings.tls_key_file)
+        except ValueError as exc:
+            log.error("prober: TLS certificate not reloaded, the old one stays: %s", exc)
         task = loop.create_task(prober.control({"op": "reload", "inherit": True}, loop.time()))
         reloads.add(task)
         task.add_done_callback(reloads.discard)

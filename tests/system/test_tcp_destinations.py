@@ -58,6 +58,15 @@ def test_a_tcp_callers_calls_reach_a_tcp_callee_and_the_callee_hangs_up_on_the_c
     assert sum(row["tcp_writes_lost"] for row in rows) == 0
 
 
+def test_calls_each_on_its_own_tcp_connection_reach_a_tcp_callee(harness):
+    tcp_callee(harness)
+    tcp_port = listen(harness, tcp=True)
+    calls = 60
+    assert_calls(*harness.uac("uac.xml", calls, 30, 60, "-t", "tn", "-max_socket", "1000", to_port=tcp_port), calls)
+    rows = counted(harness, "tcp_accepted", calls)  # a connection per call in, one per worker out
+    assert sum(row["tcp_dialled"] for row in rows) <= 2 and sum(row["tcp_writes_lost"] for row in rows) == 0
+
+
 def test_a_udp_caller_and_a_tcp_callee_that_hangs_up(harness):
     tcp_callee(harness, "uas_hangs_up.xml")
     listen(harness, tcp=True)
