@@ -442,13 +442,12 @@ def main() -> int:
             recorded.extend(found)
             return median_run([Run(**record) for record in found])
 
-        for name in proxies:
-            measure_into(name, args.rate, "normal")
+        fixed = {name: measure_into(name, args.rate, "normal") for name in proxies}
         if not args.skip_failover:
             for name in proxies:
                 measure_into(name, min(args.rate, 200), "failover")
         if not args.skip_step_up:
-            highest = {}
+            highest = {name: args.rate for name in proxies if passes(fixed[name])}  # where steps start above it
             for name in proxies:
                 for rate in step_up_rates(args.step_rates, args.step_by, args.step_max):
                     if rate != args.rate and not passes(measure_into(name, rate, "normal")):
