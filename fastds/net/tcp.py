@@ -10,7 +10,8 @@ asyncio protocol per accepted connection, cutting each connection's bytes into m
 and the per-worker cap (fastds/net/connections.py), a peer that does not read closed once
 FASTDS_TCP_MAX_UNSENT_BYTES wait for it, and writing what the proxy sends to a peer
 on a connection -- here when this worker holds it, else handed to the worker that does
-(fastds/net/handoff.py). Every message read goes to `deliver`, which hands it to its Call-ID's
+(fastds/net/handoff.py); what one loop turn writes on a connection goes out in one send
+(flush(), at the end of the turn). Every message read goes to `deliver`, which hands it to its Call-ID's
 owner (fastds/net/udp.py). A peer on a connection is addressed (IP, port, connection id).
 Connections out (to TCP and TLS destinations and next hops; the prober's probes too): a dial
 address (fastds/dispatch/txn.py dial) is written on this worker's one connection to that
@@ -66,6 +67,7 @@ class StreamEndpoint:
         self._streams: dict[int, _Stream] = {}  # by connection id
         self._dialled: dict[tuple, _Stream | list[bytes]] = {}  # by dial address: open, or what waits for it
         self._dials: set[asyncio.Task] = set()
+        self._corked: list[_Stream] = []  # connections with writes queued this loop turn
         self.deliver: Deliver | None = None  # set before start() (the UDP endpoint's on_stream_messages)
         self.broken: Broken | None = None  # set before anything is sent to a dial address
         self.accepted = 0
@@ -136,11 +138,29 @@ class StreamEndpoint:
         self._write(stream, data)
 
     def _write(self, stream: _Stream, data: bytes) -> None:
-        stream.transport.write(data)
-        peer = stream.peer
-        self.table.used(peer[2], self._loop.time())
+        """Queued until flush(): what one loop turn writes on a connection goes in one send."""
+        if not stream.unsent:
+            self._corked.append(stream)
+        stream.unsent.append(data)
+        self.table.used(stream.peer[2], self._loop.time())
+
+    def flush(self) -> None:
+        """Write what this loop turn queued, a send per connection (the loop's turn ends with it:
+        fastds/net/udp.py _after_batch)."""
+        corked, self._corked = self._corked, []
+        for stream in corked:
+            if stream.unsent:
+                self._flush(stream)
+
+    def _flush(self, stream: _Stream) -> None:
+        unsent = stream.unsent
+        stream.unsent = []
+        if self._streams.get(stream.peer[2]) is not stream:
+            return  # closed meanwhile: lost with it
+        stream.transport.write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
         if stream.transport.get_write_buffer_size() > self._max_unsent_bytes:
             self.slow_readers += 1  # a peer that does not read must not make this worker hold its answers
+            peer = stream.peer
             log.info("%s %s:%d closed: more than %d bytes waited for it to read", stream.kind, peer[0], peer[1],
                      self._max_unsent_bytes)
             self._forget(stream)  # gone at once: what else comes for it is lost, not written
@@ -214,8 +234,9 @@ class StreamEndpoint:
         self.dialled += 1
         waiting = self._dialled.get(stream.dial)
         self._dialled[stream.dial] = stream
-        for data in waiting or ():
-            self._write(stream, data)
+        if waiting:
+            stream.unsent = waiting
+            self._flush(stream)
 
     def _forget(self, stream: _Stream) -> None:
         self._streams.pop(stream.peer[2], None)
@@ -246,6 +267,8 @@ class StreamEndpoint:
             stream.framer.closed()  # what is left cannot be framed: not counted again when the connection goes
             log.info("tcp %s:%d closed: %s", stream.peer[0], stream.peer[1], error)
             response = framing_error_response(error)
+            if stream.unsent:
+                self._flush(stream)  # what was answered before it
             if response is not None:
                 stream.transport.write(response)
             stream.transport.close()
@@ -271,6 +294,7 @@ class _Stream(asyncio.Protocol):
         self._endpoint = endpoint
         self.kind = kind  # tcp or tls
         self.dial = dial
+        self.unsent: list[bytes] = []  # written this loop turn, not yet handed to the transport
         self.transport: asyncio.Transport | None = None
         self.peer: tuple | None = None
         self.framer: StreamFramer | None = None

@@ -11,7 +11,8 @@ goes in our Via, so responses return to this worker. Each socket is
 read in batches (recvmmsg through fastds._ext.udpio, ext/udpio.pyx) when the loop says it
 is readable; every datagram and the loop clock go to the sans-IO Proxy; what its actions
 send passes the egress check and waits in one outbox per socket, which goes out with
-sendmmsg once the batch is handled (hand-offs likewise, one unix datagram per owner). Exactly
+sendmmsg once the batch is handled (hand-offs likewise, one unix datagram per owner; TCP and
+TLS writes one send per connection). Exactly
 one loop.call_at stays armed for the proxy's next deadline (docs/architecture.md §2-§3). A
 datagram whose handling fails is counted and logged in one line, never a traceback, and
 never stops the loop.
@@ -200,6 +201,8 @@ class UdpEndpoint:
                 if owner not in self._handoff_watched:
                     self._handoff_watched.add(owner)
                     self._loop.add_writer(fd, self._handoff_writable, owner, fd)
+        if self._streams is not None:
+            self._streams.flush()
         if self._to_public:
             self.packets_out += self._public.send(self._to_public)
             self._to_public = []

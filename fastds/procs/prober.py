@@ -350,6 +350,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         def send(data: bytes, addr: tuple) -> None:
             if len(addr) == 3:  # a dial address: a TCP or TLS destination
                 streams.send(data, addr)
+                streams.flush()
                 return
             try:
                 probe_socket.sendto(data, addr)
