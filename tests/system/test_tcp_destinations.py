@@ -86,7 +86,7 @@ def test_a_refused_tcp_destination_fails_over_at_once_is_marked_probing_and_come
     assert_calls(*harness.uac("uac.xml", calls, 10, 30), calls)
     assert sum(row["tcp_connect_failures"] for row in counted(harness, "connection_failovers", 1)) >= 1
     uri = f"sip:127.0.0.1:{refusing};transport=tcp"
-    assert states(harness)[uri] == "probing"
+    wait_for(lambda: states(harness)[uri] == "probing", 10, "the refused destination marked probing")
     harness.uas("uas.xml", refusing, "-t", "t1")  # now it answers, probes (OPTIONS over TCP) included
     wait_for(lambda: states(harness)[uri] == "active", 30, "the TCP destination active again through its probes")
     assert_calls(*harness.uac("uac.xml", calls, 10, 30), calls)

@@ -117,7 +117,8 @@ def test_a_destination_whose_certificate_is_not_accepted_gets_nothing_and_is_rep
         assert_calls(*harness.uac("uac.xml", calls, 10, 30), calls)  # over UDP, failed over at once
         assert wrong_name.received == [] and wrong_name.handshakes_failed >= 1
         assert sum(row["connection_failovers"] for row in counted(harness, "tls_handshake_failures", 1)) >= 1
-        assert states(harness)[f"sips:127.0.0.1:{wrong_name.port}"] == "probing"
+        wait_for(lambda: states(harness)[f"sips:127.0.0.1:{wrong_name.port}"] == "probing", 10,
+                 "the destination with a refused certificate marked probing")
         assert any("certificate not accepted" in line for line in harness.log_lines("tls connect to"))
     finally:
         wrong_name.close()
