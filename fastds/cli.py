@@ -78,7 +78,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     def running_fastds() -> str | None:
         client = ApiClient(settings)
-        health = client.health()
+        try:
+            health = client.health()
+        except TokenRefused as exc:
+            return str(exc)
         return None if health is None else f"its API at {client.base} answers, generation {health['generation']}"
 
     checks = environment_checks(settings, running_fastds)
@@ -136,18 +139,33 @@ class ApiClient:
                 return exc.code, {"error": f"HTTP {exc.code} {exc.reason}"}
 
     def health(self) -> dict | None:
-        """The running fastds's /api/v1/health reply; None when no fastds answers."""
+        """The running fastds's /api/v1/health reply; None when no fastds answers.
+        TokenRefused when one answers but refuses FASTDS_API_TOKEN: it runs, and nothing
+        may then be written behind it."""
         try:
-            _, reply = self.call("GET", "/api/v1/health")
+            status, reply = self.call("GET", "/api/v1/health")
         except (OSError, orjson.JSONDecodeError):
             return None
+        if status in (401, 403):
+            raise TokenRefused(f"the fastds API at {self.base} answers but refused the request: FASTDS_API_TOKEN is "
+                               + ("wrong" if self.token else "not set") + " (expected: the token that fastds runs with)")
         return reply if isinstance(reply, dict) and "generation" in reply else None
 
 
+class TokenRefused(FastdsError):
+    """A fastds answers on FASTDS_API_LISTEN but refuses our token."""
+
+
 def _api_or_none():
+    """The running fastds's API; None when none answers. A fastds that refuses the token
+    runs: say so and exit, never fall back to writing the store behind it."""
     settings = _settings_or_exit()
     client = ApiClient(settings)
-    return client if client.health() is not None else None
+    try:
+        return client if client.health() is not None else None
+    except TokenRefused as exc:
+        print(f"fastds: {exc}; nothing was changed", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 def _api_result(status: int, reply: dict, failed: str) -> dict:

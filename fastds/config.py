@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastds.dispatch.keys import compile_key_template
-from fastds.errors import ConfigError
+from fastds.errors import ConfigError, SipParseError
 from fastds.net.tls import client_context, server_context
 
 # ---------------------------------------------------------------------------------
@@ -260,6 +260,34 @@ def _dispatch_flags(text: str) -> str:
 
 DISPATCH_FLAGS = Kind("flags f/u/d/a/c", _dispatch_flags)
 
+
+def _probe_method(text: str) -> str:
+    """A SIP method token (RFC 3261 §25.1) that makes a non-INVITE transaction: a probe
+    must be answered, and ACK and CANCEL are not; an INVITE would set up a call."""
+    method = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9.!%*_+`'~-]+", method) or method.upper() in ("INVITE", "ACK", "CANCEL"):
+        raise ValueError("a SIP method token other than INVITE, ACK and CANCEL, e.g. OPTIONS")
+    return method
+
+
+PROBE_METHOD = Kind("SIP method", _probe_method)
+
+
+def _sip_uri(text: str) -> str:
+    from fastds._ext.sipscan import parse_uri
+
+    expected = "a sip: or sips: URI, e.g. sip:dispatcher@localhost"
+    try:
+        uri = parse_uri(text.strip().encode())
+    except (SipParseError, UnicodeError):
+        raise ValueError(expected) from None
+    if uri.scheme.lower() not in (b"sip", b"sips") or not uri.host:
+        raise ValueError(expected)
+    return text.strip()
+
+
+SIP_URI = Kind("sip: or sips: URI", _sip_uri)
+
 # ---------------------------------------------------------------------------------
 # the table
 
@@ -328,8 +356,8 @@ class Settings:
     overload_lag_ms: int = setting(integer(10, 60000), "250", "a worker whose event loop lags more than this sheds new INVITEs (503, Retry-After) until it is under half of it")
     drain_timeout_ms: int = setting(integer(0, 3600000), "32000", "on SIGTERM, how long open transactions may finish")
     ping_interval_s: int = setting(integer(1, 3600), "10", "seconds between OPTIONS probes of a destination")
-    ping_method: str = setting(TEXT, "OPTIONS", "method of the probes")
-    ping_from: str = setting(TEXT, "sip:dispatcher@localhost", "From URI of the probes")
+    ping_method: str = setting(PROBE_METHOD, "OPTIONS", "method of the probes")
+    ping_from: str = setting(SIP_URI, "sip:dispatcher@localhost", "From URI of the probes")
     ping_reply_codes: frozenset[int] = setting(STATUS_CODES, "", "probe reply codes that count as alive besides 200")
     probing_threshold: int = setting(integer(1, 1000), "3", "failures that move an active destination to probing")
     probing_mode: int = setting(integer(0, 1), "0", "0 probe only probing destinations, 1 probe all but inactive ones")

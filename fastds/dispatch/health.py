@@ -52,9 +52,22 @@ class FailureDismissed:
                 f"({', '.join(sorted(set(self.reasons)))}) not confirmed, {self.code} to probe")
 
 
+@dataclasses.dataclass(frozen=True)
+class ProbeFailed:
+    """Why a destination's probes fail, said once per state and reason (a destination that
+    stays probing, or stays active below the threshold, is not otherwise logged)."""
+    destination: Destination
+    state: DestinationState
+    outcome: str
+
+    def log_line(self) -> str:
+        d = self.destination
+        return f"set {d.set_id} {d.uri} stays {self.state.label}: probe failed ({self.outcome})"
+
+
 class Tracked:
     __slots__ = ("destination", "slot", "state", "failures", "next_probe", "probing_now", "stored", "unconfirmed",
-                 "store_before", "confirming_since")
+                 "store_before", "confirming_since", "probe_failure_told")
 
     def __init__(self, destination: Destination, slot: int, state: int, failures: int, stored: int):
         self.destination = destination
@@ -68,6 +81,7 @@ class Tracked:
         # what the store held before another node's change, which that node writes (maybe not yet)
         self.store_before: int | None = None
         self.confirming_since = -CONFIRM_GAP_S  # when the last probe to confirm failures went out
+        self.probe_failure_told: str | None = None  # the probe failure last logged in this state
 
 
 class Health:
@@ -151,6 +165,7 @@ class Health:
             return None
         change = StateChange(tracked.destination, tracked.slot, tracked.state, DestinationState(state), reason)
         tracked.state = change.new
+        tracked.probe_failure_told = None
         return change
 
     def _failure(self, tracked: Tracked, reason: str) -> StateChange | None:
@@ -161,15 +176,18 @@ class Health:
             return self._set(tracked, PROBING, reason)
         return None
 
-    def probe_result(self, dest_id: int, code: int | None) -> StateChange | FailureDismissed | None:
-        """A probe's final reply code, or None for a timeout. A probe that was confirming
-        traffic failures counts those (not itself) when it fails, dismisses them when not."""
+    def probe_result(self, dest_id: int, code: int | None,
+                     outcome: str | None = None) -> StateChange | FailureDismissed | ProbeFailed | None:
+        """A probe's final reply code, or None for a failure (`outcome` says which: a timeout
+        by default). A probe that was confirming traffic failures counts those (not itself)
+        when it fails, dismisses them when not. A failure that changes no state is told once
+        per state and outcome (ProbeFailed)."""
         tracked = self.tracked.get(dest_id)
         if tracked is None:
             return None  # the destination left in a reload
         tracked.probing_now = False
         unconfirmed, tracked.unconfirmed = tracked.unconfirmed, []
-        outcome = "probe timeout" if code is None else f"{code} to probe"
+        outcome = outcome or ("probe timeout" if code is None else f"{code} to probe")
         if code in self.alive_codes:
             tracked.failures = 0
             if tracked.state == INACTIVE:
@@ -177,12 +195,16 @@ class Health:
             change = self._set(tracked, ACTIVE, outcome)
             return change if change is not None or not unconfirmed else FailureDismissed(
                 tracked.destination, tuple(unconfirmed), code)
-        if not unconfirmed:
-            return self._failure(tracked, outcome)
         change = None
-        for reason in unconfirmed:
-            change = self._failure(tracked, f"{reason}, confirmed by {outcome}") or change
-        return change
+        for reason in unconfirmed or [None]:
+            change = self._failure(tracked, outcome if reason is None else f"{reason}, confirmed by {outcome}") or change
+        if change is not None:
+            tracked.probe_failure_told = outcome  # the change's own line says it
+            return change
+        if tracked.state == INACTIVE or tracked.probe_failure_told == outcome:
+            return None
+        tracked.probe_failure_told = outcome
+        return ProbeFailed(tracked.destination, tracked.state, outcome)
 
     def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> StateChange | None:
         """A worker's report (ds_mark_dst "p"): failover code or local 408 on live traffic;

@@ -7,8 +7,8 @@ retransmission (T1 doubling up to T2), its timeout (the FR timer, as tm bounds O
 probes; at once when the connection to it fails: connection_failed), the round trip of
 the reply, and turning replies, timeouts and workers' traffic
 failures into state changes. Time enters as `now`; out come actions for the process
-adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange and
-FailureDismissed.
+adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange,
+FailureDismissed and ProbeFailed.
 next_deadline() merges probe and health deadlines, so the adapter arms one timer;
 timer(now) fires everything due at `now`, even on an early wake-up.
 """
@@ -19,7 +19,8 @@ import dataclasses
 import itertools
 from collections.abc import Callable
 
-from fastds.dispatch.health import FailureDismissed, Health, StateChange
+from fastds._ext.sipscan import call_id_of
+from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateChange
 from fastds.dispatch.txn import dial, on_stream
 from fastds.errors import SipParseError
 from fastds.sip import BranchFactory, scan
@@ -55,10 +56,11 @@ class ProbeRtt:
 class Probe:
     """One probe in flight."""
 
-    __slots__ = ("dest_id", "slot", "data", "addr", "sent_at", "interval", "next_send", "deadline")
+    __slots__ = ("dest_id", "slot", "data", "addr", "call_id", "sent_at", "interval", "next_send", "deadline")
 
-    def __init__(self, dest_id: int, slot: int, data: bytes, addr: Address, now: float, config: ProbeConfig):
-        self.dest_id, self.slot, self.data, self.addr = dest_id, slot, data, addr
+    def __init__(self, dest_id: int, slot: int, data: bytes, addr: Address, call_id: bytes, now: float,
+                 config: ProbeConfig):
+        self.dest_id, self.slot, self.data, self.addr, self.call_id = dest_id, slot, data, addr, call_id
         self.sent_at = now
         self.interval = config.t1
         self.deadline = now + config.timeout
@@ -100,27 +102,28 @@ class Probing:
         for tracked in self.health.due(now):
             destination = tracked.destination
             if not self.may_send_to(destination.host, now):
-                self._changed(actions, self.health.probe_result(destination.id, None))
+                self._changed(actions, self.health.probe_result(destination.id, None, "not sent: FASTDS_EGRESS_ALLOW"))
                 continue
             branch = self.branches.new()
+            call_id = b"%s-%d@fastds" % (self.config.call_id_prefix, next(self._call_ids))
             data = build_probe(self.config.method, destination.uri.encode(), sent_by=self.config.sent_by,
                                branch=branch, from_uri=self.config.from_uri, from_tag=branch[-12:],
-                               call_id=b"%s-%d@fastds" % (self.config.call_id_prefix, next(self._call_ids)), cseq=1,
-                               transport=destination.transport.upper().encode())
+                               call_id=call_id, cseq=1, transport=destination.transport.upper().encode())
             if destination.transport == "udp":
                 addr = (destination.host, destination.port)
             else:
                 addr = dial(destination.host, destination.port, destination.transport)
-            probe = self.pending[branch] = Probe(destination.id, tracked.slot, data, addr, now, self.config)
+            probe = self.pending[branch] = Probe(destination.id, tracked.slot, data, addr, call_id, now, self.config)
             actions.append(ProbeSend(probe.data, probe.addr))
         return actions
 
     def receive(self, data: bytes, now: float) -> list:
-        """A datagram on the prober's socket: a final reply to a probe in flight, or ignored."""
+        """A datagram on the prober's socket: a final reply to a probe in flight, or ignored.
+        One that cannot be parsed but names a probe's Call-ID fails that probe, saying why."""
         try:
             message = scan(data)
-        except SipParseError:
-            return []
+        except SipParseError as exc:
+            return self._unparsable(data, exc)
         probe = None if message.is_request else self.pending.get(message.branch)
         if probe is None or message.status_code < 200:
             return []
@@ -129,13 +132,26 @@ class Probing:
         self._changed(actions, self.health.probe_result(probe.dest_id, message.status_code))
         return actions
 
+    def _unparsable(self, data: bytes, error: SipParseError) -> list:
+        try:
+            call_id = call_id_of(data)
+        except SipParseError:
+            return []
+        branch = next((branch for branch, probe in self.pending.items() if probe.call_id == call_id), None)
+        if call_id is None or branch is None:
+            return []
+        probe = self.pending.pop(branch)
+        actions: list = []
+        self._changed(actions, self.health.probe_result(probe.dest_id, None, f"unparsable reply: {error}"))
+        return actions
+
     def connection_failed(self, addr: Address) -> list:
         """The connection to a dial address failed or broke: its probes in flight fail now."""
         actions: list = []
         for branch, probe in list(self.pending.items()):
             if probe.addr == addr:
                 del self.pending[branch]
-                self._changed(actions, self.health.probe_result(probe.dest_id, None))
+                self._changed(actions, self.health.probe_result(probe.dest_id, None, "connection failed"))
         return actions
 
     def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> list:
@@ -145,6 +161,6 @@ class Probing:
         return actions
 
     @staticmethod
-    def _changed(actions: list, change: StateChange | FailureDismissed | None) -> None:
+    def _changed(actions: list, change: StateChange | FailureDismissed | ProbeFailed | None) -> None:
         if change is not None:
             actions.append(change)

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from fastds.config import Settings, node_id
 from fastds.dispatch.cluster import ClusterState, StateRecord, probe_owner
-from fastds.dispatch.health import FailureDismissed, Health, StateChange
+from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
@@ -140,7 +140,7 @@ class Prober:
                 self.send(action.data, action.addr)
             elif type(action) is ProbeRtt:
                 self.writer.set_rtt(action.slot, action.rtt_ms)
-            elif type(action) is FailureDismissed:
+            elif type(action) is FailureDismissed or type(action) is ProbeFailed:
                 log.info("%s", action.log_line())
             else:  # a StateChange this node made
                 self.writer.set_state(action.slot, action.new)

@@ -95,3 +95,57 @@ def test_cli_address_commands_on_the_store(tmp_path):
     assert run_cli("address", "rm", "1", env=env).returncode == 0
     assert orjson.loads(run_cli("address", "list", "--json", env=env).stdout) == []
     assert run_cli("address", "rm", "1", env=env).returncode == 1
+
+
+class RefusingApi:
+    """An HTTP server on loopback that answers every request 401, as fastds's API does to a
+    wrong or missing bearer token."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _refuse(self):
+                body = b'{"error": "missing or wrong bearer token"}'
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _refuse
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_cli_says_the_token_is_refused_and_writes_nothing_behind_a_running_fastds(tmp_path):
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db", "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}"}
+    assert run_cli("db", "init", env=env).returncode == 0
+    assert run_cli("ds", "add", "--set", "1", "--uri", "sip:127.0.0.1:5070", env=env).returncode == 0
+    api = RefusingApi()
+    try:
+        for token in ("", "wrong"):
+            running = {**env, "FASTDS_API_LISTEN": f"127.0.0.1:{api.port}", "FASTDS_API_TOKEN": token}
+            for command in (("ds", "list"), ("ds", "set-state", "1", "inactive"), ("ds", "reload"),
+                            ("ds", "add", "--set", "1", "--uri", "sip:127.0.0.1:5071"), ("ds", "rm", "1"),
+                            ("address", "add", "--ip", "198.51.100.1"), ("cluster", "status")):
+                result = run_cli(*command, env=running)
+                assert result.returncode == 2, (command, token, result.stderr)
+                assert "answers but refused the request: FASTDS_API_TOKEN is " + ("wrong" if token else "not set") \
+                    in result.stderr, (command, result.stderr)
+                assert "not running" not in result.stdout + result.stderr and "store" not in result.stdout
+    finally:
+        api.close()
+    (row,) = orjson.loads(run_cli("ds", "list", "--json", env=env).stdout)
+    assert (row["id"], row["state"]) == (1, 0)  # the store was not written behind the running fastds
+    assert orjson.loads(run_cli("address", "list", "--json", env=env).stdout) == []

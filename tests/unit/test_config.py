@@ -111,3 +111,17 @@ def test_every_variable_is_documented_and_named_by_convention():
 def test_readme_table_and_env_example_are_generated_from_the_table():
     assert markdown_table() in (ROOT / "README.md").read_text()
     assert (ROOT / "systemd" / "fastds.env.example").read_text() == env_example()
+
+
+def test_the_probe_method_and_from_uri_are_checked():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"FASTDS_PING_FROM": "garbage", "FASTDS_PING_METHOD": "OPT IONS"})
+    assert caught.value.problems == [
+        "FASTDS_PING_METHOD='OPT IONS': expected a SIP method token other than INVITE, ACK and CANCEL, e.g. OPTIONS",
+        "FASTDS_PING_FROM='garbage': expected a sip: or sips: URI, e.g. sip:dispatcher@localhost"]
+    for method, uri in (("ACK", "tel:+15551234"), ("invite", "http://example.com/")):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"FASTDS_PING_FROM": uri, "FASTDS_PING_METHOD": method})
+        assert len(caught.value.problems) == 2
+    settings = load_settings({"FASTDS_PING_FROM": "sips:lb@edge.example.com;x=1", "FASTDS_PING_METHOD": "INFO"})
+    assert (settings.ping_from, settings.ping_method) == ("sips:lb@edge.example.com;x=1", "INFO")

@@ -1,6 +1,6 @@
 """The prober's state machine with an injected clock (OpenSIPS semantics, ANCHORS §1.3, §1.9)."""
 
-from fastds.dispatch.health import ACTIVE, INACTIVE, PROBING, Health
+from fastds.dispatch.health import ACTIVE, INACTIVE, PROBING, Health, ProbeFailed
 from fastds.dispatch.sets import build_sets
 
 INTERVAL = 10.0
@@ -55,7 +55,7 @@ def test_reply_codes_count_as_alive_and_others_keep_probing():
     h = health(threshold=1, reply_codes=frozenset({405}))
     h.traffic_failure(1, "x", now=0.0)
     h.due(0.0)
-    assert h.probe_result(1, 404) is None and h.tracked[1].state == PROBING
+    assert type(h.probe_result(1, 404)) is ProbeFailed and h.tracked[1].state == PROBING
     h.due(INTERVAL)
     assert h.probe_result(1, 405).new == ACTIVE
 
@@ -63,9 +63,30 @@ def test_reply_codes_count_as_alive_and_others_keep_probing():
 def test_negative_probes_move_active_to_probing_in_mode_1():
     h = health(threshold=2, probing_mode=1)
     h.due(0.0)
-    assert h.probe_result(1, 503) is None
+    assert type(h.probe_result(1, 503)) is ProbeFailed and h.tracked[1].state == ACTIVE
     h.due(INTERVAL)
     assert h.probe_result(1, None).reason == "probe timeout"
+
+
+def test_why_probes_fail_is_told_once_per_state_and_reason():
+    """A destination that stays probing (here: loaded so) says why its probes fail, once for
+    each reason, and again after a state change; a change's own line says it otherwise."""
+    h = health(threshold=1, states=(2, 0, 1))
+    told = []
+    for step, code in enumerate((None, None, 404, 404, None)):
+        h.due(step * INTERVAL)
+        result = h.probe_result(1, code)
+        told.append(None if result is None else result.log_line())
+    assert told == ["set 1 sip:127.0.0.1:6001 stays probing: probe failed (probe timeout)", None,
+                    "set 1 sip:127.0.0.1:6001 stays probing: probe failed (404 to probe)", None,
+                    "set 1 sip:127.0.0.1:6001 stays probing: probe failed (probe timeout)"]
+    h.due(5 * INTERVAL)
+    assert h.probe_result(1, 200).new == ACTIVE
+    h.traffic_failure(1, "503 from traffic", now=6 * INTERVAL)  # threshold 1: probing again, told by the change
+    h.due(6 * INTERVAL)
+    assert h.probe_result(1, None, "unparsable reply: bad Via").log_line() == \
+        "set 1 sip:127.0.0.1:6001 stays probing: probe failed (unparsable reply: bad Via)"
+    assert h.probe_result(3, None) is None  # inactive: not probed, nothing to say
 
 
 def test_inactive_is_untouched_by_failures_and_probes():

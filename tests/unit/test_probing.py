@@ -4,7 +4,7 @@ Destinations of set 1: id 1 at 127.0.0.1:6001 (probing), id 2 at 127.0.0.1:6002
 (active), id 3 at 127.0.0.1:6003 (inactive). Probing mode 0: only probing ones are probed.
 """
 
-from fastds.dispatch.health import Health, StateChange
+from fastds.dispatch.health import Health, ProbeFailed, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
 from fastds.dispatch.state import DestinationState
@@ -69,7 +69,7 @@ def test_a_failed_connection_fails_its_probe_at_once():
 def test_retransmission_doubles_from_t1_to_t2_then_the_timeout_is_a_failure():
     probing = make_probing()
     (first,) = probing.timer(0.0)
-    sent_at = []
+    sent_at, told = [], []
     now = 0.0
     while probing.pending:
         now = probing.next_deadline()
@@ -77,9 +77,10 @@ def test_retransmission_doubles_from_t1_to_t2_then_the_timeout_is_a_failure():
         if of(actions, ProbeSend):
             assert of(actions, ProbeSend)[0].data == first.data
             sent_at.append(now)
-        elif actions:
-            assert actions == []  # a probing destination that stays silent changes nothing
+        assert of(actions, StateChange) == []  # a probing destination that stays silent changes nothing
+        told += [failed.log_line() for failed in of(actions, ProbeFailed)]
     assert sent_at == [0.5, 1.5, 3.5] and now == TIMEOUT  # intervals 0.5, 1, 2, then the 5 s timeout
+    assert told == ["set 1 sip:127.0.0.1:6001 stays probing: probe failed (probe timeout)"]  # said why, once
     assert probing.next_deadline() == INTERVAL  # probed again one interval after the first probe
 
 
@@ -110,7 +111,8 @@ def test_a_failing_reply_counts_and_a_late_timer_fires_once():
     assert sorted(send.addr for send in sends) == [D1, D2]  # mode 1: active ones too, never inactive
     by_addr = {send.addr: send for send in sends}
     actions = probing.receive(build_response(scan(by_addr[D1].data), 503), 0.1)
-    assert actions == [ProbeRtt(0, 100.0)]  # it answered: a round trip, and 1 failure of 2
+    assert actions[0] == ProbeRtt(0, 100.0) and of(actions, StateChange) == []  # answered: 1 failure of 2
+    assert [failed.outcome for failed in of(actions, ProbeFailed)] == ["503 to probe"]
     actions = probing.timer(TIMEOUT + 3.0)  # woken late: the timeout wins over the retransmissions
     assert of(actions, ProbeSend) == [] and of(actions, StateChange) == []
     (change,) = probing.traffic_failure(1, "503 from traffic", now=0.0)
@@ -119,8 +121,17 @@ def test_a_failing_reply_counts_and_a_late_timer_fires_once():
 
 def test_a_destination_the_egress_check_refuses_fails_without_a_send():
     probing = make_probing(allowed=lambda host, now: False)
-    assert probing.timer(0.0) == [] and probing.pending == {}
+    (failed,) = probing.timer(0.0)
+    assert probing.pending == {} and failed.outcome == "not sent: FASTDS_EGRESS_ALLOW"
     assert probing.next_deadline() == INTERVAL
+
+
+def test_an_unparsable_reply_to_a_probe_fails_it_saying_why():
+    probing = make_probing()
+    (send,) = probing.timer(0.0)
+    reply = build_response(scan(send.data), 200)
+    (failed,) = probing.receive(reply.replace(b"\r\nCSeq: 1 ", b"\r\nCSeq: one "), 0.1)
+    assert failed.outcome.startswith("unparsable reply: ") and probing.pending == {}
 
 
 # -- confirming traffic failures (FASTDS_CONFIRM_FAILURES) ----------------------------------------
