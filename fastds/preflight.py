@@ -2,7 +2,7 @@
 
 Owns the environment checks: no compiled module is older than its source
 (fastds/compiled.py), the store opens with the tables and versions fastds speaks,
-and the SIP (UDP) and API (TCP) addresses can be bound -- tried and released at once, so
+and every SIP listener (udp, tcp, tls) and the API address can be bound -- tried and released at once, so
 nothing is kept. An address held by the fastds that runs on this configuration (its API
 answers) is reported as such, not as a failure; held by anything else, it is a failure
 naming the address and the variable.
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from fastds.compiled import stale_message, stale_modules
 from fastds.config import Settings, masked_db_url
 from fastds.errors import FastdsError
-from fastds.net.bind import bind_tcp, ensure_udp_free
+from fastds.net.bind import bind_tcp, ensure_free
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +66,15 @@ def _compiled_check() -> Check:
 
 def environment_checks(settings: Settings, running_fastds: Callable[[], str | None]) -> list[Check]:
     """running_fastds(): a description of the fastds answering on FASTDS_API_LISTEN, or None."""
-    sip_host, sip_port = settings.udp_listen
     api_host, api_port = settings.api_listen
+    sip_checks = [
+        _bind_check(f"SIP {listener.transport} {listener.host}:{listener.port}", "FASTDS_SIP_LISTEN",
+                    functools.partial(ensure_free, listener.transport, listener.host, listener.port), running_fastds)
+        for listener in settings.sip_listen]
     return [
         _compiled_check(),
         asyncio.run(_store_check(settings.db_url)),
-        _bind_check(f"SIP udp {sip_host}:{sip_port}", "FASTDS_SIP_LISTEN", lambda: ensure_udp_free(sip_host, sip_port),
-                    running_fastds),
+        *sip_checks,
         _bind_check(f"API tcp {api_host}:{api_port}", "FASTDS_API_LISTEN", lambda: bind_tcp(api_host, api_port).close(),
                     running_fastds),
     ]

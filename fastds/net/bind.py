@@ -54,6 +54,10 @@ def bind_tcp(host: str, port: int, *, reuse_port: bool = False, what: str = "the
     return sock
 
 
-def ensure_tcp_free(host: str, port: int) -> None:
-    """OSError naming the address unless no socket listens there (as ensure_udp_free)."""
-    bind_tcp(host, port, what="SIP over TCP").close()
+def ensure_free(transport: str, host: str, port: int) -> None:
+    """OSError naming the address unless no socket holds it: a SIP listener's (udp, tcp or
+    tls), as ensure_udp_free."""
+    if transport == "udp":
+        ensure_udp_free(host, port)
+    else:
+        bind_tcp(host, port, what=f"SIP over {transport.upper()}").close()

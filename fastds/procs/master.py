@@ -31,7 +31,7 @@ from setproctitle import setproctitle
 from fastds.compiled import stale_message, stale_modules
 from fastds.config import Settings, systemd_environment
 from fastds.errors import FastdsError
-from fastds.net.bind import ensure_tcp_free, ensure_udp_free
+from fastds.net.bind import ensure_free
 from fastds.procs import EXIT_BOOT_FAILURE, api, prober, worker
 from fastds.procs.control import control_address
 from fastds.procs.notify import Notifier
@@ -256,9 +256,8 @@ class Master:
             log.error("%s", exc)
             return EXIT_HALTED
         try:
-            ensure_udp_free(*settings.udp_listen)
-            if settings.tcp_listen is not None:
-                ensure_tcp_free(*settings.tcp_listen)
+            for listener in settings.sip_listen:
+                ensure_free(listener.transport, listener.host, listener.port)
         except OSError as exc:
             log.error("halting: %s (another fastds, or another program, holds it)", exc.strerror)
             return EXIT_HALTED

@@ -149,3 +149,30 @@ def test_cli_says_the_token_is_refused_and_writes_nothing_behind_a_running_fastd
     (row,) = orjson.loads(run_cli("ds", "list", "--json", env=env).stdout)
     assert (row["id"], row["state"]) == (1, 0)  # the store was not written behind the running fastds
     assert orjson.loads(run_cli("address", "list", "--json", env=env).stdout) == []
+
+
+def test_cli_check_tries_the_tcp_and_tls_binds_too(tmp_path):
+    import trustme
+
+    certificate = trustme.CA().issue_cert("edge.example.com")
+    certificate.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "edge.pem"))
+    udp_port, tcp_port, tls_port = free_udp_port(), free_tcp_port(), free_tcp_port()
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db", "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}",
+           "FASTDS_SIP_LISTEN": f"udp:127.0.0.1:{udp_port},tcp:127.0.0.1:{tcp_port},tls:127.0.0.1:{tls_port}",
+           "FASTDS_TLS_CERT_FILE": str(tmp_path / "edge.pem"), "FASTDS_TLS_KEY_FILE": str(tmp_path / "edge.pem")}
+    assert run_cli("db", "init", env=env).returncode == 0
+    free = run_cli("check", env=env)
+    assert free.returncode == 0, free.stderr
+    for transport, port in (("udp", udp_port), ("tcp", tcp_port), ("tls", tls_port)):
+        assert f"ok   SIP {transport} 127.0.0.1:{port}: free" in free.stderr
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", tls_port))
+    taken.listen(1)
+    try:
+        held = run_cli("check", env=env)
+    finally:
+        taken.close()
+    assert held.returncode == 1
+    assert (f"FAIL SIP tls 127.0.0.1:{tls_port}: cannot bind SIP over TLS on 127.0.0.1:{tls_port}: Address already in use;"
+            " another program holds it (change FASTDS_SIP_LISTEN or stop that program)") in held.stderr
+    assert f"ok   SIP tcp 127.0.0.1:{tcp_port}: free" in held.stderr
