@@ -47,6 +47,10 @@ class MissingTable(StoreError):
     """An optional table (address) is not in the store: fastds goes on without it."""
 
 
+class TableVersionMismatch(StoreError):
+    """A table's row in the version table is not the version fastds speaks (OpenSIPS 3.4)."""
+
+
 class RowNotFound(StoreError):
     """The store has no row (destination, address) with that id (removed meanwhile, or never there)."""
 

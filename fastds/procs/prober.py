@@ -39,7 +39,7 @@ from fastds.dispatch.sets import DestinationSet, build_sets, tls_name_at
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
 from fastds.dispatch.trust import address_rules
-from fastds.errors import FastdsError, MissingTable, RowNotFound, StoreError
+from fastds.errors import FastdsError, MissingTable, RowNotFound, StoreError, TableVersionMismatch
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.tcp import StreamEndpoint
@@ -241,6 +241,11 @@ class Prober:
             runtime = {d.id: d.state for found in sets_now.values() for d in found.destinations}
         if not self.health.tracked:  # the cluster's states, as they were when this node joined
             runtime.update(self._cluster_states)
+        try:
+            await self.store.check_schema()
+            schema_problems = []
+        except TableVersionMismatch as exc:  # the rows still load; say what the operator must fix
+            schema_problems = [str(exc)]
         rows = await self.store.load_destinations()
         dialplan = await self.store.load_dialplan(self.settings.dialplan_id)
         try:
@@ -251,7 +256,7 @@ class Prober:
         sets, unresolved = resolve(sets)
         discarded = len(problems) + len(unresolved)
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
-        problems += unresolved + Router(dialplan, default).problems + address_problems
+        problems = schema_problems + problems + unresolved + Router(dialplan, default).problems + address_problems
         for problem in problems:
             log.warning("%s", problem)
         states, changes = self.health.load(slots(sets), now, inherit, runtime)

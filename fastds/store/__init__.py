@@ -15,7 +15,7 @@ import os
 from typing import Any, Protocol
 
 from fastds.dispatch.trust import ADDRESS_COLUMNS
-from fastds.errors import StoreError
+from fastds.errors import StoreError, TableVersionMismatch
 
 DISPATCHER_COLUMNS = ("id", "setid", "destination", "socket", "state", "probe_mode", "weight", "priority", "attrs",
                       "description")
@@ -92,7 +92,7 @@ def check_versions(found: dict[str, int]) -> None:
         if table not in found:
             raise StoreError(f"table {table!r} is missing from the version table: run `fastds db init`")
         if found[table] != version:
-            raise StoreError(f"table {table!r} has version {found[table]}, fastds speaks version {version} "
+            raise TableVersionMismatch(f"table {table!r} has version {found[table]}, fastds speaks version {version} "
                              "(OpenSIPS 3.4); migrate the table or point FASTDS_DB_URL elsewhere")
 
 

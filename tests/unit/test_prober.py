@@ -138,3 +138,17 @@ def test_pike_rm_goes_to_the_workers_through_the_unblock_ring(tmp_path):
         return view.unblock_requests(0)
 
     assert asyncio.run(body()) == (1, ["203.0.113.9"])
+
+
+def test_a_reload_reports_a_table_version_mismatch(tmp_path):
+    """The rows load, but the operator is told the version table disagrees (as /health and check say)."""
+    async def body():
+        prober, store, view = await started_prober(tmp_path)
+        await store._change("UPDATE version SET table_version = 8 WHERE table_name = 'dispatcher'")
+        reply = await prober.control({"op": "reload", "inherit": True}, 1.0)
+        return reply, view.generation
+
+    reply, generation = asyncio.run(body())
+    assert reply["ok"] and reply["generation"] == generation == 2
+    assert reply["problems"] == ["table 'dispatcher' has version 8, fastds speaks version 9 (OpenSIPS 3.4); "
+                                 "migrate the table or point FASTDS_DB_URL elsewhere"]
