@@ -1266,9 +1266,7 @@ cdef SipMessage scan_message(bytes data, int max_bytes, int max_headers):
     m.via_start = m.branch_start = m.received_start = m.maddr_start = -1
     m.via_transport_start = m.via_host_start = m.rport_param_start = -1
     m.rport = -2
-    if n > max_bytes:
-        m._error("message larger than FASTDS_SIP_MAX_MESSAGE_BYTES", max_bytes, 0)
-        return m
+    cdef bint too_large = n > max_bytes  # the head is still read, so a request can be answered 513
     while pos + 1 < n and p[pos] == 13 and p[pos + 1] == 10:  # leading CRLFs (§7.5)
         pos += 2
     pos = m._start_line(p, pos, n)
@@ -1323,6 +1321,9 @@ cdef SipMessage scan_message(bytes data, int max_bytes, int max_headers):
         m.n_headers += 1
         if h.hid != H_OTHER:
             m._header(p, index)  # a bad value is recorded; keep indexing to find the Via
+    if too_large:
+        m._error("message larger than FASTDS_SIP_MAX_MESSAGE_BYTES", max_bytes, 513)
+        return m
     m._finish(p, n)
     return m
 
@@ -1331,7 +1332,7 @@ def scan(data, int max_bytes=65535, int max_headers=256):
     """Scan one SIP message (one UDP datagram, or one framed stream message).
 
     Returns a SipMessage; raises SipParseError for anything malformed, with
-    status_hint 400 / 505 for a request whose top Via was read (the partial message
+    status_hint 400 / 505 / 513 for a request whose top Via was read (the partial message
     rides on the exception) and 0 when the message must just be dropped.
     """
     cdef bytes b = data if type(data) is bytes else bytes(data)

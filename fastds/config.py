@@ -317,7 +317,7 @@ class Settings:
 
     sip_listen: tuple[Listener, ...] = setting(LISTENERS, "udp:0.0.0.0:5060", "public SIP addresses every worker binds (SO_REUSEPORT): one udp, optionally one tcp and one tls; a bare IP:port is udp")
     sip_advertise: str = setting(ADVERTISE, "", "address put in our Via and Record-Route; empty = the listen IP (wildcard: the host name's)")
-    sip_max_message_bytes: int = setting(integer(1024, 1048576), "65535", "largest SIP message accepted; larger ones are dropped and counted")
+    sip_max_message_bytes: int = setting(integer(1024, 1048576), "65535", "largest SIP message accepted; a larger request whose head can be read is answered 513, anything larger is dropped; both counted (too_large)")
     sip_max_headers: int = setting(integer(16, 10000), "256", "most header lines in one message; more is a 400")
     sip_rcvbuf_bytes: int = setting(integer(65536, 1073741824), "8388608", "UDP receive buffer per socket (SO_RCVBUF); small buffers overflow in bursts")
     tcp_idle_timeout_s: int = setting(integer(1, 86400), "120", "a TCP connection nothing was read from or written to this long is closed")

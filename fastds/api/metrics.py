@@ -22,13 +22,14 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "tcp_connections", "tls_connections", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
-    "parse_errors": "datagrams dropped or answered 400 because they did not parse (or were longer than 65,535 bytes)",
+    "parse_errors": "datagrams dropped or answered 400 because they did not parse",
+    "keepalives": "keep-alive datagrams (only CRLFs) received: not answered, not errors",
     "transactions_open": "server transactions open now", "replies_5xx": "5xx replies sent upstream",
     "failovers": "requests moved to the next destination", "egress_blocked": "sends refused by FASTDS_EGRESS_ALLOW",
     "retransmissions_sent": "requests retransmitted (timers A/E)", "timeouts": "branches with no final reply in time",
     "no_route": "initial requests with no active destination (500)",
     "send_errors": "datagrams the kernel refused to send, or ICMP errors for them",
-    "too_large": "requests too big for one datagram once rewritten (513)",
+    "too_large": "messages over FASTDS_SIP_MAX_MESSAGE_BYTES, or requests too big for one datagram once rewritten (513)",
     "handler_errors": "datagrams whose handling failed (logged one line each, dropped)",
     "overload_rejected": "new INVITEs refused with 503: FASTDS_MAX_TRANSACTIONS reached (the memory budget)",
     "lag_rejected": "new INVITEs refused with 503: the event loop lagged over FASTDS_OVERLOAD_LAG_MS",

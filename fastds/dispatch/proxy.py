@@ -1,7 +1,8 @@
 """The stateful proxy core of one worker: datagrams and time in, sends out (sans-IO).
 
-Owns what happens to every message (docs/architecture.md §3, RFC 3261 §16-§17, OpenSIPS tm rules
-of ANCHORS.md §2): parse errors answered 400 or dropped; retransmissions absorbed;
+Owns what happens to every message (docs/architecture.md §3, RFC 3261 §16-§17, OpenSIPS tm's
+failover rules, modules/tm/t_reply.c): parse errors answered 400 or dropped, keep-alives
+(CRLFs) counted apart, messages over FASTDS_SIP_MAX_MESSAGE_BYTES answered 513; retransmissions absorbed;
 OPTIONS to fastds answered; 483 / 482 / 416 / 420 checks; initial requests routed by
 the dialplan, destinations selected, forwarded with one 100 Trying upstream; responses
 matched to client transactions and relayed (100s are not); serial failover on
@@ -65,6 +66,7 @@ from fastds.sip import (
 from fastds.sip.branch import RecordRoute
 
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
+KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (phones send CRLFs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +166,13 @@ class Proxy:
         try:
             message = scan(data, self.config.max_message_bytes, self.config.max_headers)
         except SipParseError as exc:
-            self.counters["parse_errors"] += 1
+            if not data.strip(KEEPALIVE_BYTES):
+                self.counters["keepalives"] += 1  # a NAT keep-alive (CRLFs): not an error, nothing to answer
+                return self._out
+            if len(data) > self.config.max_message_bytes:
+                self.counters["too_large"] += 1  # a request whose head was read is answered 513
+            else:
+                self.counters["parse_errors"] += 1
             if exc.status_hint and exc.message is not None:
                 self._reply_stateless(exc.message, source, exc.status_hint, exc.reason.encode()[:100])
             return self._out

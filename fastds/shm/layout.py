@@ -43,7 +43,7 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 12
+LAYOUT_VERSION = 13
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -57,7 +57,7 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "untrusted_dropped", "pike_dropped", "pike_blocks", "pike_blocked", "pike_tracked",
                    "transport_refused", "stray_stream_dropped", "tcp_connections", "tls_connections", "tcp_accepted",
                    "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "tcp_dialled",
-                   "tcp_connect_failures", "connection_failovers", "pid")
+                   "tcp_connect_failures", "connection_failovers", "keepalives", "pid")
 BLOCKED_HEAD = struct.Struct("<QII")
 BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
 BLOCKED_SLOTS = 128

@@ -428,6 +428,27 @@ def test_a_request_too_big_for_a_datagram_once_rewritten_is_answered_513_and_cha
     assert not [a for a in actions if isinstance(a, ReportFailure)] and proxy.counters["too_large"] == 1
 
 
+def test_a_message_over_the_configured_size_is_answered_513_where_its_head_reads_and_counted_as_too_large():
+    proxy = make_proxy(max_message_bytes=2000)
+    body = b"v=0\r\n" + b"a=x-padding:" + b"p" * 3000 + b"\r\n"
+    big = request().replace(b"Content-Length: 0\r\n\r\n", b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    (reply,) = sends(proxy.receive(big, CALLER, 0.0), CALLER)
+    assert (scan(reply.data).status_code, scan(reply.data).call_id) == (513, b"c1@u")
+    assert proxy.clients == {} and proxy.counters["too_large"] == 1 and proxy.counters["parse_errors"] == 0
+    big_response = answer(request(), 200).replace(b"Content-Length: 0\r\n\r\n",
+                                                  b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    assert proxy.receive(big_response, D1, 0.1) == []  # a response is never answered
+    assert proxy.counters["too_large"] == 2 and proxy.counters["parse_errors"] == 0
+
+
+def test_crlf_keepalives_are_counted_apart_and_not_answered():
+    proxy = make_proxy()
+    for keepalive in (b"\r\n\r\n", b"\r\n", b"\0\0\0\0"):
+        assert proxy.receive(keepalive, CALLER, 0.0) == []
+    assert proxy.counters["keepalives"] == 3 and proxy.counters["parse_errors"] == 0
+    assert proxy.receive(b"\r\nGARBAGE\r\n", CALLER, 0.0) == [] and proxy.counters["parse_errors"] == 1
+
+
 def test_local_responses_fill_rport_and_received_as_relayed_ones_do():
     """RFC 3581: the caller's bare ;rport is filled in 100 Trying, 200 to OPTIONS, 483, 503 ..."""
     behind_nat = ("127.0.0.7", 40001)
