@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import functools
 import logging
 import sys
+import time
 
 import orjson
 
@@ -380,10 +382,22 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
         return 0
     print(f"# cluster {reply['name']}, seen from node {reply['node']}: {'DEGRADED' if reply['degraded'] else 'ok'}"
           + (f" ({reply['error']})" if reply.get("error") else ""))
-    probes = reply["probes"]
-    _print_table(("id", "sip", "api", "pid", "version", "started_at", "beat_at", "probes"),
-                 [{**node, "probes": len(probes.get(node["id"], []))} for node in reply["nodes"]])
+    probes, now = reply["probes"], time.time()
+    _print_table(("id", "sip", "api", "pid", "version", "started", "last_beat", "probes"),
+                 [{**node, "probes": len(probes.get(node["id"], [])), "started": _utc(node.get("started_at")),
+                   "last_beat": _ago(node.get("beat_at"), now)} for node in reply["nodes"]])
     return 0
+
+
+def _utc(unix_time: float | None) -> str:
+    """A Unix time as the operator reads it: 2026-12-07 16:04:47Z."""
+    if unix_time is None:
+        return ""
+    return datetime.datetime.fromtimestamp(unix_time, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _ago(unix_time: float | None, now: float) -> str:
+    return "" if unix_time is None else f"{max(0.0, now - unix_time):.1f} s ago"
 
 
 def build_parser() -> argparse.ArgumentParser:

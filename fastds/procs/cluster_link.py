@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -60,12 +59,13 @@ class ClusterLink:
     def __init__(self, url: str, name: str, heartbeat_s: float, cluster: ClusterState, about: dict[str, Any],
                  on_record: Callable[[StateRecord], None], on_reload: Callable[[bool], Awaitable[None]],
                  on_members: Callable[[], None]):
-        """on_record: a winning record from another node, to apply; on_reload(inherit): a
-        reload another node broadcast; on_members: the live nodes (or degraded) changed."""
+        """about: what the heartbeat tells of this node (sip, api, pid: the master's, which an
+        operator signals); on_record: a winning record from another node, to apply;
+        on_reload(inherit): a reload another node broadcast; on_members: the live nodes (or
+        degraded) changed."""
         self.cluster = cluster
         self.heartbeat_s = heartbeat_s
-        self.about = {**about, "id": cluster.node_id, "version": __version__, "pid": os.getpid(),
-                      "started_at": round(time.time(), 3)}
+        self.about = {**about, "id": cluster.node_id, "version": __version__, "started_at": round(time.time(), 3)}
         self._prefix = f"fastds:{name}:"
         self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._publish = self._redis.register_script(PUBLISH)
@@ -204,6 +204,7 @@ class ClusterLink:
             await self._send_unpublished_or_raise()
             await self._resync()
             self.cluster.degraded = False
+            self.last_error = ""  # status shows a current error only
             log.info("cluster %s: Redis reachable again, states converged; probing shared again", self._prefix[7:-1])
         nodes = {}
         async for key in self._redis.scan_iter(match=self.key("node:*"), count=100):

@@ -60,7 +60,7 @@ class ControlClient:
                 reply = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue
-            future = self._waiting.pop(reply.get("id"), None)
+            future = self._waiting.pop(reply.pop("id", None), None)  # the id matched it: not part of the answer
             if future is not None and not future.done():
                 future.set_result(reply)
 

@@ -369,7 +369,8 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         await store.check_schema()
         if settings.cluster_url:
             await prober.join_cluster(node_id(settings), {"sip": "%s:%d" % settings.udp_listen,
-                                                          "api": "%s:%d" % settings.api_listen})
+                                                          "api": "%s:%d" % settings.api_listen,
+                                                          "pid": os.getppid()})  # the master's
         await prober.reload(loop.time(), inherit=False)
     except (FastdsError, OSError) as exc:
         log.error("prober cannot start: %s", exc)

@@ -8,9 +8,12 @@ told to stay silent, and record every datagram, so the probes each receives can 
 """
 
 import os
+import re
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -119,8 +122,17 @@ def test_probes_are_shared_and_a_dead_nodes_share_is_taken_over(cluster):
     a, b, c = start(3, callee_count=6, probing_mode=1, ping_interval_s=1)
     wait_for(lambda: all(len(node.api("GET", "/api/v1/cluster")[1]["nodes"]) == 3 for node in nodes) or None,
              10, "every node seeing three")
-    listed = a.api("GET", "/api/v1/cluster")[1]["nodes"]
+    reply = a.api("GET", "/api/v1/cluster")[1]
+    listed = reply["nodes"]
     assert [n["id"] for n in listed] == ["n1", "n2", "n3"] and all(n["beat_at"] >= n["started_at"] for n in listed)
+    assert "id" not in reply and reply["node"] == "n1"  # the control request's id is not part of the answer
+    assert [n["pid"] for n in listed] == [node.processes[-1].pid for node in nodes]  # the masters, which take signals
+    shown = subprocess.run([sys.executable, "-m", "fastds", "cluster", "status"], capture_output=True, text=True,
+                           env=a.env(), timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    header, *rows = shown.stdout.splitlines()[1:]
+    assert header.split() == ["id", "sip", "api", "pid", "version", "started", "last_beat", "probes"]
+    assert all(re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +\d+\.\d s ago ", row) for row in rows), rows
     since = time.monotonic() + 1.0
     time.sleep(1.0 + 3.0)  # three ping intervals, once membership settled
     counts = [len(callee.probes(since)) for callee in callees]
@@ -171,6 +183,7 @@ def test_a_redis_outage_degrades_every_node_and_they_converge_when_it_heals(clus
     wait_for(lambda: states(b)[uri] == "inactive" or None, 10, "B converging after the heal")
     assert time.monotonic() - healed < 2.0 + 0.5
     wait_for(lambda: a.api("GET", "/api/v1/health")[1]["checks"].get("cluster") == "ok" or None, 10, "healthy again")
+    assert a.api("GET", "/api/v1/cluster")[1]["error"] is None  # no stale Redis error once it answers again
 
 
 def test_a_duplicate_node_id_is_refused(cluster):
