@@ -277,13 +277,16 @@ def mysql_database():
 
 class Relay:
     """A TCP relay to a shared server (MariaDB by default, Redis) that can be cut (every
-    connection closed, new ones refused) and restored: an outage without touching the server."""
+    connection closed, new ones refused) and restored, or stalled (a silent partition) and
+    healed: an outage without touching the server."""
 
     def __init__(self, target_port: int = 3306):
         self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.open = True
+        self.flowing = threading.Event()  # cleared: a partition, nothing forwarded and nothing closed
+        self.flowing.set()
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -301,10 +304,10 @@ class Relay:
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source, target):
+    def _pipe(self, source, target):
         try:
             while data := source.recv(65536):
+                self.flowing.wait()
                 target.sendall(data)
         except OSError:
             pass
@@ -328,6 +331,14 @@ class Relay:
     def restore(self):
         self.open = True
 
+    def stall(self):
+        """A silent partition: connections stay open, nothing more gets through either way."""
+        self.flowing.clear()
+
+    def heal(self):
+        self.flowing.set()
+
     def close(self):
         self.cut()
+        self.flowing.set()  # stalled pipes wake to find their sockets shut
         self.listener.close()

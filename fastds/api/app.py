@@ -10,7 +10,9 @@ write the destinations are reloaded (inheriting runtime state) unless `?reload=0
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from fastds.errors import FastdsError, FieldError, RowNotFound, StoreError
 from fastds.store import Store
 
 PANEL = Path(__file__).with_name("panel.html")
+HEALTH_STORE_TIMEOUT_S = 2.0
+log = logging.getLogger("fastds.api")
 Control = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -42,6 +46,7 @@ class Api:
         self.capacity = capacity
         self.mi = MiHandler(snapshot, control)
         self.metrics = metrics.MetricsPage(snapshot)
+        self._store_ok = True  # as the last health check found it
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -215,16 +220,31 @@ class Api:
                 checks["cluster"] = cluster if cluster == "ok" else "cluster degraded: Redis unreachable, routing alone"
         except FastdsError as exc:
             checks["prober"] = str(exc)
-        try:
-            await self.store.check_schema()
-            checks["store"] = "ok"
-        except StoreError as exc:
-            checks["store"] = str(exc)
+        checks["store"] = await self._store_check()
         routable = snapshot.generation > 0 and active > 0
         healthy = checks["prober"] == checks["store"] == checks.get("cluster", "ok") == "ok"
         status = "down" if not routable else "ok" if healthy else "degraded"
         return json_response({"status": status, "generation": snapshot.generation, "checks": checks},
                              200 if routable else 503)
+
+    async def _store_check(self) -> str:
+        """"ok", or why not, within HEALTH_STORE_TIMEOUT_S whatever the store does (an L4
+        balancer must not pull a node that routes because its database hangs); a change
+        either way is logged once."""
+        try:
+            await asyncio.wait_for(self.store.check_schema(), HEALTH_STORE_TIMEOUT_S)
+            verdict = "ok"
+        except StoreError as exc:
+            verdict = str(exc)
+        except asyncio.TimeoutError:
+            verdict = f"store not answering: {self.store.name} gave no reply within {HEALTH_STORE_TIMEOUT_S:g} s"
+        if (verdict == "ok") != self._store_ok:
+            self._store_ok = verdict == "ok"
+            if self._store_ok:
+                log.info("store %s answers again", self.store.name)
+            else:
+                log.warning("store check failed: %s", verdict)
+        return verdict
 
     # -- /mi, /metrics, / ---------------------------------------------------------------------
 

@@ -2,12 +2,14 @@
 
 Owns the SQL against MySQL (schema in mysql.sql beside this file) and the connection: one
 connection, opened on first use and again after any failure, so a database that went
-away is retried on the next call. Every driver error becomes a StoreError that names the
-server (never the password); a write either reaches the table or raises.
+away is retried on the next call; every statement bounded in time. Every driver error
+becomes a StoreError that names the server (never the password); a write either reaches
+the table or raises. `db init` creates the database itself when the user may.
 """
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
 import warnings
 from pathlib import Path
@@ -31,6 +33,12 @@ from fastds.store import (
 
 SCHEMA = Path(__file__).with_name("mysql.sql")
 CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_S = 5  # connect included: every statement is answered, or is an error, within this
+ER_BAD_DB_ERROR = 1049  # MySQL's "Unknown database"
+
+
+class UnknownDatabase(StoreError):
+    """The database FASTDS_DB_URL names does not exist on the server."""
 
 
 def parse_mysql_url(url: str) -> dict[str, Any]:
@@ -49,19 +57,38 @@ class MysqlStore(RowMethods):
         self._connection = None
 
     async def _execute(self, sql: str, params: tuple = (), fetch: bool = False, idempotent: bool = True):
-        """Run one statement; (rows or None, rowcount, lastrowid). A failure drops the
-        connection. A connection kept from before may have died with an outage since:
-        an idempotent statement that fails on it is tried once more on a new one (an
-        INSERT is not: it may have landed before the connection broke)."""
+        """Run one statement; (rows or None, rowcount, lastrowid), within STATEMENT_TIMEOUT_S:
+        a server behind a partition (nothing answers, nothing closes) is an error, not a
+        wait without end. A statement cut off (timed out, or its caller cancelled) leaves the
+        connection in an unknown state: it is dropped."""
+        try:
+            return await asyncio.wait_for(self._attempt(sql, params, fetch, idempotent), STATEMENT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            await self.close()
+            raise StoreError(f"{self.name}: not answering (no reply within {STATEMENT_TIMEOUT_S} s)") from None
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+
+    async def _connect(self, with_database: bool = True):
+        params = self._params if with_database else {k: v for k, v in self._params.items() if k != "db"}
+        try:
+            return await asyncmy.connect(**params, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except (DriverError, OSError, EOFError, RuntimeError) as exc:
+            # on uvloop, asyncmy raises RuntimeError ("Transport does not expose socket
+            # instance") when the server hangs up during the handshake
+            if isinstance(exc, DriverError) and exc.args and exc.args[0] == ER_BAD_DB_ERROR:
+                raise UnknownDatabase(f"{self.name}: database {self._params['db']!r} does not exist: run "
+                                      "`fastds db init` (it creates it when the user may)") from None
+            raise StoreError(f"{self.name}: cannot connect: {exc}") from None
+
+    async def _attempt(self, sql: str, params: tuple, fetch: bool, idempotent: bool):
+        """One statement. A failure drops the connection. A connection kept from before may
+        have died with an outage since: an idempotent statement that fails on it is tried
+        once more on a new one (an INSERT is not: it may have landed before the connection broke)."""
         reused = self._connection is not None
         if self._connection is None:
-            try:
-                self._connection = await asyncmy.connect(**self._params, autocommit=True,
-                                                         connect_timeout=CONNECT_TIMEOUT_S)
-            except (DriverError, OSError, EOFError, RuntimeError) as exc:
-                # on uvloop, asyncmy raises RuntimeError ("Transport does not expose socket
-                # instance") when the server hangs up during the handshake
-                raise StoreError(f"{self.name}: cannot connect: {exc}") from None
+            self._connection = await self._connect()
         try:
             async with self._connection.cursor(DictCursor) as cursor:
                 await cursor.execute(sql, params)
@@ -70,10 +97,30 @@ class MysqlStore(RowMethods):
         except (DriverError, OSError) as exc:
             await self.close()
             if reused and idempotent:
-                return await self._execute(sql, params, fetch, idempotent=False)
+                return await self._attempt(sql, params, fetch, idempotent=False)
             raise StoreError(f"{self.name}: {exc}") from None
 
+    async def _create_database(self) -> None:
+        """CREATE DATABASE, for `fastds db init` on a server where the user may; a clear
+        error naming what to do where it may not."""
+        try:
+            connection = await asyncio.wait_for(self._connect(with_database=False), STATEMENT_TIMEOUT_S)
+            try:
+                async with connection.cursor() as cursor:
+                    await asyncio.wait_for(cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{self._params['db']}`"),
+                                           STATEMENT_TIMEOUT_S)
+            finally:
+                connection.close()
+        except (DriverError, OSError, asyncio.TimeoutError) as exc:
+            raise StoreError(f"{self.name}: database {self._params['db']!r} does not exist and could not be created "
+                             f"({exc or 'no reply'}); create it (CREATE DATABASE {self._params['db']}) or have it "
+                             "created, then run `fastds db init` again") from None
+
     async def init_schema(self) -> None:
+        try:
+            await self._execute("SELECT 1")
+        except UnknownDatabase:
+            await self._create_database()
         with warnings.catch_warnings():  # the server's "already exists" notes of a partial schema
             warnings.simplefilter("ignore")
             for statement in filter(None, (part.strip() for part in SCHEMA.read_text().split(";\n"))):

@@ -147,3 +147,46 @@ def test_db_init_on_an_existing_schema_says_so_without_the_servers_notes(mysql_d
                                    env=env, timeout=60) for _ in range(2))
     assert (first.returncode, first.stdout) == (0, "fastds: schema ready (created)\n"), first.stderr
     assert (again.returncode, again.stdout, again.stderr) == (0, "fastds: schema ready (existing)\n", "")
+
+
+def test_db_init_creates_a_database_that_does_not_exist_yet(mysql_database):
+    """The README's MySQL walk-through: `fastds db init` on a server where the database is not there yet."""
+    import subprocess
+    import sys
+
+    run(admin(f"DROP DATABASE {mysql_database}"))  # the fixture drops it again afterwards (IF EXISTS)
+    env = {"PATH": "/usr/bin:/bin", "FASTDS_DB_URL": mysql_url(mysql_database)}
+    listed = subprocess.run([sys.executable, "-m", "fastds", "ds", "list"], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert listed.returncode == 1
+    assert f"database '{mysql_database}' does not exist: run `fastds db init` (it creates it when the user may)" \
+        in listed.stderr
+    init = subprocess.run([sys.executable, "-m", "fastds", "db", "init"], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert (init.returncode, init.stdout) == (0, "fastds: schema ready (created)\n"), init.stderr
+    run(MysqlStore(mysql_url(mysql_database)).check_schema())
+
+
+def test_a_silent_partition_is_an_error_within_the_statement_bound_not_a_wait(mysql_database):
+    from fastds.store.mysql import STATEMENT_TIMEOUT_S
+
+    relay = Relay()
+    try:
+        async def partition():
+            store = MysqlStore(mysql_url(mysql_database, relay.port))
+            await store.init_schema()
+            relay.stall()  # nothing answers, nothing closes
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(StoreError, match=f"not answering \\(no reply within {STATEMENT_TIMEOUT_S} s\\)"):
+                await store.load_destinations()
+            waited = loop.time() - started
+            relay.heal()
+            rows = await store.load_destinations()  # a new connection: the cut-off one was dropped
+            await store.close()
+            return waited, rows
+
+        waited, rows = run(partition())
+        assert waited < STATEMENT_TIMEOUT_S + 5 and rows == []  # the bound is fastds's, with room for a busy box
+    finally:
+        relay.close()

@@ -74,3 +74,30 @@ def test_the_api_on_mariadb_refuses_writes_while_the_database_is_away(harness, m
         assert harness.api("GET", "/api/v1/health")[1]["status"] == "ok"
     finally:
         relay.close()
+
+
+def test_a_silent_database_partition_leaves_health_answering_degraded_while_calls_flow(harness, mysql_database):
+    """A relay that stops forwarding without closing (a partition): /health must answer, say
+    why, and the log must say it once; calls go on, and health is ok again once it heals."""
+    relay = Relay()
+    try:
+        port = free_udp_port()
+        asyncio.run(seed(mysql_url(mysql_database), [port]))
+        harness.uas("uas.xml", port)
+        harness.start_fastds(db_url=mysql_url(mysql_database, relay.port))
+        assert harness.api("GET", "/api/v1/health")[1]["status"] == "ok"
+        relay.stall()
+        for _ in range(2):  # the first check times out; the second finds no connection to reuse, and times out too
+            started = time.monotonic()
+            status, health, _ = harness.api("GET", "/api/v1/health")
+            assert time.monotonic() - started < 10  # fastds bounds it (2 s), not the client's 30 s
+            assert status == 200 and health["status"] == "degraded", health
+            assert health["checks"]["store"].startswith("store not answering"), health
+        assert len(harness.log_lines("store check failed: store not answering")) == 1
+        code, stats = harness.uac("uac.xml", 50, rate=50)
+        assert code == 0 and (stats["SuccessfulCall(C)"], stats["FailedCall(C)"]) == ("50", "0")
+        relay.heal()
+        wait_for(lambda: harness.api("GET", "/api/v1/health")[1]["status"] == "ok" or None, 30, "health ok again")
+        assert harness.log_lines("answers again")
+    finally:
+        relay.close()
