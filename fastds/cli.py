@@ -1,7 +1,8 @@
 """The `fastds` command: run, check, db init, ds ..., address list|add|rm, cluster status, --version.
 
 Owns argument parsing and exit statuses: 0 ok, 1 runtime failure (store, sockets),
-2 bad configuration, usage or input. The ds and address commands go through the running
+2 bad configuration, usage or input (a token the running fastds refuses), 141 the reader
+of our output went away (a closed pipe). The ds and address commands go through the running
 fastds's API when it answers (live state, applied at once), else to the store directly. Reads the
 environment only through fastds.config.
 Subcommands import what they need lazily so `fastds check` starts nothing.
@@ -14,6 +15,7 @@ import asyncio
 import datetime
 import functools
 import logging
+import os
 import sys
 import time
 
@@ -26,6 +28,7 @@ from fastds.errors import ConfigError, FastdsError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what the shell shows for a program a closed pipe ended
 STATE_CHOICES = [state.label for state in DestinationState] + [str(int(state)) for state in DestinationState]
 
 
@@ -71,7 +74,7 @@ def _with_store(action):
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the environment: print the effective settings as JSON (secrets masked),
-    then open the store and try the SIP and API binds, a line each (stderr)."""
+    then open the store and try every SIP listener's bind and the API's, a line each (stderr)."""
     settings = _settings_or_exit()
     sys.stdout.write(orjson.dumps(effective(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
     if args.offline:
@@ -406,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(group, name, handler):
-        sub = group.add_parser(name, help=handler.__doc__.splitlines()[0])
+        summary = " ".join(handler.__doc__.split("\n\n")[0].split())  # the docstring's first paragraph, whole
+        sub = group.add_parser(name, help=summary, description=summary)
         sub.set_defaults(handler=handler)
         return sub
 
@@ -415,11 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="only the variables: do not open the store nor try the binds")
     db = commands.add_parser("db", help="the store's schema").add_subparsers(dest="db_command", required=True)
     command(db, "init", cmd_db_init)
-    ds = commands.add_parser("ds", help="destinations in the store").add_subparsers(dest="ds_command", required=True)
+    ds = commands.add_parser("ds", help="destinations: through the running fastds, else in the store").add_subparsers(dest="ds_command", required=True)
     command(ds, "list", cmd_ds_list).add_argument("--json", action="store_true", help="JSON instead of a table")
     add = command(ds, "add", cmd_ds_add)
     add.add_argument("--set", type=int, required=True, help="destination set id")
-    add.add_argument("--uri", required=True, help="sip: URI over UDP, e.g. sip:10.0.0.5:5060 (TCP and TLS are not spoken yet)")
+    add.add_argument("--uri", required=True, help="sip: or sips: URI, e.g. sip:10.0.0.5:5060 or "
+                     "sip:10.0.0.5;transport=tcp (TCP and TLS need a tcp: or tls: listener in FASTDS_SIP_LISTEN)")
     add.add_argument("--weight", type=int, default=1)
     add.add_argument("--priority", type=int, default=0)
     add.add_argument("--state", choices=STATE_CHOICES, default="active")
@@ -453,7 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        status = args.handler(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:  # `fastds ds list | head -2`: the reader has gone, as a pipeline means
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

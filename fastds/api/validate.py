@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastds.dispatch.sets import destination_from_row
+from fastds.dispatch.sets import BadUri, destination_from_row
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.trust import ADDRESS_COLUMNS, AddressRule, BadAddressRow
 from fastds.errors import FieldError
@@ -87,6 +87,8 @@ def destination_fields(body: Any, current: Mapping[str, Any] | None = None) -> d
         raise FieldError("socket", row["socket"], "proto:host[:port], e.g. udp:10.0.0.10:5060")
     try:
         destination_from_row(row)  # a TCP or TLS one loads where there is a listener for it (fastds/dispatch/sets.py)
+    except BadUri as exc:  # says which part of the URI is wrong (a port out of range, a transport)
+        raise FieldError("destination", row["destination"], exc.expected) from None
     except ValueError:
         raise FieldError("destination", row["destination"],
                          "a sip: or sips: URI with a host (transport udp, tcp or tls)") from None

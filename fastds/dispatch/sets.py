@@ -14,12 +14,21 @@ priorities keeping row order (index 0 = highest priority, as in OpenSIPS).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastds.dispatch.state import DestinationState
 from fastds.errors import SipParseError
 from fastds.sip import parse_uri
+
+
+class BadUri(ValueError):
+    """The destination column is not a URI fastds can send to; `expected` says what would be."""
+
+    def __init__(self, uri_text: str, problem: str, expected: str):
+        super().__init__(f"destination {uri_text!r} {problem}: expected {expected}")
+        self.expected = expected
 
 
 class UnsupportedTransport(ValueError):
@@ -101,12 +110,16 @@ def destination_from_row(row: Mapping[str, Any], listeners: frozenset[str] = ALL
     try:
         uri = parse_uri(uri_text.encode())
     except SipParseError:
-        raise ValueError(f"destination {uri_text!r} is not a SIP URI") from None
+        port = re.search(r"^sips?:[^;?>]*:(\d+)(?:[;?>]|$)", uri_text, re.IGNORECASE)
+        if port and not 1 <= int(port.group(1)) <= 65535:
+            raise BadUri(uri_text, f"has port {port.group(1)}", "a port from 1 to 65535") from None
+        raise BadUri(uri_text, "is not a SIP URI", "a sip: or sips: URI with a host") from None
     if uri.kind not in ("sip", "sips") or not uri.host:
-        raise ValueError(f"destination {uri_text!r} is not a sip: or sips: URI with a host")
+        raise BadUri(uri_text, "has no host" if uri.kind in ("sip", "sips") else f"is a {uri.scheme.decode()}: URI",
+                     "a sip: or sips: URI with a host")
     transport = (uri.param("transport") or (b"tls" if uri.kind == "sips" else b"udp")).decode().lower()
     if transport not in ("udp", "tcp", "tls"):
-        raise ValueError(f"destination {uri_text!r} has transport {transport!r}: expected udp, tcp or tls")
+        raise BadUri(uri_text, f"has transport {transport!r}", "transport udp, tcp or tls")
     if transport not in listeners:
         raise UnsupportedTransport(
             f"destination {uri_text!r} needs {'TLS (sips:)' if uri.kind == 'sips' else transport.upper()} and "

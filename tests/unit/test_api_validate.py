@@ -31,7 +31,15 @@ def test_another_transport_is_refused_saying_why():
     with pytest.raises(FieldError) as caught:
         destination_fields({**GOOD, "destination": "sip:10.0.0.5;transport=sctp"})
     assert caught.value.field == "destination"
-    assert caught.value.expected == "a sip: or sips: URI with a host (transport udp, tcp or tls)"
+    assert caught.value.expected == "transport udp, tcp or tls"
+
+
+@pytest.mark.parametrize("uri", ["sip:127.0.0.1:99999", "sip:127.0.0.1:0;transport=tcp", "sips:gw.example.com:70000"])
+def test_a_port_out_of_range_is_named_as_the_problem(uri):
+    with pytest.raises(FieldError) as caught:
+        destination_fields({**GOOD, "destination": uri})
+    assert (caught.value.field, caught.value.value, caught.value.expected) == ("destination", uri,
+                                                                               "a port from 1 to 65535")
 
 
 def test_an_update_merges_over_the_current_row():

@@ -1,6 +1,7 @@
 """The `fastds` command as a subprocess: exit statuses, messages, the ds commands."""
 
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -176,3 +177,21 @@ def test_cli_check_tries_the_tcp_and_tls_binds_too(tmp_path):
     assert (f"FAIL SIP tls 127.0.0.1:{tls_port}: cannot bind SIP over TLS on 127.0.0.1:{tls_port}: Address already in use;"
             " another program holds it (change FASTDS_SIP_LISTEN or stop that program)") in held.stderr
     assert f"ok   SIP tcp 127.0.0.1:{tcp_port}: free" in held.stderr
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    env = {"FASTDS_DB_URL": f"sqlite:///{tmp_path}/ds.db", "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}"}
+    assert run_cli("db", "init", env=env).returncode == 0
+    rows = "".join(f"INSERT INTO dispatcher (setid, destination) VALUES (1, 'sip:127.0.0.1:{port}');"
+                   for port in range(5070, 7070))
+    with sqlite3.connect(tmp_path / "ds.db") as db:
+        db.executescript(rows)
+    pipeline = subprocess.run(f"{sys.executable} -m fastds ds list | head -2", shell=True, capture_output=True,
+                              text=True, env={"PATH": "/usr/bin:/bin", **env}, timeout=60)
+    assert len(pipeline.stdout.splitlines()) == 2 and pipeline.stderr == "", pipeline.stderr
+
+
+def test_cli_help_gives_each_commands_summary_whole():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "try every SIP listener's bind and the API's, a line each (stderr)." in " ".join(result.stdout.split())

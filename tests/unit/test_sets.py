@@ -62,7 +62,7 @@ def test_a_bad_row_is_reported_by_name_and_skipped_not_the_set():
     assert [d.id for d in sets[1].destinations] == [1]
     assert len(problems) == 8
     assert problems[0].startswith("dispatcher row id=2 ")
-    assert "'http://10.0.0.2' is not a sip: or sips: URI with a host" in problems[0]
+    assert "'http://10.0.0.2' is a http: URI: expected a sip: or sips: URI with a host; row skipped" in problems[0]
     assert "weight '-4' must be 0 or more" in problems[1]
     assert "weight 'fs://fs1' is not an integer" in problems[2]
     assert "state 7 must be one of 0, 1, 2" in problems[3]
