@@ -419,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="only the variables: do not open the store nor try the binds")
     db = commands.add_parser("db", help="the store's schema").add_subparsers(dest="db_command", required=True)
     command(db, "init", cmd_db_init)
-    ds = commands.add_parser("ds", help="destinations: through the running fastds, else in the store").add_subparsers(dest="ds_command", required=True)
+    ds = commands.add_parser("ds", help="destinations: through the running fastds, else in the store").add_subparsers(
+        dest="ds_command", required=True)
     command(ds, "list", cmd_ds_list).add_argument("--json", action="store_true", help="JSON instead of a table")
     add = command(ds, "add", cmd_ds_add)
     add.add_argument("--set", type=int, required=True, help="destination set id")
