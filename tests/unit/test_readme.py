@@ -16,7 +16,7 @@ def test_readme_opens_with_exactly_two_commands():
     run, test = readme_commands()
     venv = "python3 -m venv .venv && . .venv/bin/activate && "
     assert run.startswith(venv + "pip install . &&") and "fastds run" in run and "127.0.0.1" in run
-    assert test.startswith(venv) and "pytest" in test
+    assert test.startswith("bash tests/machine.sh && " + venv) and "pytest" in test  # the whole set-up, alone
 
 
 def test_readme_points_at_the_architecture_in_the_repository():
