@@ -22,7 +22,8 @@ from aiohttp import web
 
 from fastds.api import metrics
 from fastds.api.edge import EdgeRoutes
-from fastds.api.mi import MiHandler, statistics
+from fastds.api.mi import MiHandler
+from fastds.api.mi_core import statistics
 from fastds.api.replies import error, json_response, row_id
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number

@@ -1,10 +1,10 @@
 """/mi: OpenSIPS MI over JSON-RPC 2.0, so opensips-cli and the control panel drive fastds.
 
-Owns the commands ds_list, ds_set_state, ds_reload, get_statistics (fastds's counters,
-and shmem:/pkmem: from fastds/api/memory.py), the status/report commands sr_* (shaped by
-fastds/api/mi_sr.py), the permissions and pike commands (fastds/api/mi_edge.py), and
+Owns the commands ds_list, ds_set_state, ds_reload (OpenSIPS modules/dispatcher), the
+status/report commands sr_* (shaped by fastds/api/mi_sr.py), the permissions and pike
+commands (fastds/api/mi_edge.py), the core and statistics ones (fastds/api/mi_core.py), and
 `which`, which opensips-cli calls before anything else, with the result and error shapes
-of OpenSIPS 3.4 (ANCHORS.md §1.8, OpenSIPS mi/mi.c): parameter sets
+of OpenSIPS 3.4 (mi/mi.c, mi/mi_core.c): parameter sets
 ("recipes") matched by name, or by count for positional arrays (two matches = "Ambiguous
 call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with a
 "data" detail. HTTP belongs to fastds/api/app.py; this module maps a request body to
@@ -14,23 +14,20 @@ call"), "OK" results, MI errors as {"code", "message"} and JSON-RPC errors with 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from fastds.api import mi_sr
-from fastds.api.memory import MemoryStatistics
+from fastds.api.mi_core import CoreCommands
 from fastds.api.mi_edge import EdgeCommands
 from fastds.api.mi_params import (
-    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     PARTITION,
     MiError,
-    bad_type,
     bool_like_param,
     int_param,
     match_recipe,
@@ -54,13 +51,12 @@ class MiHandler:
             "ds_set_state": ([("state", "group", "address")], self.ds_set_state),
             "ds_reload": ([(), ("inherit_state",), ("partition",), ("partition", "inherit_state"), ("cluster",),
                            ("inherit_state", "cluster")], self.ds_reload),
-            "get_statistics": ([("statistics",)], self.get_statistics),
             "which": ([(), ("command",)], self.which),  # opensips-cli asks it first, to list the commands
             **{name: (recipes, functools.partial(self.status_report, mi_sr.COMMANDS[name]))
                for name, recipes in mi_sr.RECIPES.items()},
             **EdgeCommands(snapshot, self._ask).commands,
+            **CoreCommands(snapshot, control).commands,
         }
-        self.memory = MemoryStatistics()
 
     async def handle(self, body: bytes) -> tuple[int, bytes | None]:
         """(HTTP status, reply) for a POSTed body; reply None = notification, no body."""
@@ -167,35 +163,6 @@ class MiHandler:
             raise MiError(500, "ERROR Reloading data")
         return "OK"
 
-    async def get_statistics(self, params: dict[str, Any]) -> dict[str, int]:
-        names = params["statistics"]
-        if not isinstance(names, list):
-            raise bad_type("statistics")
-        if not all(isinstance(name, str) for name in names):
-            raise MiError(*INVALID_PARAMS, "Bad type for array item in parameter 'statistics'")
-        snapshot = self.snapshot()
-        available = {**statistics(snapshot), **self.memory.collect(snapshot, await self._pids(snapshot))}
-        found: dict[str, int] = {}
-        for name in names:
-            if name == "all":
-                found.update(available)
-            elif len(name) > 1 and name.endswith(":"):
-                found.update({key: value for key, value in available.items() if key.startswith(name)})
-            else:
-                found.update({key: value for key, value in available.items()
-                              if key == name or key.partition(":")[2] == name})
-        if not found:
-            raise MiError(404, "Statistics Not Found")
-        return found
-
-    async def _pids(self, snapshot: Snapshot) -> list[int | None]:
-        """The processes in pkmem order: master, prober, API, workers (None when down)."""
-        try:
-            prober = (await self.control("ping", timeout_s=2.0)).get("pid")
-        except FastdsError:
-            prober = None
-        return [os.getppid(), prober, os.getpid(), *(row["pid"] or None for row in snapshot.workers)]
-
     async def status_report(self, command: Callable[..., Any], params: dict[str, Any]) -> Any:
         """sr_* commands over the prober's groups (dispatcher) and core (fastds/api/mi_sr.py)."""
         params = {name: string_param(params, name) for name in params}
@@ -222,18 +189,3 @@ class MiHandler:
         except FastdsError as exc:
             raise MiError(500, f"ERROR {exc}") from None
 
-
-def statistics(snapshot: Snapshot) -> dict[str, int]:
-    """The statistics get_statistics serves, as "group:name" (OpenSIPS's dispatcher
-    exports none; fastds adds its own under "dispatcher:" and "fastds:")."""
-    destinations = snapshot.destinations
-    stats = {
-        "dispatcher:destinations": len(destinations),
-        **{f"dispatcher:{state.label}_destinations": sum(1 for live in destinations if live.state == state)
-           for state in DestinationState},
-        "dispatcher:picks": sum(live.picks for live in destinations),
-        "dispatcher:failovers": sum(live.failovers for live in destinations),
-        "dispatcher:generation": snapshot.generation,
-    }
-    stats.update({f"fastds:{name}": value for name, value in snapshot.totals().items()})
-    return stats

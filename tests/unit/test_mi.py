@@ -162,7 +162,7 @@ def test_json_rpc_errors():
     assert reply == {"jsonrpc": "2.0", "error": {"code": -32600, "message": "Invalid Request"}, "id": 4}
     status, reply, _ = call({"jsonrpc": "2.0", "method": "ds_list", "params": "full", "id": 4})
     assert reply["error"]["code"] == -32600
-    status, reply, _ = call({"jsonrpc": "2.0", "method": "uptime", "id": "a"})
+    status, reply, _ = call({"jsonrpc": "2.0", "method": "dr_gw_status", "id": "a"})  # a module fastds has not
     assert reply == {"jsonrpc": "2.0", "error": {"code": -32601, "message": "Method not found"}, "id": "a"}
     reply, _ = rpc("ds_list", [1])  # {partition} or {full}: OpenSIPS cannot tell either
     assert reply["error"] == {"code": -32602, "message": "Invalid params",
@@ -183,11 +183,12 @@ def test_notifications_get_no_body_and_empty_bodies_are_400():
 def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects():
     reply, _ = rpc("which")
     assert reply["result"] == ["address_dump", "address_reload", "ds_list", "ds_reload", "ds_set_state",
-                               "get_statistics", "pike_list", "pike_rm", "sr_get_status", "sr_list_identifiers",
-                               "sr_list_reports", "sr_list_status", "subnet_dump", "which"]
+                               "get_statistics", "list_statistics", "pike_list", "pike_rm", "ps", "reset_statistics",
+                               "sr_get_status", "sr_list_identifiers", "sr_list_reports", "sr_list_status",
+                               "subnet_dump", "uptime", "version", "which"]
     reply, _ = rpc("which", {"command": "ds_list"})
     assert reply["result"] == [[], ["partition"], ["full"], ["full", "partition"]]
-    reply, _ = rpc("which", {"command": "ps"})
+    reply, _ = rpc("which", {"command": "dr_gw_status"})
     assert reply["error"] == {"code": 404, "message": "unknown MI command"}
 
 
@@ -325,3 +326,56 @@ def test_pike_list_and_pike_rm():
     assert reply["result"] == "OK" and prober.requests == [("unblock", {"ip": "203.0.113.9"})]
     assert edge_rpc("pike_rm", {"ip": "nope"})[0]["error"] == {"code": 500, "message": "Bad IP"}
     assert edge_rpc("pike_rm", {"ip": "198.51.100.1"})[0]["error"] == {"code": 404, "message": "Match not found"}
+
+
+def test_the_core_commands_opensips_cp_asks_for():
+    """The dashboard's PKG widget (ps), the MI Commands tool (version, uptime): OpenSIPS 3.4
+    mi/mi_core.c shapes; ps IDs are the N of the pkmem:N- statistics."""
+    import os
+
+    workers = [{**dict.fromkeys(WORKER_COUNTERS, 0), "pid": os.getpid()}, {**dict.fromkeys(WORKER_COUNTERS, 0), "pid": 0}]
+    handler = MiHandler(lambda: Snapshot(3, {}, workers), Prober({"ok": True, "pid": 4242}))
+
+    def ask(method):
+        body = orjson.dumps({"jsonrpc": "2.0", "method": method, "id": 1})
+        return orjson.loads(asyncio.run(handler.handle(body))[1])["result"]
+
+    assert ask("version")["Server"].startswith("fastds (0.")
+    uptime = ask("uptime")
+    assert set(uptime) == {"Now", "Up since", "Up time"} and uptime["Up time"].endswith(" [sec]")
+    assert int(uptime["Up time"].split()[0]) >= 0 and len(uptime["Now"]) == 24  # ctime(), as OpenSIPS
+    assert ask("ps") == {"Processes": [
+        {"ID": 0, "PID": os.getppid(), "Type": "attendant"},
+        {"ID": 1, "PID": 4242, "Type": "prober (store, probes, states)"},
+        {"ID": 2, "PID": os.getpid(), "Type": "HTTP management (API, MI, metrics)"},
+        {"ID": 3, "PID": os.getpid(), "Type": "SIP worker 0"}]}  # worker 1 is down (pid 0): not listed
+
+
+def test_list_statistics_types_and_reset_statistics_resets_counters_only():
+    counters = {"value": 5}
+
+    def live():
+        workers = [{**dict.fromkeys(WORKER_COUNTERS, counters["value"]), "pid": 0}]
+        return Snapshot(3, {}, workers)
+
+    handler = MiHandler(live, Prober())
+
+    def ask(method, params=None):
+        body = {"jsonrpc": "2.0", "method": method, "id": 1, **({"params": params} if params is not None else {})}
+        reply = orjson.loads(asyncio.run(handler.handle(orjson.dumps(body)))[1])
+        return reply.get("result", reply.get("error"))
+
+    listed = ask("list_statistics")
+    assert listed["fastds:timeouts"] == "incremental" and listed["fastds:transactions_open"] == "non-incremental"
+    assert listed["dispatcher:generation"] == "non-incremental" and listed["shmem:used_size"] == "non-incremental"
+    assert ask("list_statistics", {"statistics": ["dispatcher:"]}) == {
+        "dispatcher:destinations": "non-incremental", "dispatcher:active_destinations": "non-incremental",
+        "dispatcher:inactive_destinations": "non-incremental", "dispatcher:probing_destinations": "non-incremental",
+        "dispatcher:picks": "incremental", "dispatcher:failovers": "incremental",
+        "dispatcher:generation": "non-incremental"}
+    assert ask("list_statistics", {"statistics": ["nothing"]}) == {"code": 404, "message": "Statistics Not Found"}
+    assert ask("reset_statistics", {"statistics": ["timeouts", "transactions_open"]}) == "OK"
+    counters["value"] = 8
+    stats = ask("get_statistics", {"statistics": ["timeouts", "transactions_open", "no_route"]})
+    assert stats == {"fastds:timeouts": 3, "fastds:transactions_open": 8, "fastds:no_route": 8}  # gauges never reset
+    assert ask("reset_statistics", {"statistics": ["nothing"]}) == {"code": 404, "message": "Statistics Not Found"}
