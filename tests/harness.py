@@ -77,6 +77,12 @@ class Sipp:
                  f"statistics in {self.stat_file}")
         return sipp_stats(self.stat_file)
 
+    def periods(self) -> list[dict[str, str]]:
+        """SIPp's rows, one per second (-fd 1): the (P) columns count that period, and
+        "at" is its end as a Unix time (CurrentTime's third field)."""
+        header, *rows = csv.reader(self.stat_file.read_text().splitlines(), delimiter=";")
+        return [{**dict(zip(header, row)), "at": row[header.index("CurrentTime")].split("\t")[2]} for row in rows]
+
 
 class LoopbackDestination:
     """A destination played by the test: a UDP socket on 127.0.0.1 whose thread records every
