@@ -26,6 +26,7 @@ DEBUG = os.environ.get("FASTDS_DEBUG") == "1"
 # The per-datagram path of a worker: ~30 % less CPU per call compiled (python -m bench.micro.call).
 COMPILED_SOURCES = [
     "fastds/dispatch/keys.py",
+    "fastds/dispatch/peers.py",
     "fastds/dispatch/pike.py",
     "fastds/dispatch/proxy.py",
     "fastds/dispatch/routes.py",
@@ -36,7 +37,7 @@ COMPILED_SOURCES = [
     "fastds/dispatch/txn.py",
     "fastds/net/egress.py",
     "fastds/net/handoff.py",
-    "fastds/net/udp.py",
+    "fastds/net/pump.py",
     "fastds/shm/live.py",
     "fastds/sip/branch.py",
     "fastds/sip/build.py",

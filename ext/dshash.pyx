@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Destination picking in C: key extraction, xxh3 hashing, weighted pick, failover order.
 
-Owns the per-request arithmetic of the OpenSIPS algorithms (ANCHORS.md §1.4-§1.7) and of
+Owns the per-request arithmetic of the OpenSIPS algorithms (modules/dispatcher/dispatch.c) and of
 fastds's flag c (weighted rendezvous hashing): one call per selection, returning the
 indexes to try in order. A SetTable is one destination set's weights and rendezvous
 seeds plus its live state, in-flight load and probe RTT per destination, and the

@@ -1,7 +1,7 @@
 """CPU per request of the edge's checks: the flood limit, the trusted-source check, the scanner match.
 
 Each line is the median over RUNS runs of NUMBER calls of what a worker does per request
-(fastds/net/udp.py calls FloodGuard.admit for every public datagram; fastds/dispatch/proxy.py
+(fastds/net/pump.py calls FloodGuard.admit for every public datagram; fastds/dispatch/proxy.py
 checks the User-Agent and the source of every initial request), and the same whole call
 as bench/micro/call.py with every check configured against none, side by side in one run.
 """

@@ -1,6 +1,6 @@
 """Where calls go when one destination of N goes down: fastds vs Kamailio's rule.
 
-Kamailio 5.8 (ANCHORS.md §3.6) sends a down destination's keys to the next active index,
+Kamailio 5.8 (src/modules/dispatcher/dispatch.c) sends a down destination's keys to the next active index,
 so one neighbour takes double load (kamailio/kamailio#2361). fastds re-hashes over the
 survivors as OpenSIPS does, or with flag c uses weighted rendezvous hashing, which also
 moves only 1/N of the keys when a destination leaves the set itself (not just goes down).

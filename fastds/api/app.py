@@ -24,7 +24,7 @@ from fastds.api import metrics
 from fastds.api.edge import EdgeRoutes
 from fastds.api.mi import MiHandler
 from fastds.api.mi_core import statistics
-from fastds.api.replies import error, json_response, row_id
+from fastds.api.replies import error, json_response, read_body, row_id
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
 from fastds.dispatch.state import DestinationState
@@ -81,18 +81,6 @@ class Api:
             response.headers["Allow"] = allowed
             return response
 
-    @staticmethod
-    async def body(request: web.Request, required: bool = True) -> Any:
-        data = await request.read()
-        if not data.strip():
-            if required:
-                raise FieldError("body", "", "a JSON object")
-            return {}
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise FieldError("body", data[:80].decode("utf-8", "replace"), f"valid JSON ({exc})") from None
-
     async def apply(self, request: web.Request) -> dict[str, Any]:
         """Reload after a write unless ?reload=0: what happened, for the response."""
         if request.query.get("reload", "1") in ("0", "no", "false"):
@@ -136,7 +124,7 @@ class Api:
         return json_response(row)
 
     async def add_destination(self, request: web.Request) -> web.Response:
-        row = destination_fields(await self.body(request))
+        row = destination_fields(await read_body(request))
         rows = await self.store.load_destinations()
         if len(rows) >= self.capacity:
             return error(409, f"the shared table holds {self.capacity} destinations (FASTDS_SHM_DESTINATIONS) "
@@ -149,7 +137,7 @@ class Api:
 
     async def update_destination(self, request: web.Request) -> web.Response:
         dest_id = row_id(request, "a destination")
-        body = await self.body(request)
+        body = await read_body(request)
         current = await self.store.get_destination(dest_id)
         if current is None:
             return error(404, f"no destination with id {dest_id}")
@@ -170,7 +158,7 @@ class Api:
     async def set_state(self, request: web.Request) -> web.Response:
         """The live state (enable / disable / probing); the prober writes it back to the store."""
         dest_id = row_id(request, "a destination")
-        body = await self.body(request)
+        body = await read_body(request)
         if not isinstance(body, dict) or set(body) != {"state"}:
             raise FieldError("body", body, 'exactly {"state": "active" | "inactive" | "probing"}')
         state = state_number("state", body["state"])
@@ -187,7 +175,7 @@ class Api:
         return json_response({key: value for key, value in reply.items() if key != "ok"})
 
     async def reload(self, request: web.Request) -> web.Response:
-        body = await self.body(request, required=False)
+        body = await read_body(request, required=False)
         unknown = set(body) - {"inherit_state"} if isinstance(body, dict) else {"body"}
         if unknown:
             field = sorted(unknown)[0]
@@ -280,7 +268,7 @@ class Api:
             web.get("/api/v1/health", self.health),
             web.get("/api/v1/cluster", self.cluster),
             web.get("/metrics", self.get_metrics),
-            *EdgeRoutes(self).routes(),
+            *EdgeRoutes(self.store, self.snapshot, self.control, self.apply).routes(),
         ])
         for path in ("/mi", "/mi/"):
             app.router.add_route("POST", path, self.mi_post)

@@ -2,7 +2,7 @@
 
 Owns MiError (an error reply: code, message, optional "data"), the JSON-RPC error codes,
 reading string / integer / boolean parameters the way OpenSIPS's get_mi_*_param do, and
-matching a request's parameters to a command's parameter sets ("recipes"; ANCHORS.md §1.8).
+matching a request's parameters to a command's parameter sets ("recipes"; OpenSIPS 3.4 mi/mi.c, mi/fmt.c).
 """
 
 from __future__ import annotations

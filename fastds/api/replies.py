@@ -1,7 +1,8 @@
 """JSON answers of the management API, one way for every route module.
 
 Owns the body encoding (orjson), the shape of an error answer ({"error": message, ...}),
-and reading a row id from a path ({id}: a positive integer, else a 400 naming it).
+reading a request's JSON body (a FieldError naming it when it is not JSON) and a row id from
+a path ({id}: a positive integer, else a 400 naming it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,19 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
     return json_response({"error": message, **extra}, status)
+
+
+async def read_body(request: web.Request, required: bool = True) -> Any:
+    """The request's JSON body ({} when empty and not required); FieldError otherwise."""
+    data = await request.read()
+    if not data.strip():
+        if required:
+            raise FieldError("body", "", "a JSON object")
+        return {}
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise FieldError("body", data[:80].decode("utf-8", "replace"), f"valid JSON ({exc})") from None
 
 
 def row_id(request: web.Request, noun: str) -> int:

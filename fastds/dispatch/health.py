@@ -1,17 +1,12 @@
-"""Destination health: the OpenSIPS dispatcher state machine, sans-IO (ANCHORS.md §1.3, §1.9).
+"""Destination health: the OpenSIPS dispatcher state machine, sans-IO
+(OpenSIPS modules/dispatcher/dispatch.c: ds_set_state, ds_check_timer, ds_options_callback).
 
-Owns which destinations are probed when, and what probe replies and traffic failures do
-to their state. States: 0 active, 1 inactive (administrative; never probed, never
-changed by failures), 2 probing (failed: probed every interval, back to active on 200
-or a FASTDS_PING_REPLY_CODES code). A failure (negative probe of an active destination
-in probing mode 1 or probe_mode 1, a timeout, or a traffic report like ds_mark_dst "p")
-counts towards FASTDS_PROBING_THRESHOLD; reaching it moves active -> probing. Only a
-positive probe resets the count. With `confirm` (FASTDS_CONFIRM_FAILURES), a traffic
-failure of an active destination that was answering other requests meanwhile does not
-count yet: the destination is probed at once (but at most once per CONFIRM_GAP_S, so a
-destination that keeps answering calls 503 and probes 200 is not probed per call), and
-the failure counts only if that probe fails too (else it is dismissed), so requests a
-destination ignores on purpose cannot take it out. Time enters as `now`; the prober does the I/O.
+Owns which destinations are probed when, and what probe replies and traffic failures do to
+their state: 0 active, 1 inactive (administrative: never probed nor changed by failures),
+2 probing (probed every interval until a 200 or a FASTDS_PING_REPLY_CODES code);
+FASTDS_PROBING_THRESHOLD failures move active to probing; with `confirm`
+(FASTDS_CONFIRM_FAILURES) a traffic failure of a destination that answered meanwhile counts
+only once a probe fails too (docs/architecture.md §9). Time enters as `now`.
 """
 
 from __future__ import annotations
@@ -246,7 +241,7 @@ class Health:
     def mark_probing(self, dest_id: int, reason: str) -> StateChange | None:
         """MI `ds_set_state p`, as OpenSIPS does it: the request counts as one failure
         (probing only at the threshold); on an inactive destination it is ignored and the
-        inactive flag is then cleared, so the destination ends active (ANCHORS.md §1.3)."""
+        inactive flag is then cleared, so the destination ends active (OpenSIPS ds_set_state)."""
         tracked = self.tracked.get(dest_id)
         if tracked is None:
             return None

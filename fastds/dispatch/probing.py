@@ -1,16 +1,12 @@
-"""The prober's core: OPTIONS probes of the destinations and what their replies do (sans-IO).
+"""The prober's core: OPTIONS probes of the destinations and what their replies do (sans-IO;
+OpenSIPS ds_check_timer, ds_options_callback).
 
-Owns the probe transactions (ANCHORS.md §1.9): which destinations are due (the health
-state machine, fastds/dispatch/health.py, says), the probe request over the destination's
-transport (UDP; TCP and TLS to a dial address, fastds/dispatch/txn.py), its UDP
-retransmission (T1 doubling up to T2), its timeout (the FR timer, as tm bounds OpenSIPS's
-probes; at once when the connection to it fails: connection_failed), the round trip of
-the reply, and turning replies, timeouts and workers' traffic
-failures into state changes. Time enters as `now`; out come actions for the process
-adapter (fastds/procs/prober.py): ProbeSend, ProbeRtt and health's StateChange,
-FailureDismissed and ProbeFailed.
-next_deadline() merges probe and health deadlines, so the adapter arms one timer;
-timer(now) fires everything due at `now`, even on an early wake-up.
+Owns the probe transactions: which destinations are due (fastds/dispatch/health.py says),
+the probe over the destination's transport, its UDP retransmission (T1 doubling to T2), its
+timeout (the FR timer; at once when its connection fails), the round trip, and turning
+replies, timeouts and workers' failure reports into health's actions. Out come ProbeSend,
+ProbeRtt, StateChange, FailureDismissed and ProbeFailed for fastds/procs/prober.py;
+next_deadline() merges probe and health deadlines, so the adapter arms one timer.
 """
 
 from __future__ import annotations
@@ -21,12 +17,10 @@ from collections.abc import Callable
 
 from fastds._ext.sipscan import call_id_of
 from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateChange
-from fastds.dispatch.txn import dial, on_stream
+from fastds.dispatch.peers import Address, dial, on_stream
 from fastds.errors import SipParseError
 from fastds.sip import BranchFactory, scan
 from fastds.sip.build import build_probe
-
-Address = tuple  # (IP, port) over UDP, a dial address over TCP / TLS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,25 +1,13 @@
-"""The stateful proxy core of one worker: datagrams and time in, sends out (sans-IO).
+"""The stateful proxy core of one worker: messages and time in, sends out (sans-IO;
+docs/architecture.md §3, RFC 3261 §16-§17, OpenSIPS tm's failover rules, modules/tm/t_reply.c).
 
-Owns what happens to every message (docs/architecture.md §3, RFC 3261 §16-§17, OpenSIPS tm's
-failover rules, modules/tm/t_reply.c): parse errors answered 400 or dropped, keep-alives
-(CRLFs) counted apart, messages over FASTDS_SIP_MAX_MESSAGE_BYTES answered 513; retransmissions absorbed;
-OPTIONS to fastds answered; 483 / 482 / 416 / 420 checks; initial requests routed by
-the dialplan, destinations selected, forwarded with one 100 Trying upstream; responses
-matched to client transactions and relayed (100s are not); serial failover on
-FASTDS_FAILOVER_CODES and local 408 (FR / FR-INV timers, or at once when the connection to
-a TCP / TLS destination fails: connection_failed()), 503 when the list runs out,
-513 at once for a request too big for a datagram once rewritten (no failover, no charge),
-6xx and caller CANCEL stop it; each hop over its own transport (UDP, TCP, TLS; sips: only
-ever over TLS; Timers A, E and G only on UDP), record-routed twice where the transport
-changes or the caller is on a connection (RFC 5658; the caller's side names its connection,
-so requests towards it go back on it); in-dialog requests loose-routed only through our signed
-Record-Route; stray responses relayed only when their top Via is ours; initial requests
-from a scanner's User-Agent dropped, from an untrusted source refused 403 or dropped
-(fastds/dispatch/trust.py); each failure report says whether the destination answered
-anything during the failed request's wait (FASTDS_CONFIRM_FAILURES: then the prober probes
-before the failure counts).
-Nothing here touches a socket or a clock: receive() and timer() take `now` and return
-Send / ReportFailure actions; next_deadline() says when timer() wants to run.
+Owns what happens to every message: parse errors (400 or dropped; keep-alives counted apart;
+513 over FASTDS_SIP_MAX_MESSAGE_BYTES), retransmissions absorbed, OPTIONS to fastds answered,
+initial requests checked (trust, scanners, 483/482/416/420), routed by the dialplan and forwarded
+with one 100 Trying; responses relayed through their client transaction; serial failover on
+FASTDS_FAILOVER_CODES, the FR timers and broken connections; each hop over its own transport,
+record-routed (twice across transports, RFC 5658); in-dialog requests only through our signed
+Record-Route. receive() and timer() take `now` and return Send / ReportFailure actions.
 """
 
 from __future__ import annotations
@@ -33,22 +21,19 @@ import re
 from collections import Counter
 
 from fastds._ext.sipscan import SipMessage
+from fastds.dispatch.peers import Address, dial, on_stream, transport_of
 from fastds.dispatch.routes import Router
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import TimerQueue
 from fastds.dispatch.trust import TrustedSources
 from fastds.dispatch.txn import (
-    Address,
     ClientState,
     ClientTransaction,
     ReportFailure,
     Send,
     ServerState,
     ServerTransaction,
-    dial,
-    on_stream,
-    transport_of,
 )
 from fastds.errors import SipParseError
 from fastds.sip import (
@@ -524,7 +509,7 @@ class Proxy:
 
     def _branch_failed(self, server: ServerTransaction, client: ClientTransaction, code: int,
                        response: SipMessage | None, broken: str | None = None) -> None:
-        """The failure_route of ANCHORS.md §2 / issue text: fail over on a failover code
+        """OpenSIPS's usual dispatcher failure_route (t_check_status, ds_next_dst): fail over on a failover code
         or local 408 (broken: the connection to it failed, so), 503 when the list is
         exhausted; otherwise relay the final."""
         server.client = None

@@ -1,6 +1,6 @@
 """Routes: the dialed number picks the selection rule (OpenSIPS dialplan, version 5).
 
-Owns dp_translate as fastds uses it (ANCHORS.md §7): the rules of one dpid, string
+Owns dp_translate as fastds uses it (OpenSIPS modules/dialplan): the rules of one dpid, string
 (match_op 0) and regex (match_op 1) rules tried in ascending `pr` then `id`, disabled
 ones skipped, optional case-insensitive matching; a matched rule may rewrite the number
 (subst_exp / repl_exp) and its `attrs` name the route: `set=1;alg=2;flags=f;max=10`.

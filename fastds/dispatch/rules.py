@@ -1,6 +1,6 @@
 """A selection rule: which set, which algorithm, which flags, how many results.
 
-Owns the OpenSIPS ds_select_dst arguments (ANCHORS.md §1.5) as fastds validates them:
+Owns the OpenSIPS ds_select_dst arguments (modules/dispatcher/dispatcher.c) as fastds validates them:
 algorithms 0-10, flags f u d a (case-insensitive, spaces ignored) plus fastds's c,
 max_results default 1000. An unknown algorithm or flag is an error here, at load
 time, never a silent fallback at call time.

@@ -1,6 +1,6 @@
 """Destination sets built from `dispatcher` table rows (OpenSIPS 3.4, version 9).
 
-Owns what a row must be to become a destination (ANCHORS.md §1.2-§1.3): a SIP URI
+Owns what a row must be to become a destination (the OpenSIPS 3.4 dispatcher table, version 9): a SIP URI
 with a host, over UDP, TCP (;transport=tcp) or TLS (sips: or ;transport=tls) -- a TCP or TLS
 one only when fastds listens on that transport too (its dialog is record-routed there, so the
 callee's in-dialog requests come back over it: refused, never downgraded to UDP, when there is

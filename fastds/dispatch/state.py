@@ -1,4 +1,5 @@
-"""The destination state: one type for OpenSIPS's dispatcher state codes (ANCHORS.md §1.3).
+"""The destination state: one type for OpenSIPS's dispatcher state codes
+(OpenSIPS modules/dispatcher/dispatch.h).
 
 Owns the codes the `state` column, shared memory and ext/dshash.pyx use (0 active,
 1 inactive: administratively off, never probed; 2 probing: failed, probed every

@@ -1,7 +1,7 @@
 """The dispatcher's OpenSIPS status/report identifiers, kept by the prober (sans-IO).
 
 Owns what opensips-cp's Status Report page and dashboard read through the sr_* MI
-commands (ANCHORS.md §1.11): group "dispatcher", identifier "default" (the data: -2 no
+commands (OpenSIPS 3.4 status_report.c, modules/dispatcher): group "dispatcher", identifier "default" (the data: -2 no
 data yet, -1 first load in progress, 1 loaded, 2 loaded and a reload in progress; the
 reports of every load) and "default;events" (the last 200 state changes, one line each).
 Wall-clock timestamps come in as arguments; the MI shapes are fastds/api/mi_sr.py's.

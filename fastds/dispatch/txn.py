@@ -6,12 +6,8 @@ and timers (a provisional heard, a final sent, the ACK, Timer B/F ...). Routing 
 failover -- which destination next, what to send -- are fastds/dispatch/proxy.py's. A
 ServerTransaction faces the request's sender (upstream), a ClientTransaction one next
 hop (downstream); a server transaction has at most one live client at a time (serial
-failover). Also owns how a peer is addressed: (IP, port) over UDP, (IP, port, connection
-id) on a TCP or TLS connection, the id naming the worker holding the connection, whether it
-is TLS and whether fastds opened it (fastds/net/connections.py makes the ids); an id whose
-serial is 0 names no connection but a dial: "the sending worker's own connection to IP:port
-over TCP or TLS, opened if it has none" (destinations, in-dialog next hops). Sans-IO:
-deadlines are numbers on the proxy's TimerQueue.
+failover). Peers are addressed as fastds/dispatch/peers.py says. Sans-IO: deadlines are
+numbers on the proxy's TimerQueue.
 """
 
 from __future__ import annotations
@@ -20,45 +16,10 @@ import dataclasses
 import enum
 
 from fastds._ext.sipscan import SipMessage
+from fastds.dispatch.peers import Address
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.timers import Timer
 from fastds.sip import scan
-
-Address = tuple  # (IP, port) of a datagram's peer; (IP, port, connection id) of a stream's (fastds/net/connections.py)
-# a connection id: the holding worker's index << 40 | TLS_CONNECTION if TLS | DIALED_CONNECTION if fastds
-# opened it | a serial (below 1 << 38; 0 in a dial address)
-CONNECTION_OWNER_SHIFT = 40
-TLS_CONNECTION = 1 << 39
-DIALED_CONNECTION = 1 << 38
-SERIAL_MASK = DIALED_CONNECTION - 1
-
-
-def on_stream(address: Address) -> bool:
-    """The peer is on a TCP or TLS connection: what is sent to it goes on that connection."""
-    return len(address) == 3
-
-
-def dial(host: str, port: int, transport: str) -> Address:
-    """The address of a peer reached over this worker's own connection to host:port over
-    `transport` (tcp or tls), opened when it has none."""
-    return (host, port, DIALED_CONNECTION | (TLS_CONNECTION if transport == "tls" else 0))
-
-
-def is_dial(address: Address) -> bool:
-    """`address` names no connection yet, only where to open one (dial())."""
-    return not address[2] & SERIAL_MASK
-
-
-def connection_owner(connection_id: int) -> int:
-    """The index of the worker that holds a connection."""
-    return connection_id >> CONNECTION_OWNER_SHIFT
-
-
-def transport_of(address: Address) -> str:
-    """udp, tcp or tls: how the peer at `address` reaches fastds."""
-    if not on_stream(address):
-        return "udp"
-    return "tls" if address[2] & TLS_CONNECTION else "tcp"
 
 
 class ServerState(enum.Enum):

@@ -1,13 +1,11 @@
 """The stream connections (TCP, TLS) one worker holds: their ids, idle timeout and cap.
 
-Owns the bookkeeping of docs/architecture.md §2 "Streams": every connection a worker
-accepted or opened gets an id unique in the node -- the worker's index in its top bits, whether
-it is TLS and whether fastds opened it below them (fastds/dispatch/txn.py: connection_owner, transport_of) -- so a message
-handed to its Call-ID's owner names the connection its answer goes back on and whose it is;
-a connection unused for FASTDS_TCP_IDLE_TIMEOUT_S is due to close; at
-FASTDS_TCP_MAX_CONNECTIONS the one used least recently is closed to make room. Sans-IO: the
-transport behind a connection is an opaque handle, time comes in as arguments, and closing is
-the caller's (this only says which).
+Owns the bookkeeping of docs/architecture.md §2 "Streams": each connection a worker accepted
+or opened gets an id unique in the node (laid out by fastds/dispatch/peers.py: the holding
+worker, TLS or not, opened by fastds or not), so a message handed to its Call-ID's owner names
+the connection its answer goes back on; one unused for FASTDS_TCP_IDLE_TIMEOUT_S is due to
+close; at FASTDS_TCP_MAX_CONNECTIONS the least recently used is closed to make room. Sans-IO:
+a connection's transport is an opaque handle, time comes in as arguments, closing is the caller's.
 """
 
 from __future__ import annotations
@@ -16,9 +14,7 @@ import collections
 import dataclasses
 from typing import Any
 
-from fastds.dispatch.txn import CONNECTION_OWNER_SHIFT, DIALED_CONNECTION, SERIAL_MASK, TLS_CONNECTION
-
-Address = tuple[str, int]
+from fastds.dispatch.peers import SERIAL_MASK, Address, connection_id
 
 
 @dataclasses.dataclass(slots=True)
@@ -53,9 +49,8 @@ class ConnectionTable:
         while len(self._by_id) >= self.max_connections:
             evicted.append(self.remove(next(iter(self._by_id))))
         self._serial = self._serial % SERIAL_MASK + 1  # never 0: that is a dial address's
-        flags = (TLS_CONNECTION if transport == "tls" else 0) | (DIALED_CONNECTION if dialled else 0)
-        connection = Connection(self.worker_index << CONNECTION_OWNER_SHIFT | flags | self._serial, remote, transport,
-                                handle, now)
+        connection = Connection(connection_id(self.worker_index, transport, dialled, self._serial), remote,
+                                transport, handle, now)
         self._by_id[connection.id] = connection
         return connection, evicted
 

@@ -1,21 +1,12 @@
-"""Call-ID ownership: every message of a Call-ID is processed by one worker, its owner.
+"""Call-ID ownership: every message of a Call-ID is processed by one worker, its owner
+(docs/architecture.md §2).
 
-Owns who owns a datagram (xxh3-64 of its Call-ID, found without a full scan by
-sipscan.call_id_of, modulo the worker count), each worker's hand-off address (an
-abstract unix datagram socket named after the master's pid and the worker's index), the
-framing of a handed-off message (the source address it came from -- with the id of the TCP
-connection it was read on, for a stream's -- then its bytes untouched) and of a write (bytes
-for the worker holding a TCP connection to write on it: what the Call-ID's owner sends to a
-stream peer); the frames for one worker that one loop turn produced go in one unix datagram,
-each behind its length, so a burst costs one send and one receive), and what is not
-handled: a datagram for an owner whose socket is full (or not bound) is dropped and
-counted, never handled by a worker without the state (SIP retransmits) -- while an owner
-is being respawned its socket stays bound (the master holds it) and frames wait in it; a
-busy owner's full queue makes frames wait here, in order, until it has room (up to
-MAX_WAITING_BYTES: over TCP nothing is retransmitted, so a frame lost is a call lost); a frame from
-anything but a sibling worker's socket is dropped too (any local process could otherwise
-inject datagrams with a forged source address). SO_REUSEPORT gives all of one peer's
-datagrams to one worker; this spreads them over all.
+Owns who owns a message (xxh3-64 of its Call-ID, sipscan.call_id_of, modulo the workers),
+each worker's hand-off socket (abstract unix datagram, named after the master's pid and the
+worker's index), the frames (a message with its source address and connection id; a write for
+the worker holding a connection), batched one unix datagram per owner per loop turn, waiting in
+order while a busy owner's queue is full (up to MAX_WAITING_BYTES, then dropped and counted),
+and refusing frames from anything but a sibling worker.
 """
 
 from __future__ import annotations
@@ -27,8 +18,8 @@ import struct
 import xxhash
 
 from fastds._ext.sipscan import call_id_of
+from fastds.dispatch.peers import Address
 
-Address = tuple[str, int]
 _HEAD = struct.Struct("!BBHQ")  # kind, length of the source IP text, source port, connection id (0: a datagram)
 _LENGTH = struct.Struct("!I")  # of each frame in a batch
 MESSAGE, WRITE = 0, 1  # a frame's kind: handle this message / write these bytes on your connection

@@ -1,41 +1,26 @@
-"""Stream transports of one worker: the TCP and TLS listeners it shares, the connections it
-accepted and the ones it opens.
+"""Stream transports (TCP, TLS) of one worker, or of the prober: the listeners it shares, the
+connections it accepts and the ones it opens (docs/architecture.md §2 "Streams").
 
-Owns running a worker's TCP and TLS listening sockets (bound by the master with SO_REUSEPORT,
-like the public UDP one: the kernel spreads new connections over the workers; TLS through
-Python's ssl on uvloop, fastds/net/tls.py) on the event loop, one
-asyncio protocol per accepted connection, cutting each connection's bytes into messages
-(fastds/sip/stream.py), and what happens at its edges: pings answered, a framing error answered
-(400 / 408 / 513 where the head is a request) before the connection is closed, the idle timeout
-and the per-worker cap (fastds/net/connections.py), a peer that does not read closed once
-FASTDS_TCP_MAX_UNSENT_BYTES wait for it, and writing what the proxy sends to a peer
-on a connection -- here when this worker holds it, else handed to the worker that does
-(fastds/net/handoff.py); what one loop turn writes on a connection goes out in one send
-(flush(), at the end of the turn). Every message read goes to `deliver`, which hands it to its Call-ID's
-owner (fastds/net/udp.py). A peer on a connection is addressed (IP, port, connection id).
-Connections out (to TCP and TLS destinations and next hops; the prober's probes too): a dial
-address (fastds/dispatch/txn.py dial) is written on this worker's one connection to that
-IP:port and transport, opened on first use within FASTDS_TCP_CONNECT_TIMEOUT_MS (TLS: the
-peer's certificate checked, fastds/net/tls.py) with what is sent meanwhile waiting for it; a
-connection that cannot be opened, or that breaks, is told to `broken` (the proxy fails over
-what waited on it at once). A write for a connection that has gone reconnects to the address
-it names (RFC 3261 §18.2.2: a response then goes to received / rport over a new connection).
+Owns each connection's protocol on the loop: its bytes cut into messages (fastds/sip/stream.py)
+and given to `deliver`; pings, framing errors, the idle timeout, the cap and slow readers at its
+edges; writes queued per connection and sent once per loop turn (flush()), here when this
+worker holds the connection, else handed to the one that does; dial addresses
+(fastds/dispatch/peers.py) opened on first use, a failure told to `broken` so what waited fails
+over at once; a write for a gone connection reconnects (RFC 3261 §18.2.2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import socket
 import ssl
 from collections.abc import Callable
 
-from fastds.config import Settings
-from fastds.dispatch.txn import DIALED_CONNECTION, TLS_CONNECTION, connection_owner, is_dial
+from fastds.dispatch.peers import connection_owner, dial, is_dial, is_tls
 from fastds.net.connections import ConnectionTable
 from fastds.net.handoff import Handoff
-from fastds.net.tls import client_context, load_certificate
+from fastds.net.tls import load_certificate
 from fastds.sip.stream import PONG, FramingError, StreamFramer, framing_error_response
 
 log = logging.getLogger("fastds.tcp")
@@ -68,7 +53,7 @@ class StreamEndpoint:
         self._dialled: dict[tuple, _Stream | list[bytes]] = {}  # by dial address: open, or what waits for it
         self._dials: set[asyncio.Task] = set()
         self._corked: list[_Stream] = []  # connections with writes queued this loop turn
-        self.deliver: Deliver | None = None  # set before start() (the UDP endpoint's on_stream_messages)
+        self.deliver: Deliver | None = None  # set before start() (the message pump's on_stream_messages)
         self.broken: Broken | None = None  # set before anything is sent to a dial address
         self.accepted = 0
         self.handshake_failures = 0
@@ -77,17 +62,6 @@ class StreamEndpoint:
         self.slow_readers = 0  # connections closed: more than max_unsent_bytes waited for their peer to read
         self.dialled = 0  # connections opened
         self.connect_failures = 0  # connections that could not be opened (TLS: handshake included) or broke
-
-    @classmethod
-    def from_settings(cls, settings: Settings, loop: asyncio.AbstractEventLoop, index: int, handoff: Handoff | None,
-                      tls_name: TlsName) -> StreamEndpoint:
-        """A worker's (or the prober's, index 0 and no hand-off) as FASTDS_TCP_* and FASTDS_TLS_* say;
-        its connection ids start at a random serial (fastds/net/connections.py)."""
-        table = ConnectionTable(index, settings.tcp_max_connections, settings.tcp_idle_timeout_s, secrets.randbits(36))
-        return cls(loop, index, table, settings.sip_max_message_bytes, settings.tcp_message_timeout_s, handoff,
-                   settings.tcp_max_unsent_bytes, settings.tcp_connect_timeout_ms / 1000,
-                   client_context(settings.tls_ca_file, settings.tls_verify, settings.tls_cert_file, settings.tls_key_file),
-                   tls_name)
 
     def reload_certificate(self, cert_file: str, key_file: str) -> None:
         """SIGHUP: the certificate offered on the connections this opens (ValueError: the old one stays)."""
@@ -133,7 +107,7 @@ class StreamEndpoint:
         the connection gone, over a new one to the address the peer names."""
         stream = self._streams.get(peer[2])
         if stream is None:
-            self._send_dialled(data, (peer[0], peer[1], DIALED_CONNECTION | peer[2] & TLS_CONNECTION))
+            self._send_dialled(data, dial(peer[0], peer[1], "tls" if is_tls(peer[2]) else "tcp"))
             return
         self._write(stream, data)
 
@@ -146,7 +120,7 @@ class StreamEndpoint:
 
     def flush(self) -> None:
         """Write what this loop turn queued, a send per connection (the loop's turn ends with it:
-        fastds/net/udp.py _after_batch)."""
+        fastds/net/pump.py _after_batch)."""
         corked, self._corked = self._corked, []
         for stream in corked:
             if stream.unsent:
@@ -173,7 +147,7 @@ class StreamEndpoint:
             self._write(entry, data)
             return
         if entry is None:
-            if address[2] & TLS_CONNECTION and self._client_tls is None:
+            if is_tls(address[2]) and self._client_tls is None:
                 self.writes_lost += 1
                 return
             entry = self._dialled[address] = []
@@ -187,7 +161,7 @@ class StreamEndpoint:
 
     async def _dial(self, address: tuple) -> None:
         host, port, marker = address
-        kind = "tls" if marker & TLS_CONNECTION else "tcp"
+        kind = "tls" if is_tls(marker) else "tcp"
         tls = self._client_tls if kind == "tls" else None
         try:
             await asyncio.wait_for(self._loop.create_connection(

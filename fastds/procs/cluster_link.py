@@ -1,20 +1,15 @@
 """A prober's link to the cluster through Redis (FASTDS_CLUSTER_URL; docs/architecture.md §10).
 
-Owns the keys under `fastds:<FASTDS_CLUSTER_NAME>:` and what is done with them, with the
-`redis` package's asyncio client:
+Owns the keys under `fastds:<FASTDS_CLUSTER_NAME>:`, with redis-py's asyncio client:
 
-    node:<id>   this node's heartbeat (JSON: id, version, SIP and API addresses, pid,
-                started-at, beat-at), set every FASTDS_CLUSTER_HEARTBEAT_MS, expiring after three
+    node:<id>   this node's heartbeat (JSON: id, version, SIP and API addresses, the master's
+                pid, started-at, beat-at), renewed every FASTDS_CLUSTER_HEARTBEAT_MS, expiring after three
     states      hash, destination id -> the winning StateRecord (the current states)
     changes     stream of records and reload requests, trimmed to about STREAM_LENGTH
 
-A record is published by one Lua script that writes the hash and the stream only when it
-wins over what the hash holds (fastds/dispatch/cluster.py's rule, applied in Redis too), so
-the stream carries every change in one order. A node that starts or reconnects first
-publishes what it made meanwhile, then reads the current states, then follows the
-stream from where it stood before reading them (applying a record twice does nothing).
-Redis unreachable: degraded (every destination probed here, one log line), retried with
-back-off up to RETRY_MAX_S. A node id another live node holds is refused at start.
+A record is published by one Lua script that writes both only when it wins (the rule of
+fastds/dispatch/cluster.py); a node that (re)connects publishes what it kept, reads the
+states, then follows the stream. Redis unreachable: degraded, retried with back-off.
 """
 
 from __future__ import annotations

@@ -42,11 +42,11 @@ from fastds.dispatch.trust import address_rules
 from fastds.errors import FastdsError, MissingTable, RowNotFound, StoreError, TableVersionMismatch
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
-from fastds.net.tcp import StreamEndpoint
-from fastds.net.udp import sent_by
+from fastds.net.pump import sent_by
 from fastds.procs import EXIT_BOOT_FAILURE, reports
 from fastds.procs.cluster_link import ClusterLink
 from fastds.procs.control import ControlServer
+from fastds.procs.streams import stream_endpoint
 from fastds.shm.layout import ShmWriter, slots
 from fastds.sip import BranchFactory
 from fastds.store import Store, open_store
@@ -347,7 +347,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         probe_socket = bind_udp(settings.udp_listen[0], 0, reuse_port=False, rcvbuf_bytes=1 << 20)
         report_socket = reports.bind_reports(report_address)
 
-        streams = StreamEndpoint.from_settings(
+        streams = stream_endpoint(
             settings, loop, 0, None,
             lambda host, port: tls_name_at((tracked.destination for tracked in prober.health.tracked.values()),
                                            host, port))

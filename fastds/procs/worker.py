@@ -37,11 +37,11 @@ from fastds.errors import FastdsError
 from fastds.net.bind import bind_tcp, bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
-from fastds.net.tcp import StreamEndpoint
+from fastds.net.pump import MessagePump, sent_by
 from fastds.net.tls import load_certificate, server_context
-from fastds.net.udp import UdpEndpoint, sent_by
 from fastds.procs import EXIT_BOOT_FAILURE
 from fastds.procs.reports import FailureReporter
+from fastds.procs.streams import stream_endpoint
 from fastds.shm.layout import ShmView
 from fastds.shm.live import LiveRouter, LiveSelector, LiveTrust
 from fastds.sip import BranchFactory
@@ -166,14 +166,14 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                 settings.pike_table_size) if settings.pike_reqs else None
     keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None
     tls = None
-    tcp = StreamEndpoint.from_settings(  # with no listener too: for TCP and TLS destinations and next hops
+    tcp = stream_endpoint(  # with no listener too: for TCP and TLS destinations and next hops
         settings, loop, index, handoff,
         lambda host, port: tls_name_at((d for found in selector.current().sets.values() for d in found.destinations),
                                        host, port))
     if "tls" in sockets.streams:
         tls = server_context(settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file,
                              settings.tls_verify_clients)
-    endpoint = UdpEndpoint(loop, proxy, egress, reporter, handoff,
+    endpoint = MessagePump(loop, proxy, egress, reporter, handoff,
                            FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None, tcp)
     await endpoint.start(public, private)
     tcp.deliver = endpoint.on_stream_messages

@@ -19,22 +19,34 @@ from fastds.dispatch.trust import Network, TrustedSources, address_rules
 from fastds.shm.layout import ShmView
 
 
-class LiveSelector:
-    def __init__(self, view: ShmView, key_template: str | None):
+class _Live:
+    """What a worker builds from one generation of the shared table, rebuilt when it moves."""
+
+    def __init__(self, view: ShmView):
         self._view = view
-        self._key_template = key_template
         self.generation = -1
-        self._selector: Selector | None = None
+        self._built = None
         self.current()
 
-    def current(self) -> Selector:
+    def current(self):
         generation = self._view.generation
         if generation != self.generation:
-            sets, first_slot = self._view.sets(generation)
-            self._selector = Selector(sets, self._key_template,
-                                      live=lambda set_id: self._view.live(generation, first_slot[set_id]))
+            self._built = self._build(generation)
             self.generation = generation
-        return self._selector
+        return self._built
+
+    def _build(self, generation: int):
+        raise NotImplementedError
+
+
+class LiveSelector(_Live):
+    def __init__(self, view: ShmView, key_template: str | None):
+        self._key_template = key_template
+        super().__init__(view)
+
+    def _build(self, generation: int) -> Selector:
+        sets, first_slot = self._view.sets(generation)
+        return Selector(sets, self._key_template, live=lambda set_id: self._view.live(generation, first_slot[set_id]))
 
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:
@@ -50,45 +62,32 @@ class LiveSelector:
         return self.current().hold_load(destination)
 
 
-class LiveRouter:
+class LiveRouter(_Live):
     def __init__(self, view: ShmView, default: SelectionRule):
-        self._view = view
         self._default = default
-        self.generation = -1
-        self._router: Router | None = None
         self.problems: list[str] = []
-        self.current()
+        super().__init__(view)
 
-    def current(self) -> Router:
-        generation = self._view.generation
-        if generation != self.generation:
-            self._router = Router(self._view.dialplan(generation), self._default)
-            self.problems = self._router.problems
-            self.generation = generation
-        return self._router
+    def _build(self, generation: int) -> Router:
+        router = Router(self._view.dialplan(generation), self._default)
+        self.problems = router.problems
+        return router
 
     def route(self, number: bytes | None) -> Route:
         return self.current().route(number)
 
 
-class LiveTrust:
+class LiveTrust(_Live):
     def __init__(self, view: ShmView, group: int, networks: Sequence[Network]):
-        self._view = view
         self._group = group
         self._networks = tuple(networks)
-        self.generation = -1
-        self._trust: TrustedSources | None = None
-        self.current()
+        super().__init__(view)
 
-    def current(self) -> TrustedSources:
-        generation = self._view.generation
-        if generation != self.generation:
-            sets, _ = self._view.sets(generation)
-            rules, _ = address_rules(self._view.addresses(generation))  # the prober logged the rows skipped
-            self._trust = TrustedSources(rules, self._group, self._networks,
-                                         [d.host for found in sets.values() for d in found.destinations])
-            self.generation = generation
-        return self._trust
+    def _build(self, generation: int) -> TrustedSources:
+        sets, _ = self._view.sets(generation)
+        rules, _ = address_rules(self._view.addresses(generation))  # the prober logged the rows skipped
+        return TrustedSources(rules, self._group, self._networks,
+                              [d.host for found in sets.values() for d in found.destinations])
 
     def accepts(self, ip: str, port: int, request_uri: bytes, transport: str = "udp") -> bool:
         return self.current().accepts(ip, port, request_uri, transport)

@@ -102,7 +102,7 @@ def build_ack(sent: SipMessage, response: SipMessage) -> bytes:
 
 def build_probe(method: bytes, uri: bytes, *, sent_by: bytes, branch: bytes, from_uri: bytes, from_tag: bytes,
                 call_id: bytes, cseq: int, transport: bytes = b"UDP") -> bytes:
-    """The health probe sent to a destination (OPTIONS by default; ANCHORS.md §1.9) over
+    """The health probe sent to a destination (OPTIONS by default, as OpenSIPS ds_ping_method) over
     `transport` (UDP, TCP, TLS: its Via's)."""
     return (b"%s %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s\r\nMax-Forwards: 70\r\n"
             b"From: <%s>;tag=%s\r\nTo: <%s>\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContent-Length: 0\r\n\r\n"

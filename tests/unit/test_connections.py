@@ -3,7 +3,7 @@ owner and whether they are TLS, the idle timeout and the cap, with an injected c
 
 import pytest
 
-from fastds.dispatch.txn import DIALED_CONNECTION, TLS_CONNECTION, connection_owner, dial, is_dial, transport_of
+from fastds.dispatch.peers import DIALED_CONNECTION, TLS_CONNECTION, connection_owner, dial, is_dial, transport_of
 from fastds.net.connections import ConnectionTable
 
 PEER = ("127.0.0.1", 40000)

@@ -1,4 +1,4 @@
-"""The prober's state machine with an injected clock (OpenSIPS semantics, ANCHORS §1.3, §1.9)."""
+"""The prober's state machine with an injected clock (OpenSIPS modules/dispatcher/dispatch.c semantics)."""
 
 from fastds.dispatch.health import ACTIVE, INACTIVE, PROBING, Health, ProbeFailed
 from fastds.dispatch.sets import build_sets

@@ -1,4 +1,4 @@
-"""/mi request/response shapes, field by field against ANCHORS.md §1.8 and OpenSIPS mi/mi.c.
+"""/mi request/response shapes, field by field against OpenSIPS 3.4 mi/mi.c.
 
 No sockets: a snapshot built from dispatcher rows and a recording stand-in for the
 prober's control socket.
@@ -193,7 +193,7 @@ def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects()
 
 
 def test_the_requests_of_the_opensips_control_panel():
-    """opensips-cp's dispatcher tool (ANCHORS.md §5): ds_list with its partition, then reads
+    """opensips-cp's dispatcher tool (web/tools/system/dispatcher): ds_list with its partition, then reads
     PARTITIONS[0].SETS[*].Destinations[*].URI / .state; clicks send "I" / "A" with
     "partition:setid"; "Apply changes" sends ds_reload with the partition or nothing."""
     reply, _ = rpc("ds_list", {"partition": "default"})

@@ -5,10 +5,10 @@ Destinations of set 1: id 1 at 127.0.0.1:6001 (probing), id 2 at 127.0.0.1:6002
 """
 
 from fastds.dispatch.health import Health, ProbeFailed, StateChange
+from fastds.dispatch.peers import dial
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
 from fastds.dispatch.state import DestinationState
-from fastds.dispatch.txn import dial
 from fastds.sip import BranchFactory, build_response, scan
 
 T1, T2, TIMEOUT, INTERVAL = 0.5, 4.0, 5.0, 10.0

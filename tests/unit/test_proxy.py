@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from fastds.dispatch.peers import TLS_CONNECTION, dial
 from fastds.dispatch.proxy import Proxy, ProxyConfig
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
-from fastds.dispatch.txn import TLS_CONNECTION, ReportFailure, Send, ServerState, dial
+from fastds.dispatch.txn import ReportFailure, Send, ServerState
 from fastds.sip import BranchFactory, build_response, scan
 from fastds.sip.branch import RecordRoute
 

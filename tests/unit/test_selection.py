@@ -1,4 +1,4 @@
-"""Destination selection against hand-computed expectations (ANCHORS.md §1.4-§1.7)."""
+"""Destination selection against hand-computed expectations (OpenSIPS modules/dispatcher/dispatch.c, ds_select_dst)."""
 
 import pytest
 import xxhash

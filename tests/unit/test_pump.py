@@ -1,4 +1,4 @@
-"""The UDP endpoint on a real uvloop over loopback: start-up order and failing handlers."""
+"""The worker's message pump on a real uvloop over loopback: start-up order and failing handlers."""
 
 import asyncio
 import ipaddress
@@ -14,7 +14,7 @@ from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import build_sets
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
-from fastds.net.udp import UdpEndpoint, sent_by
+from fastds.net.pump import MessagePump, sent_by
 from fastds.sip import BranchFactory, scan
 from fastds.sip.branch import RecordRoute
 
@@ -49,7 +49,7 @@ def test_a_datagram_waiting_before_start_is_handled_once_both_sockets_are_attach
     caller.sendto(invite(caller.getsockname()[1]), public.getsockname())
 
     async def main():
-        endpoint = UdpEndpoint(asyncio.get_running_loop(), proxy, LOOPBACK, lambda report: None)
+        endpoint = MessagePump(asyncio.get_running_loop(), proxy, LOOPBACK, lambda report: None)
         await endpoint.start(public, private)
         loop = asyncio.get_running_loop()
         trying = await loop.run_in_executor(None, receive, caller)
@@ -78,7 +78,7 @@ def test_a_failing_handler_is_counted_and_logged_in_one_line_without_a_traceback
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     async def main():
-        endpoint = UdpEndpoint(asyncio.get_running_loop(), Exploding(), LOOPBACK, lambda report: None)
+        endpoint = MessagePump(asyncio.get_running_loop(), Exploding(), LOOPBACK, lambda report: None)
         await endpoint.start(public, private)
         for _ in range(2):
             sender.sendto(b"OPTIONS sip:x SIP/2.0\r\n\r\n", public.getsockname())

@@ -1,21 +1,13 @@
-"""UDP transport of one worker: the public and the private socket, and the one timer;
-where every message a worker reads goes, whichever transport brought it.
+"""The worker's message pump: every message it reads, whichever transport brought it, goes
+to the sans-IO proxy core, and what the core sends goes out.
 
-Owns running the sockets a worker bound (fastds/net/bind.py) on the event loop: the public
-one (SO_REUSEPORT, shared by the workers), whose datagrams go to their Call-ID's owner
-(fastds/net/handoff.py) once the flood limit admits them (fastds/dispatch/pike.py), as do the
-messages read on TCP and TLS connections (fastds/net/tcp.py), whose answers go back through
-the stream endpoint to the worker holding the connection (those read on connections fastds
-opened skip the flood limit, like the private socket's); and the private one, whose port
-goes in our Via, so responses return to this worker. Each socket is
-read in batches (recvmmsg through fastds._ext.udpio, ext/udpio.pyx) when the loop says it
-is readable; every datagram and the loop clock go to the sans-IO Proxy; what its actions
-send passes the egress check and waits in one outbox per socket, which goes out with
-sendmmsg once the batch is handled (hand-offs likewise, one unix datagram per owner; TCP and
-TLS writes one send per connection). Exactly
-one loop.call_at stays armed for the proxy's next deadline (docs/architecture.md §2-§3). A
-datagram whose handling fails is counted and logged in one line, never a traceback, and
-never stops the loop.
+Owns the worker's UDP sockets on the loop -- the public one (its datagrams go to their
+Call-ID's owner, fastds/net/handoff.py, once the flood limit admits them) and the private one
+(responses to what this worker forwarded) -- read in batches (ext/udpio.pyx); the messages
+the stream endpoint (fastds/net/tcp.py) reads; the egress check and one outbox per socket
+and connection, flushed once per batch; and the one timer armed for the core's next
+deadline (docs/architecture.md §2-§3). A message whose handling fails is counted and
+logged in one line, never stopping the loop.
 """
 
 from __future__ import annotations
@@ -26,9 +18,10 @@ import socket
 from collections.abc import Callable
 
 from fastds._ext.udpio import DatagramIO
+from fastds.dispatch.peers import is_dialled, on_stream, transport_of
 from fastds.dispatch.pike import FloodGuard
 from fastds.dispatch.proxy import Proxy
-from fastds.dispatch.txn import DIALED_CONNECTION, ReportFailure, Send, on_stream, transport_of
+from fastds.dispatch.txn import ReportFailure, Send
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
 from fastds.net.tcp import StreamEndpoint
@@ -45,7 +38,7 @@ def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
     return f"{host}:{port}".encode()
 
 
-class UdpEndpoint:
+class MessagePump:
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
                  on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None,
                  guard: FloodGuard | None = None, streams: StreamEndpoint | None = None):
@@ -108,7 +101,7 @@ class UdpEndpoint:
 
     def on_stream_messages(self, messages: list[bytes], peer: tuple, now: float) -> None:
         """Messages read on a TCP connection (fastds/net/tcp.py): each to its Call-ID's owner."""
-        guard = None if peer[2] & DIALED_CONNECTION else self._guard
+        guard = None if is_dialled(peer[2]) else self._guard
         for data in messages:
             self._to_owner(data, peer, now, guard)
         self._after_batch()
