@@ -137,3 +137,58 @@ def test_the_wheel_lists_every_package_and_data_file():
         if path.is_file() and path.suffix in (".sql", ".html", ".pxd", ".pyi"):
             package = ".".join(path.parent.relative_to(ROOT).parts)
             assert f"*{path.suffix}" in setuptools["package-data"].get(package, []), path.relative_to(ROOT)
+
+
+def module_name_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def fastds_modules_imported(path: Path) -> set[str]:
+    """The fastds modules `path` imports, at the top or inside a function, each resolved to
+    a module file (`from fastds.api import metrics` is fastds.api.metrics)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        for name in names:
+            if module_path(name) is not None and not module_path(name).name == "__init__.py":
+                found.add(name)
+    return found - {module_name_of(path)}
+
+
+ENTRY_POINTS = {"fastds.cli", "fastds.__main__"}  # they wire every folder together; nothing imports them
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {module_name_of(path): fastds_modules_imported(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_no_module_imports_one_that_imports_it():
+    graph = import_graph()
+    loops = sorted({tuple(sorted((a, b))) for a, imported in graph.items() for b in imported if a in graph.get(b, ())})
+    assert not loops, loops
+
+
+def test_no_folder_imports_one_that_imports_it():
+    """Between folders (fastds/ itself, api/, dispatch/, net/ ...): dependencies go one way.
+    The package's own leaves (fastds/errors.py: imported everywhere, importing nothing) and the
+    command-line entry point, which wires every folder, are left out."""
+    graph = import_graph()
+    leaves = {name for name, imported in graph.items() if not imported and name.count(".") == 1}
+
+    def folder(name: str) -> str:
+        return name.rpartition(".")[0]
+
+    edges = {}
+    for a, imported in graph.items():
+        if a in ENTRY_POINTS:
+            continue
+        for b in imported - leaves:
+            if folder(a) != folder(b):
+                edges.setdefault((folder(a), folder(b)), (a, b))
+    loops = sorted({tuple(sorted(pair)) for pair in edges if pair[::-1] in edges})
+    assert not loops, [(pair, edges[pair], edges[pair[::-1]]) for pair in loops]
