@@ -386,9 +386,10 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     print(f"# cluster {reply['name']}, seen from node {reply['node']}: {'DEGRADED' if reply['degraded'] else 'ok'}"
           + (f" ({reply['error']})" if reply.get("error") else ""))
     probes, now = reply["probes"], time.time()
-    _print_table(("id", "sip", "api", "pid", "version", "started", "last_beat", "probes"),
+    _print_table(("id", "sip", "api", "pid", "version", "started", "last_beat", "probes", "state"),
                  [{**node, "probes": len(probes.get(node["id"], [])), "started": _utc(node.get("started_at")),
-                   "last_beat": _ago(node.get("beat_at"), now)} for node in reply["nodes"]])
+                   "last_beat": _ago(node.get("beat_at"), now), "state": "draining" if node.get("draining") else "serving"}
+                  for node in reply["nodes"]])
     return 0
 
 
@@ -403,6 +404,20 @@ def _ago(unix_time: float | None, now: float) -> str:
     return "" if unix_time is None else f"{max(0.0, now - unix_time):.1f} s ago"
 
 
+def cmd_drain(args: argparse.Namespace) -> int:
+    """Drain the running fastds, then stop it (as SIGTERM does): new INVITEs get 503 with
+    Retry-After while in-dialog requests are routed, until none came for FASTDS_DRAIN_IDLE_S,
+    at most FASTDS_DRAIN_TIMEOUT_S."""
+    api = _api_or_none()
+    if api is None:
+        print(f"fastds: fastds is not running (no API at {ApiClient(_settings_or_exit()).base})", file=sys.stderr)
+        return EXIT_FAILURE
+    reply = _api_result(*api.call("POST", "/api/v1/drain"), "not drained")
+    print(f"fastds: {'already ' if reply['already'] else ''}draining: new INVITEs get 503; it stops once no in-dialog "
+          f"request came for {reply['idle_s']} s, at the latest in {reply['timeout_s']} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastds", description="SIP load balancer (dispatcher).")
     parser.add_argument("--version", action="version", version=f"fastds {__version__}")
@@ -415,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command(commands, "run", cmd_run)
+    command(commands, "drain", cmd_drain)
     command(commands, "check", cmd_check).add_argument(
         "--offline", action="store_true", help="only the variables: do not open the store nor try the binds")
     db = commands.add_parser("db", help="the store's schema").add_subparsers(dest="db_command", required=True)

@@ -39,7 +39,8 @@ def environment(directory: Path, db: Path, sip_port: int, api_port: int, path: s
     `settings` by lower-case name override the defaults (workers=2, fr_timeout_ms=1000 ...)."""
     env = {"PATH": path, "FASTDS_SIP_LISTEN": f"127.0.0.1:{sip_port}", "FASTDS_DB_URL": f"sqlite:///{db}",
            "FASTDS_STATE_DIR": str(directory), "FASTDS_EGRESS_ALLOW": "127.0.0.0/8", "FASTDS_LOG_LEVEL": "info",
-           "FASTDS_WORKERS": "1", "FASTDS_API_LISTEN": f"127.0.0.1:{api_port}"}
+           "FASTDS_WORKERS": "1", "FASTDS_API_LISTEN": f"127.0.0.1:{api_port}",
+           "FASTDS_DRAIN_IDLE_S": "0"}  # a test or benchmark stops once its transactions are done
     env.update({f"FASTDS_{name.upper()}": str(value) for name, value in settings.items()})
     return env
 

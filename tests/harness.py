@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -348,3 +349,11 @@ class Relay:
         self.cut()
         self.flowing.set()  # stalled pipes wake to find their sockets shut
         self.listener.close()
+
+
+def openapi_schema(name: str) -> dict:
+    """A component schema of fastds/api/openapi.json as plain JSON Schema ($refs into $defs)."""
+    from fastds.api.app import OPENAPI
+
+    schemas = json.dumps(json.loads(OPENAPI.read_text())["components"]["schemas"])
+    return {"$defs": json.loads(schemas.replace("#/components/schemas/", "#/$defs/")), "$ref": f"#/$defs/{name}"}

@@ -134,7 +134,7 @@ def test_the_wheel_lists_every_package_and_data_file():
     found = {".".join(path.parent.relative_to(ROOT).parts) for path in PACKAGE.rglob("__init__.py")}
     assert found == set(setuptools["packages"])
     for path in PACKAGE.rglob("*"):
-        if path.is_file() and path.suffix in (".sql", ".html", ".pxd", ".pyi"):
+        if path.is_file() and path.suffix in (".sql", ".html", ".pxd", ".pyi", ".json") and path.name != "compiled.json":
             package = ".".join(path.parent.relative_to(ROOT).parts)
             assert f"*{path.suffix}" in setuptools["package-data"].get(package, []), path.relative_to(ROOT)
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
+import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from fastds.api import metrics
 from fastds.api.edge import EdgeRoutes
 from fastds.api.mi import MiHandler
 from fastds.api.mi_core import statistics
-from fastds.api.replies import error, json_response, read_body, row_id
+from fastds.api.replies import destination_json, error, json_response, read_body, row_id
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
 from fastds.dispatch.state import DestinationState
@@ -32,6 +35,7 @@ from fastds.errors import FastdsError, FieldError, RowNotFound, StoreError
 from fastds.store import Store
 
 PANEL = Path(__file__).with_name("panel.html")
+OPENAPI = Path(__file__).with_name("openapi.json")  # the /api/v1 routes described (tests/unit/test_openapi.py)
 HEALTH_STORE_TIMEOUT_S = 2.0
 log = logging.getLogger("fastds.api")
 Control = Callable[..., Awaitable[dict[str, Any]]]
@@ -39,7 +43,9 @@ Control = Callable[..., Awaitable[dict[str, Any]]]
 
 class Api:
     def __init__(self, snapshot: Callable[[], Snapshot], store: Store, control: Control, token: str,
-                 capacity: int):
+                 capacity: int, drain_idle_s: int = 10, drain_timeout_s: int = 60):
+        """drain_*: FASTDS_DRAIN_IDLE_S and _TIMEOUT_S, told to who asks for a drain."""
+        self.drain_idle_s, self.drain_timeout_s = drain_idle_s, drain_timeout_s
         self.snapshot = snapshot
         self.store = store
         self.control = control
@@ -114,14 +120,14 @@ class Api:
 
     async def list_destinations(self, request: web.Request) -> web.Response:
         rows = sorted(await self.store.load_destinations(), key=lambda row: (row["setid"], row["id"]))
-        return json_response({"destinations": rows})
+        return json_response({"destinations": [destination_json(row) for row in rows]})
 
     async def get_destination(self, request: web.Request) -> web.Response:
         dest_id = row_id(request, "a destination")
         row = await self.store.get_destination(dest_id)
         if row is None:
             return error(404, f"no destination with id {dest_id}")
-        return json_response(row)
+        return json_response(destination_json(row))
 
     async def add_destination(self, request: web.Request) -> web.Response:
         row = destination_fields(await read_body(request))
@@ -133,7 +139,7 @@ class Api:
         if conflict is not None:
             return conflict
         dest_id = await self.store.add_destination(row)
-        return json_response({"id": dest_id, **row, **await self.apply(request)}, 201)
+        return json_response({**destination_json({"id": dest_id, **row}), **await self.apply(request)}, 201)
 
     async def update_destination(self, request: web.Request) -> web.Response:
         dest_id = row_id(request, "a destination")
@@ -146,7 +152,7 @@ class Api:
         if conflict is not None:
             return conflict
         await self.store.update_destination(dest_id, row)
-        return json_response({"id": dest_id, **row, **await self.apply(request)})
+        return json_response({**destination_json({"id": dest_id, **row}), **await self.apply(request)})
 
     async def remove_destination(self, request: web.Request) -> web.Response:
         dest_id = row_id(request, "a destination")
@@ -213,8 +219,21 @@ class Api:
         routable = snapshot.generation > 0 and active > 0
         healthy = checks["prober"] == checks["store"] == checks.get("cluster", "ok") == "ok"
         status = "down" if not routable else "ok" if healthy else "degraded"
+        if snapshot.draining_since:  # stopping: an L4 balancer must take the node out (503), calls still end here
+            status = "draining"
+            checks["drain"] = (f"draining for {max(0.0, time.time() - snapshot.draining_since):.0f} s: new INVITEs "
+                               "get 503, in-dialog requests are routed")
         return json_response({"status": status, "generation": snapshot.generation, "checks": checks},
-                             200 if routable else 503)
+                             200 if routable and status != "draining" else 503)
+
+    async def drain(self, request: web.Request) -> web.Response:
+        """Drain and stop the node, as SIGTERM does (systemctl stop): the master is told once."""
+        await read_body(request, required=False)
+        snapshot = self.snapshot()
+        if not snapshot.draining_since:
+            os.kill(os.getppid(), signal.SIGTERM)
+        return json_response({"draining": True, "already": bool(snapshot.draining_since),
+                              "idle_s": self.drain_idle_s, "timeout_s": self.drain_timeout_s}, 202)
 
     async def _store_check(self) -> str:
         """"ok", or why not, within HEALTH_STORE_TIMEOUT_S whatever the store does (an L4
@@ -249,6 +268,9 @@ class Api:
     async def get_metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.page(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")
+
     async def panel(self, request: web.Request) -> web.Response:
         return web.Response(body=PANEL.read_bytes(), content_type="text/html")
 
@@ -264,9 +286,11 @@ class Api:
             web.delete("/api/v1/destinations/{id}", self.remove_destination),
             web.put("/api/v1/destinations/{id}/state", self.set_state),
             web.post("/api/v1/reload", self.reload),
+            web.post("/api/v1/drain", self.drain),
             web.get("/api/v1/stats", self.stats),
             web.get("/api/v1/health", self.health),
             web.get("/api/v1/cluster", self.cluster),
+            web.get("/api/v1/openapi.json", self.openapi),
             web.get("/metrics", self.get_metrics),
             *EdgeRoutes(self.store, self.snapshot, self.control, self.apply).routes(),
         ])

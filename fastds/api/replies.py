@@ -12,11 +12,27 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from fastds.dispatch.state import DestinationState
 from fastds.errors import FieldError
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def destination_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A dispatcher row as every /api/v1 answer shows a destination (as /api/v1/sets does):
+    the state by name, the weight a number. The store keeps OpenSIPS's column types (state
+    0/1/2, weight text) and MI shows those, as OpenSIPS does; input takes either."""
+    shown = dict(row)
+    try:
+        shown["state"] = DestinationState(int(row["state"])).label
+    except (KeyError, TypeError, ValueError):
+        pass  # a code OpenSIPS would not write stays as it is
+    weight = str(row.get("weight", "")).strip()
+    if weight.isdigit():
+        shown["weight"] = int(weight)
+    return shown
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:

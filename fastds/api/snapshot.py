@@ -60,6 +60,7 @@ class Snapshot:
     blocked_total: int = 0  # IPs blocked over all workers, more than `blocked` shows when a row is full
     cluster: str = "standalone"  # or ok, degraded (fastds/procs/cluster_link.py)
     cluster_nodes: int = 0
+    draining_since: float = 0.0  # Unix time the master began draining the node; 0.0 while it serves
 
     @property
     def destinations(self) -> list[LiveDestination]:
@@ -112,7 +113,7 @@ class SnapshotReader:
         blocked, blocked_total = self._blocked()
         return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],
                         view.layout.size, view.bytes_used(), self._addresses, blocked, blocked_total,
-                        *view.cluster())
+                        *view.cluster(), view.draining_since())
 
     def _blocked(self) -> tuple[list[BlockedIp], int]:
         merged: dict[str, BlockedIp] = {}

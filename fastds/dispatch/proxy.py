@@ -355,6 +355,7 @@ class Proxy:
         if hop is None:
             self._reply_stateless(message, source, 404, b"Next hop is not an IP address over UDP, TCP or TLS")
             return
+        self.counters["in_dialog_forwarded"] += 1  # a drain waits while these keep coming
         server = self._new_server(key, message, source)
         server.pop_routes = our_routes
         self._forward(server, hop, None)
@@ -392,6 +393,7 @@ class Proxy:
         if hop is None or message.max_forwards == 0:  # no hop: not ours, a name, or another transport
             self.counters["ack_dropped"] += 1
             return
+        self.counters["in_dialog_forwarded"] += 1
         transport, sent_by = self._via(hop)
         data = forward_request(message, transport=transport, sent_by=sent_by, branch=self.branches.new(),
                                pop_routes=our_routes)

@@ -36,7 +36,8 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
     loop = asyncio.get_running_loop()
     store = open_store(settings.db_url)
     control = ControlClient(control_address)
-    api = Api(SnapshotReader(view), store, control.request, settings.api_token, view.layout.capacity)
+    api = Api(SnapshotReader(view), store, control.request, settings.api_token, view.layout.capacity,
+              settings.drain_idle_s, settings.drain_timeout_s)
     # requests still open at SIGTERM get SHUTDOWN_GRACE_S, within the master's stop grace
     runner = web.AppRunner(api.application(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()

@@ -3,7 +3,7 @@
 Owns the keys under `fastds:<FASTDS_CLUSTER_NAME>:`, with redis-py's asyncio client:
 
     node:<id>   this node's heartbeat (JSON: id, version, SIP and API addresses, the master's
-                pid, started-at, beat-at), renewed every FASTDS_CLUSTER_HEARTBEAT_MS, expiring after three
+                pid, started-at, beat-at, draining), renewed every FASTDS_CLUSTER_HEARTBEAT_MS, expiring after three
     states      hash, destination id -> the winning StateRecord (the current states)
     changes     stream of records and reload requests, trimmed to about STREAM_LENGTH
 
@@ -53,11 +53,11 @@ class DuplicateNode(FastdsError):
 class ClusterLink:
     def __init__(self, url: str, name: str, heartbeat_s: float, cluster: ClusterState, about: dict[str, Any],
                  on_record: Callable[[StateRecord], None], on_reload: Callable[[bool], Awaitable[None]],
-                 on_members: Callable[[], None]):
+                 on_members: Callable[[], None], draining: Callable[[], bool] = lambda: False):
         """about: what the heartbeat tells of this node (sip, api, pid: the master's, which an
         operator signals); on_record: a winning record from another node, to apply;
         on_reload(inherit): a reload another node broadcast; on_members: the live nodes (or
-        degraded) changed."""
+        degraded) changed; draining(): the node is draining (said in every heartbeat)."""
         self.cluster = cluster
         self.heartbeat_s = heartbeat_s
         self.about = {**about, "id": cluster.node_id, "version": __version__, "started_at": round(time.time(), 3)}
@@ -65,6 +65,7 @@ class ClusterLink:
         self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._publish = self._redis.register_script(PUBLISH)
         self._on_record, self._on_reload, self._on_members = on_record, on_reload, on_members
+        self._draining = draining
         self._stream_at = "0-0"
         self._tasks: list[asyncio.Task] = []
         self._to_send = asyncio.Event()  # set by publish(): the sender task sends, in order
@@ -193,6 +194,7 @@ class ClusterLink:
 
     async def _beat(self) -> None:
         self.about["beat_at"] = round(time.time(), 3)
+        self.about["draining"] = self._draining()
         await self._redis.set(self.key(f"node:{self.cluster.node_id}"), orjson.dumps(self.about),
                               px=int(3000 * self.heartbeat_s))
         if self.cluster.degraded:  # back: what was made meanwhile first, then the cluster's states

@@ -1,18 +1,10 @@
 """The master process of `fastds run`: supervise only (docs/architecture.md §1).
 
-Owns refusing to start on a SIP address another process holds (SO_REUSEPORT would let
-a second fastds share it and take half the calls), the shared memory (mapped before
-forking, so every child and every respawned child shares it), spawning the prober,
-FASTDS_WORKERS workers and the API process (each titled for ps: "fastds: worker 0",
-"fastds: prober", ...), binding each worker's sockets once and holding them, so a
-respawned worker inherits them (fastds/procs/worker.py WorkerSockets), reaping and
-respawning a child that dies (back-off, logged with its exit status or signal), halting with a non-zero status when
-a child fails at boot instead of respawning it forever, and the signals: handlers only
-enqueue (the wakeup fd carries the signal number); SIGHUP asks the prober to reload (and
-the workers to reload the TLS certificate, when there is a TLS listener),
-SIGTERM / SIGINT stop the API, the workers gracefully, then the prober. sd_notify:
-READY=1 once every worker and the API have bound their sockets, WATCHDOG=1 while every
-child is up, STATUS= one line, STOPPING=1.
+Owns refusing a SIP address another process holds, the shared memory (mapped before
+forking), spawning and respawning the prober, the workers and the API (their sockets bound
+once and held, so a respawned worker inherits them), halting when a child fails at boot,
+the signals (SIGHUP: reload; SIGTERM / SIGINT: drain, then stop) and sd_notify (READY,
+WATCHDOG, STATUS, STOPPING).
 """
 
 from __future__ import annotations
@@ -46,6 +38,7 @@ FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 10.0
 HEALTHY_AFTER_S = 10.0  # a child that lived this long starts its back-off afresh
 STOP_GRACE_S = 5.0
+DRAIN_POLL_S = 0.5
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -324,12 +317,48 @@ class Master:
     def _stop(self) -> int:
         self.stopping = True
         self.notifier.notify("STOPPING=1")
-        log.info("stopping: draining workers (up to %d ms)", self.settings.drain_timeout_ms)
+        self._drain()
         self._terminate([self.api], STOP_GRACE_S)
-        self._terminate(self.workers, self.settings.drain_timeout_ms / 1000 + STOP_GRACE_S)
+        self._terminate(self.workers, worker.FINISH_S + STOP_GRACE_S)
         self._terminate([self.prober], STOP_GRACE_S)
         log.info("stopped")
         return 0
+
+    def _drain(self) -> None:
+        """Every child keeps running (a dead one is respawned) while the workers refuse new
+        INVITEs (503, Retry-After: the upstream fails over to another node) and route the rest,
+        and /health says draining, until no in-dialog request came for FASTDS_DRAIN_IDLE_S with
+        no transaction waiting, or FASTDS_DRAIN_TIMEOUT_S. Read from the workers' counters rows
+        (published every second)."""
+        view, settings = ShmView(self.region), self.settings
+        view.set_draining(time.time())
+        self.notifier.notify("STATUS=draining")
+        log.info("draining: new INVITEs get 503; stopping once no in-dialog request came for %d s and no transaction "
+                 "is open, at the latest in %d s", settings.drain_idle_s, settings.drain_timeout_s)
+        started = last_activity = time.monotonic()
+        routed = None
+        while True:
+            signums, _ = self._wait(DRAIN_POLL_S)
+            if signal.SIGTERM in signums or signal.SIGINT in signums:
+                log.warning("a second stop signal: stopping now, without waiting for the drain")
+                return
+            self._respawn_due()
+            now = time.monotonic()
+            rows = [view.worker_counters(index) for index in range(self.worker_count)]
+            now_routed = sum(row["in_dialog_forwarded"] for row in rows)
+            if now_routed != routed:
+                routed, last_activity = now_routed, now
+            waiting = any(row["drain_waiting"] for row in rows)
+            # the workers see the mark within a second and say what waits in the row after: read no earlier
+            seen = now - started >= 2 * worker.COUNTERS_EVERY_S
+            if seen and not waiting and now - last_activity >= settings.drain_idle_s:
+                log.info("drained: no in-dialog request for %d s and no transaction open (%.1f s)", settings.drain_idle_s,
+                         now - started)
+                return
+            if now - started >= settings.drain_timeout_s:
+                log.warning("drain timeout (%d s): stopping with %s", settings.drain_timeout_s,
+                            "transactions still open" if waiting else "in-dialog requests still coming")
+                return
 
     def _halt(self, reason: str) -> int:
         log.error("halting: %s", reason)

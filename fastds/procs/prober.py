@@ -163,7 +163,8 @@ class Prober:
         self.health.probes_here = self.cluster.probes
         self.link = ClusterLink(self.settings.cluster_url, self.settings.cluster_name,
                                 self.settings.cluster_heartbeat_ms / 1000, self.cluster, about,
-                                self.on_cluster_record, self.on_cluster_reload, self._rearm_now)
+                                self.on_cluster_record, self.on_cluster_reload, self._rearm_now,
+                                lambda: self.writer.draining_since() > 0)
         self._cluster_states = await self.link.join()
         self._publish_cluster()
 

@@ -9,8 +9,10 @@ worker's socket), routing read from shared memory only
 (never the store), traffic failures sent to the prober (fastds/procs/reports.py), its
 counters row in shared memory, its flood limit's upkeep (blocks logged and published,
 pike_rm releases applied, every second), the loop-lag tick that marks it saturated
-(fastds/dispatch/overload.py), and the graceful stop on SIGTERM: new INVITEs get 503,
-open transactions finish, up to FASTDS_DRAIN_TIMEOUT_MS.
+(fastds/dispatch/overload.py), and its part of a drain: once the master marks the node
+draining in shared memory (read every second) new INVITEs get 503 while everything else goes
+on, and whether a transaction still waits is published; on SIGTERM, what is open gets
+FINISH_S to end.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ COUNTERS_EVERY_S = 1.0
 DRAIN_POLL_S = 0.1
 NEVER_FULL_GC = 2**31 - 1  # young collections between two full ones
 DRAIN_QUIET_POLLS = 3  # idle this many polls in a row: the ACK / BYE after a last 200 has passed
+FINISH_S = 5.0  # on SIGTERM (after the node's drain, or the master gone): for transactions still open
 
 
 def bind_public(settings: Settings) -> socket.socket:
@@ -204,7 +207,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                         transactions_open=len(proxy.servers), send_errors=endpoint.send_errors,
                         handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
-                        pid=os.getpid())
+                        drain_waiting=int(proxy.draining and proxy.busy()), pid=os.getpid())
         counters.update(tcp_connections=tcp.connections("tcp"), tls_connections=tcp.connections("tls"),
                         tcp_accepted=tcp.accepted, tcp_dialled=tcp.dialled, tcp_connect_failures=tcp.connect_failures,
                         tls_handshake_failures=tcp.handshake_failures, tcp_framing_errors=tcp.framing_errors,
@@ -216,6 +219,9 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
 
     async def counters_loop() -> None:
         while True:
+            if not proxy.draining and view.draining_since():
+                proxy.draining = True
+                log.info("worker %d draining: new INVITEs get 503, in-dialog requests and transactions go on", index)
             if keeper is not None:
                 keeper.tend()
             tcp.sweep()
@@ -246,7 +252,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
              private.getsockname()[1])
     await stop.wait()
     proxy.draining = True
-    deadline = loop.time() + settings.drain_timeout_ms / 1000
+    deadline = loop.time() + FINISH_S
     quiet = 0
     while loop.time() < deadline and quiet < DRAIN_QUIET_POLLS:
         quiet = 0 if proxy.busy() else quiet + 1

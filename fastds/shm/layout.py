@@ -43,7 +43,7 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 13
+LAYOUT_VERSION = 14
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -57,7 +57,8 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "untrusted_dropped", "pike_dropped", "pike_blocks", "pike_blocked", "pike_tracked",
                    "transport_refused", "stray_stream_dropped", "tcp_connections", "tls_connections", "tcp_accepted",
                    "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "tcp_dialled",
-                   "tcp_connect_failures", "connection_failovers", "keepalives", "pid")
+                   "tcp_connect_failures", "connection_failovers", "keepalives", "in_dialog_forwarded",
+                   "drain_waiting", "pid")
 BLOCKED_HEAD = struct.Struct("<QII")
 BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
 BLOCKED_SLOTS = 128
@@ -65,6 +66,7 @@ UNBLOCK_ENTRY = struct.Struct("<46s2x")
 UNBLOCK_SLOTS = 16
 CLUSTER_STATUSES = ("standalone", "ok", "degraded")
 _CLUSTER_OFFSET = 48
+_DRAINING_OFFSET = 56  # a double: when the node began draining (Unix time), 0 while it serves
 _GENERATION_OFFSET = 32
 _COUNTS_OFFSET = 40
 
@@ -171,6 +173,14 @@ class ShmView:
         """(standalone | ok | degraded, live nodes) as the prober last wrote them."""
         status, nodes = struct.unpack_from("<II", self.region, _CLUSTER_OFFSET)
         return CLUSTER_STATUSES[status] if status < len(CLUSTER_STATUSES) else "standalone", nodes
+
+    def draining_since(self) -> float:
+        """When the master began draining the node (Unix time); 0.0 while it serves."""
+        return struct.unpack_from("<d", self.region, _DRAINING_OFFSET)[0]
+
+    def set_draining(self, since: float) -> None:
+        """The master's: every worker refuses new INVITEs within a second, /health says draining."""
+        struct.pack_into("<d", self.region, _DRAINING_OFFSET, since)
 
     def bytes_used(self) -> int:
         """The bytes the header, the worker rows and both published generations fill

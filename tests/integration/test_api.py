@@ -8,10 +8,11 @@ import sys
 import threading
 import time
 
+import jsonschema
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import free_tcp_port, free_udp_port, wait_for
+from tests.harness import free_tcp_port, free_udp_port, openapi_schema, wait_for
 
 TOKEN = "s3cret-token"
 
@@ -45,7 +46,7 @@ def test_destinations_through_the_api_with_live_state_counters_and_metrics(harne
     harness.start_fastds(default_alg=2, probing_threshold=1000)
     status, added, _ = harness.api("POST", "/api/v1/destinations",
                                    {"setid": 1, "destination": healthy, "weight": 2, "description": "gw b"})
-    assert status == 201 and added["applied"] is True and added["weight"] == "2"
+    assert status == 201 and added["applied"] is True and added["weight"] == 2
     assert {row["destination"] for row in destinations(harness)} == {broken, healthy}
     assert live(harness)[healthy]["state"] == "active" and live(harness)[healthy]["description"] == "gw b"
 
@@ -67,7 +68,12 @@ def test_destinations_through_the_api_with_live_state_counters_and_metrics(harne
     assert stats_reply["statistics"]["dispatcher:picks"] == 20
 
     status, updated, _ = harness.api("PUT", f"/api/v1/destinations/{added['id']}", {"weight": "5"})
-    assert status == 200 and updated["applied"] and updated["description"] == "gw b"
+    assert status == 200 and updated["applied"] and updated["description"] == "gw b" and updated["weight"] == 5
+    stored, shown = harness.api("GET", f"/api/v1/destinations/{added['id']}")[1], live(harness)[healthy]
+    jsonschema.validate(stored, openapi_schema("Destination"))  # as /api/v1/openapi.json says
+    jsonschema.validate(shown, openapi_schema("LiveDestination"))
+    jsonschema.validate(harness.api("GET", "/api/v1/health")[1], openapi_schema("Health"))
+    assert {key: stored[key] for key in ("state", "weight")} == {key: shown[key] for key in ("state", "weight")}
     assert live(harness)[healthy]["weight"] == 5
     assert live(harness)[broken]["picks"] == now[broken]["picks"]  # counters survive the reload
 
@@ -75,7 +81,7 @@ def test_destinations_through_the_api_with_live_state_counters_and_metrics(harne
     assert status == 200 and reply == {"id": 1, "state": "inactive", "changed": True}
     assert live(harness)[broken]["state"] == "inactive"
     assert metric_samples(harness)[("fastds_destination_state", labels)] == 1
-    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == 1, 10,
+    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == "inactive", 10,
              "the prober to write the state back to the store")
     assert harness.log_lines(f"set 1 {broken} active -> inactive (API)")
 
@@ -235,13 +241,13 @@ def test_mi_over_http_with_the_real_prober(harness):
     assert state() == "Inactive"
     assert harness.mi("ds_set_state", ["a", "1", "sip:127.0.0.1:1"])["error"] == {
         "code": 404, "message": "destination not found"}
-    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == 1, 10, "the write-back")
+    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == "inactive", 10, "the write-back")
     # an operator's edit in the store wins over the inherited runtime state (OpenSIPS #3059)
     with sqlite3.connect(harness.db) as db:
         db.execute("UPDATE dispatcher SET state = 0 WHERE id = 1")
     assert harness.mi("ds_reload", {"inherit_state": "y"})["result"] == "OK" and state() == "Active"
     assert harness.mi("ds_set_state", ["i", "1", first])["result"] == "OK"
-    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == 1, 10, "the write-back")
+    wait_for(lambda: harness.api("GET", "/api/v1/destinations/1")[1]["state"] == "inactive", 10, "the write-back")
     assert harness.mi("ds_reload", {"inherit_state": "0"})["result"] == "OK" and state() == "Inactive"
     stats = harness.mi("get_statistics", {"statistics": ["dispatcher:"]})["result"]
     assert stats["dispatcher:destinations"] == 2 and stats["dispatcher:inactive_destinations"] == 1

@@ -131,7 +131,7 @@ def test_probes_are_shared_and_a_dead_nodes_share_is_taken_over(cluster):
                            env=a.env(), timeout=60)
     assert shown.returncode == 0, shown.stderr
     header, *rows = shown.stdout.splitlines()[1:]
-    assert header.split() == ["id", "sip", "api", "pid", "version", "started", "last_beat", "probes"]
+    assert header.split() == ["id", "sip", "api", "pid", "version", "started", "last_beat", "probes", "state"]
     assert all(re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +\d+\.\d s ago ", row) for row in rows), rows
     since = time.monotonic() + 1.0
     time.sleep(1.0 + 3.0)  # three ping intervals, once membership settled

@@ -84,7 +84,7 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
     fill(browser, setid=1, destination=new_uri, weight=2, description="added from the panel")
     wait_for(lambda: row_state(browser, new_uri) == "active", 20, "the new destination, active")
     row = next(r for r in harness.api("GET", "/api/v1/destinations")[1]["destinations"] if r["destination"] == new_uri)
-    assert (row["weight"], row["description"]) == ("2", "added from the panel")
+    assert (row["weight"], row["description"]) == (2, "added from the panel")
     wait_for(lambda: browser.execute_script(
         "const row = document.querySelector(`tr[data-uri='${arguments[0]}']`);"
         "return row !== null && row.textContent.includes(' ms');", new_uri), 20, "a probe RTT on the new destination")
@@ -99,7 +99,7 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
 
     def written_back():  # the prober writes states back to the store every 2 s
         rows = harness.api("GET", "/api/v1/destinations")[1]
-        return rows if any(r["destination"] == new_uri and r["state"] == 1 for r in rows["destinations"]) else None
+        return rows if any(r["destination"] == new_uri and r["state"] == "inactive" for r in rows["destinations"]) else None
 
     before = wait_for(written_back, 20, "the inactive state written back to the store")
     fill(browser, setid=1, destination="sip:bad host name", weight=1, description="")
@@ -116,7 +116,7 @@ def test_panel_adds_lists_disables_edits_removes_and_shows_validation_errors(har
         "const row = document.querySelector(`tr[data-uri='${arguments[0]}']`);"
         "return row !== null && row.cells[4].textContent === '7' && row.cells[2].textContent === 'UDP';", new_uri),
         20, "the new weight listed (after the transport)")
-    assert harness.api("GET", f"/api/v1/destinations/{row['id']}")[1]["weight"] == "7"
+    assert harness.api("GET", f"/api/v1/destinations/{row['id']}")[1]["weight"] == 7
     click(browser, f'tr[data-uri="{new_uri}"] button.remove')
     browser.switch_to.alert.accept()  # "Remove ... from set 1?"
     wait_for(lambda: row_state(browser, new_uri) is None, 20, "the row to go")

@@ -178,7 +178,7 @@ def test_the_children_stop_when_the_master_is_killed(harness):
     """A SIGKILLed master cannot stop its children: they are asked to stop with it instead
     (PR_SET_PDEATHSIG), so no prober or worker is left running on its own."""
     harness.add_destination(free_udp_port())
-    master = harness.start_fastds(workers=2, drain_timeout_ms=500)
+    master = harness.start_fastds(workers=2, drain_timeout_s=1)
     children = [int(pid) for pid in open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()]
     assert len(children) == 4
     master.kill()
