@@ -1,17 +1,10 @@
 """The timer queue of one worker: every transaction timer, one deadline for the loop.
 
 Owns ordering timers by deadline so the network layer arms a single loop.call_at for
-next_deadline() instead of one handle per transaction (docs/architecture.md §3). Almost
-every timer is "now + a fixed delay" (T1, its doublings, T4, 64·T1, the FR timers), so
-call_later() keeps one FIFO lane per delay: deadlines in a lane come in order, so starting
-and expiring a timer is O(1), where a heap of ~500,000 entries per worker took ~20
-comparisons each way. call_at() (an absolute deadline) and a lane that would go out of
-order (a clock that went back, in tests) use a heap. A cancelled timer drops its callback
-and arguments at once (so it keeps no transaction alive); its small entry stays until it
-comes to the front of its lane or heap -- nothing is ever compacted: rebuilding ~300,000
-entries at once stalled the loop ~300 ms every minute in a 30-minute soak. What lingers is
-bounded by the rate times the longest delay a call cancels (FR-INV, 120 s). Sans-IO: time
-only enters as `now` arguments.
+next_deadline() (docs/architecture.md §3, step 7): one FIFO lane per fixed delay (T1 and its
+doublings, T4, 64*T1, the FR timers: O(1) to start and expire), a heap for absolute deadlines
+and a clock that went back. A cancelled timer lets go of its subject at once; its entry stays
+until it reaches the front (never compacted: that stalled the loop). Sans-IO: time enters as `now`.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """TLS for the workers' TLS listener and for the connections fastds opens: the two contexts,
 and reloading their certificate.
 
-Owns turning FASTDS_TLS_CERT_FILE / FASTDS_TLS_KEY_FILE / FASTDS_TLS_CA_FILE /
-FASTDS_TLS_VERIFY_CLIENTS into the listener's ssl.SSLContext (TLS 1.2 at least, the ssl
-module's default ciphers; clients asked for a certificate only when there is a CA to check it
-against, and refused without one when FASTDS_TLS_VERIFY_CLIENTS=1), and FASTDS_TLS_VERIFY /
-FASTDS_TLS_CA_FILE into the context of the connections fastds opens to TLS destinations and
-next hops (their certificate checked against that CA, else the system's, and against the
-name the caller gives -- fastds/dispatch/sets.py tls_name; our certificate offered when there
-is one); what a bad file reads as (ValueError naming the variable and the file:
-fastds/config.py turns it into a configuration error at start), and reloading the certificate
-and key into a live context on SIGHUP (connections made afterwards get the new ones; a reload
-that fails keeps the old ones).
+Owns the listener's context (TLS 1.2 or later; FASTDS_TLS_CERT_FILE / KEY_FILE; client
+certificates checked against FASTDS_TLS_CA_FILE, required with FASTDS_TLS_VERIFY_CLIENTS=1),
+the context of the connections fastds opens (FASTDS_TLS_VERIFY: the peer's certificate against
+that CA, else the system's, and the name fastds/dispatch/sets.py tls_name gives), a bad file
+as a ValueError naming the variable, and reloading a certificate into a live context (SIGHUP).
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
-"""Requests from the API process to the prober: set a destination's state, reload.
+"""Requests from the API process to the prober, which alone writes topology and states.
 
-Owns the little protocol on the prober's control socket end to end (an abstract unix
-datagram socket named after the master's pid; the API's client and the prober's
-server): one JSON object per datagram (orjson), each request carrying an `id` that its
-reply repeats, so several requests can be in flight. The prober is the only writer of
-topology and states in shared memory (docs/architecture.md §1); the API asks, it never
-writes. Requests: {"op": "set_state", "destination": id, "state": 0|1|2, "mi": bool},
-{"op": "reload", "inherit": bool} (these two applied in the order received),
-{"op": "ping"} (its reply carries the prober's pid), {"op": "status_report"} (the
-dispatcher's status/report groups) and {"op": "unblock", "ip": text} (MI pike_rm: the
-prober puts it in shared memory's unblock ring, the workers release it). Replies: {"id", "ok": true, ...} or
-{"id", "ok": false, "error": "..."}.
+Owns the little protocol on the prober's control socket (abstract unix datagram, named after
+the master's pid): one JSON object per datagram, each request with an `id` its reply repeats
+(the client drops it from what it returns). Requests: set_state {destination, state, mi} and
+reload {inherit, cluster} (applied in the order received), ping, cluster, status_report and
+unblock {ip}. Replies: {"ok": true, ...} or {"ok": false, "error": "..."}.
 """
 
 from __future__ import annotations

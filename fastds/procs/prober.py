@@ -1,16 +1,11 @@
 """The prober process: loads destinations, probes them, owns their state (docs/architecture.md §1).
 
-Owns the prober's IO around its sans-IO core (fastds/dispatch/probing.py, which owns
-the probes and, through fastds/dispatch/health.py, the states): the store (loads and
-publishes sets, dialplan rules and the address table; SIGHUP = reload keeping runtime state; states
-written back every FLUSH_S), host-name resolution, the probe socket and the probes' TCP and TLS
-connections (fastds/net/tcp.py, as a worker's; SIGHUP reloads the certificate they offer), the
-workers' failure reports (fastds/procs/reports.py) and the API's requests
-(fastds/procs/control.py), applying the core's actions to shared memory (the only
-writer of topology and states), one log line and one status/report event per state
-change, one loop timer armed for the core's next deadline, and, with FASTDS_CLUSTER_URL,
-the node's part in the cluster (fastds/procs/cluster_link.py): its changes published,
-the others' applied, its share of the probing (docs/architecture.md §10).
+Owns the IO around its sans-IO core (fastds/dispatch/probing.py and health.py): the store
+(sets, dialplan rules and the address table loaded and published; SIGHUP reloads; states
+written back every FLUSH_S), host-name resolution, the probe socket and connections, the
+workers' failure reports and the API's requests, the core's actions applied to shared memory
+(the only writer of topology and states), a log line per state change, and with
+FASTDS_CLUSTER_URL the node's part in the cluster (fastds/procs/cluster_link.py).
 """
 
 from __future__ import annotations

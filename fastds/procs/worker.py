@@ -1,18 +1,10 @@
 """A SIP worker process: the proxy on uvloop over the shared destination table.
 
-Owns composing one worker (docs/architecture.md §1-§2): its sockets (WorkerSockets: the
-public one, SO_REUSEPORT, shared with the other workers, the private one and the hand-off
-socket, bound once by the master and inherited by every process that runs this worker,
-so a respawned worker reads what came while it was down, keeps the private port in the
-Vias of the requests it had forwarded, and the kernel never moves a peer to another
-worker's socket), routing read from shared memory only
-(never the store), traffic failures sent to the prober (fastds/procs/reports.py), its
-counters row in shared memory, its flood limit's upkeep (blocks logged and published,
-pike_rm releases applied, every second), the loop-lag tick that marks it saturated
-(fastds/dispatch/overload.py), and its part of a drain: once the master marks the node
-draining in shared memory (read every second) new INVITEs get 503 while everything else goes
-on, and whether a transaction still waits is published; on SIGTERM, what is open gets
-FINISH_S to end.
+Owns composing one worker (docs/architecture.md §1-§2): its sockets (WorkerSockets, bound once
+by the master and inherited by every process that runs this worker), routing read from shared
+memory only, traffic failures sent to the prober, its counters row, its flood limit's upkeep,
+the loop-lag tick that marks it saturated, and its part of a drain (the master's mark read
+every second: new INVITEs 503, the rest goes on; on SIGTERM what is open gets FINISH_S).
 """
 
 from __future__ import annotations
