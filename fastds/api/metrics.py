@@ -19,13 +19,14 @@ from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "tcp_connections", "tls_connections", "drain_waiting",
-                 "pid"}
+WORKER_GAUGES = {"transactions_open", "pike_blocked", "pike_tracked", "tcp_connections", "tls_connections", "draining",
+                 "drain_waiting", "pid"}
 WORKER_HELP = {
     "packets_in": "SIP datagrams received", "packets_out": "SIP datagrams sent",
     "parse_errors": "datagrams dropped or answered 400 because they did not parse",
     "keepalives": "keep-alive datagrams (only CRLFs) received: not answered, not errors",
     "in_dialog_forwarded": "in-dialog requests routed along fastds's Record-Route (ACKs for 2xx included)",
+    "draining": "1 once this worker drains (new INVITEs get 503)",
     "drain_waiting": "1 while the node drains and this worker has a transaction waiting for its final response",
     "transactions_open": "server transactions open now", "replies_5xx": "5xx replies sent upstream",
     "failovers": "requests moved to the next destination", "egress_blocked": "sends refused by FASTDS_EGRESS_ALLOW",

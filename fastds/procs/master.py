@@ -38,7 +38,7 @@ FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 10.0
 HEALTHY_AFTER_S = 10.0  # a child that lived this long starts its back-off afresh
 STOP_GRACE_S = 5.0
-DRAIN_POLL_S = 0.5
+DRAIN_POLL_S = 0.1
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -110,6 +110,7 @@ class Master:
                 signal.set_wakeup_fd(-1)
                 for signum in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                     signal.signal(signum, signal.SIG_DFL)
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # "drain now" to a worker, harmless before it listens
                 os.close(self._wakeup_r)
                 os.close(self._ready_r)
                 for index, sockets in enumerate(self.worker_sockets):  # a worker keeps its own only
@@ -332,6 +333,9 @@ class Master:
         (published every second)."""
         view, settings = ShmView(self.region), self.settings
         view.set_draining(time.time())
+        for child in self.workers:  # told now, not at their next second's look at the mark
+            if child.pid:
+                os.kill(child.pid, signal.SIGUSR1)
         self.notifier.notify("STATUS=draining")
         log.info("draining: new INVITEs get 503; stopping once no in-dialog request came for %d s and no transaction "
                  "is open, at the latest in %d s", settings.drain_idle_s, settings.drain_timeout_s)
@@ -349,8 +353,8 @@ class Master:
             if now_routed != routed:
                 routed, last_activity = now_routed, now
             waiting = any(row["drain_waiting"] for row in rows)
-            # the workers see the mark within a second and say what waits in the row after: read no earlier
-            seen = now - started >= 2 * worker.COUNTERS_EVERY_S
+            # a row says what waits once its worker drains (told by SIGUSR1, else it sees the mark within a second)
+            seen = all(row["draining"] for row in rows) or now - started >= 2 * worker.COUNTERS_EVERY_S
             if seen and not waiting and now - last_activity >= settings.drain_idle_s:
                 log.info("drained: no in-dialog request for %d s and no transaction open (%.1f s)", settings.drain_idle_s,
                          now - started)

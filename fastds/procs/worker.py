@@ -3,8 +3,8 @@
 Owns composing one worker (docs/architecture.md §1-§2): its sockets (WorkerSockets, bound once
 by the master and inherited by every process that runs this worker), routing read from shared
 memory only, traffic failures sent to the prober, its counters row, its flood limit's upkeep,
-the loop-lag tick that marks it saturated, and its part of a drain (the master's mark read
-every second: new INVITEs 503, the rest goes on; on SIGTERM what is open gets FINISH_S).
+the loop-lag tick that marks it saturated, and its part of a drain (the master's mark, on
+SIGUSR1 and every second: new INVITEs 503, the rest goes on; on SIGTERM what is open gets FINISH_S).
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                         transactions_open=len(proxy.servers), send_errors=endpoint.send_errors,
                         handler_errors=endpoint.handler_errors, reports_lost=reporter.lost,
                         handoffs_out=handoff.handed_off, handoffs_in=handoff.received, handoffs_dropped=handoff.dropped,
-                        drain_waiting=int(proxy.draining and proxy.busy()), pid=os.getpid())
+                        draining=int(proxy.draining), drain_waiting=int(proxy.draining and proxy.busy()),
+                        pid=os.getpid())
         counters.update(tcp_connections=tcp.connections("tcp"), tls_connections=tcp.connections("tls"),
                         tcp_accepted=tcp.accepted, tcp_dialled=tcp.dialled, tcp_connect_failures=tcp.connect_failures,
                         tls_handshake_failures=tcp.handshake_failures, tcp_framing_errors=tcp.framing_errors,
@@ -209,11 +210,18 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                             pike_tracked=len(pike))
         view.write_worker_counters(index, counters)
 
+    def drain() -> None:
+        """The node drains (the master's mark in shared memory; SIGUSR1 says so at once)."""
+        if not proxy.draining and view.draining_since():
+            proxy.draining = True
+            log.info("worker %d draining: new INVITEs get 503, in-dialog requests and transactions go on", index)
+            publish_counters()
+
+    loop.add_signal_handler(signal.SIGUSR1, drain)
+
     async def counters_loop() -> None:
         while True:
-            if not proxy.draining and view.draining_since():
-                proxy.draining = True
-                log.info("worker %d draining: new INVITEs get 503, in-dialog requests and transactions go on", index)
+            drain()
             if keeper is not None:
                 keeper.tend()
             tcp.sweep()

@@ -58,7 +58,7 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "transport_refused", "stray_stream_dropped", "tcp_connections", "tls_connections", "tcp_accepted",
                    "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "tcp_dialled",
                    "tcp_connect_failures", "connection_failovers", "keepalives", "in_dialog_forwarded",
-                   "drain_waiting", "pid")
+                   "draining", "drain_waiting", "pid")
 BLOCKED_HEAD = struct.Struct("<QII")
 BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
 BLOCKED_SLOTS = 128
