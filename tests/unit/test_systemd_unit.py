@@ -40,3 +40,16 @@ def test_unit_has_what_an_operator_expects():
                  "EnvironmentFile=-/etc/default/fastds", "Restart=on-failure", "DynamicUser=yes",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=fastds"):
         assert line in unit
+
+
+def test_the_units_stop_timeout_fits_the_longest_default_drain():
+    """systemd kills what has not stopped by TimeoutStopSec: the drain (FASTDS_DRAIN_TIMEOUT_S) and
+    the stop that follows it (API, workers' last transactions, prober) must fit."""
+    from fastds.config import load_settings
+    from fastds.procs.master import STOP_GRACE_S
+    from fastds.procs.worker import FINISH_S
+
+    unit = (ROOT / "systemd" / "fastds.service").read_text()
+    (line,) = [line for line in unit.splitlines() if line.startswith("TimeoutStopSec=")]
+    stop_s = int(line.removeprefix("TimeoutStopSec="))
+    assert stop_s >= load_settings({}).drain_timeout_s + 2 * STOP_GRACE_S + FINISH_S + STOP_GRACE_S
