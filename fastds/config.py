@@ -218,7 +218,22 @@ def _redis_url(text: str) -> str:
     return text.strip()
 
 
-REDIS_URL = Kind("redis URL or empty", _redis_url, lambda url: re.sub(r"//[^@/]*@", "//***@", url))
+def _url_list(text: str) -> tuple[str, ...]:
+    urls = tuple(url.strip() for url in text.split(",") if url.strip())
+    for url in urls:
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+            raise ValueError(f"comma-separated http:// or https:// URLs ({url!r} is not one), or empty")
+    return urls
+
+
+def masked_url(url: str) -> str:
+    """A URL with its user:password part (if any) replaced by ***, fit to print."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
+
+
+URL_LIST = Kind("http(s) URL list or empty", _url_list, lambda urls: [masked_url(url) for url in urls])
+
+REDIS_URL = Kind("redis URL or empty", _redis_url, masked_url)
 
 
 def _cluster_name(text: str) -> str:
@@ -375,6 +390,7 @@ class Settings:
     cluster_url: str = setting(REDIS_URL, "", "Redis the nodes of a cluster share destination states through, redis://host:port/db; empty = standalone")
     cluster_name: str = setting(CLUSTER_NAME, "fastds", "the cluster's name: prefixes its Redis keys, so clusters (and test runs) can share one Redis")
     cluster_heartbeat_ms: int = setting(integer(100, 60000), "1000", "how often a node renews its heartbeat in Redis; a node silent for three of these has left")
+    event_webhooks: tuple[str, ...] = setting(URL_LIST, "", "URLs every destination state change (E_DISPATCHER_STATUS, JSON-RPC body) is POSTed to, in order, retried with back-off; a dead receiver never slows probing")
     api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
     api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
     log_level: str = setting(choice("debug", "info", "warning", "error"), "info", "log level")

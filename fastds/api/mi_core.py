@@ -2,8 +2,10 @@
 
 Owns version, uptime, ps (OpenSIPS 3.4 mi/mi_core.c shapes: {"Server"}, {"Now", "Up
 since", "Up time"}, {"Processes": [{"ID", "PID", "Type"}]}, IDs in the order of the
-pkmem:N- statistics), and get_statistics, list_statistics, reset_statistics (statistics.c:
-"group:name" keys, "incremental" or "non-incremental", "Statistics Not Found" 404).
+pkmem:N- statistics); event_subscribe, events_list, subscribers_list (evi/event_interface.c,
+answered by the prober, which holds the subscriptions); and get_statistics, list_statistics,
+reset_statistics (statistics.c: "group:name" keys, "incremental" or "non-incremental",
+"Statistics Not Found" 404; events:delivered/failed/dropped are the prober's).
 A reset applies to what MI shows (opensips-cp's Statistics Monitor): the API keeps the
 value at the reset and subtracts it; counters stay cumulative in shared memory, in
 /metrics (Prometheus counters must not go back) and in /api/v1/stats. Only incremental
@@ -21,12 +23,14 @@ from typing import Any
 from fastds import __version__
 from fastds.api.memory import MemoryStatistics
 from fastds.api.metrics import WORKER_GAUGES
-from fastds.api.mi_params import INVALID_PARAMS, MiError, bad_type
+from fastds.api.mi_params import INVALID_PARAMS, MiError, bad_type, int_param, string_param
 from fastds.api.snapshot import Snapshot
+from fastds.dispatch.events import DEFAULT_EXPIRE_S
 from fastds.dispatch.state import DestinationState
 from fastds.errors import FastdsError
 
 STATISTICS_RECIPE = [("statistics",)]
+EVENT_COUNTERS = ("delivered", "failed", "dropped")  # of E_DISPATCHER_STATUS, fastds/procs/events.py
 NON_INCREMENTAL = {"dispatcher:destinations", "dispatcher:generation",
                    *(f"dispatcher:{state.label}_destinations" for state in DestinationState),
                    *(f"fastds:{name}" for name in WORKER_GAUGES)}
@@ -104,6 +108,9 @@ class CoreCommands:
             "get_statistics": (STATISTICS_RECIPE, self.get_statistics),
             "list_statistics": ([(), ("statistics",)], self.list_statistics),
             "reset_statistics": (STATISTICS_RECIPE, self.reset_statistics),
+            "event_subscribe": ([("event", "socket"), ("event", "socket", "expire")], self.event_subscribe),
+            "events_list": ([()], self.events_list),
+            "subscribers_list": ([(), ("event",), ("event", "socket")], self.subscribers_list),
         }
 
     async def version(self, params: dict[str, Any]) -> dict[str, str]:
@@ -118,20 +125,26 @@ class CoreCommands:
         snapshot = self.snapshot()
         types = ["attendant", "prober (store, probes, states)", "HTTP management (API, MI, metrics)",
                  *(f"SIP worker {index}" for index in range(len(snapshot.workers)))]
+        pids = self._pids(snapshot, await self._prober())
         return {"Processes": [{"ID": number, "PID": pid, "Type": kind}
-                              for number, (pid, kind) in enumerate(zip(await self._pids(snapshot), types)) if pid]}
+                              for number, (pid, kind) in enumerate(zip(pids, types)) if pid]}
 
-    async def _pids(self, snapshot: Snapshot) -> list[int | None]:
-        """The processes in pkmem order: master, prober, API, workers (None when down)."""
+    async def _prober(self) -> dict[str, Any]:
+        """The prober's ping reply ({} when it does not answer): its pid, its event counters."""
         try:
-            prober = (await self.control("ping", timeout_s=2.0)).get("pid")
+            return await self.control("ping", timeout_s=2.0)
         except FastdsError:
-            prober = None
-        return [os.getppid(), prober, os.getpid(), *(row["pid"] or None for row in snapshot.workers)]
+            return {}
+
+    @staticmethod
+    def _pids(snapshot: Snapshot, prober: dict[str, Any]) -> list[int | None]:
+        """The processes in pkmem order: master, prober, API, workers (None when down)."""
+        return [os.getppid(), prober.get("pid"), os.getpid(), *(row["pid"] or None for row in snapshot.workers)]
 
     async def _available(self) -> dict[str, int]:
-        snapshot = self.snapshot()
-        return {**statistics(snapshot), **self.memory.collect(snapshot, await self._pids(snapshot))}
+        snapshot, prober = self.snapshot(), await self._prober()
+        events = {f"events:{name}": prober.get("events", {}).get(name, 0) for name in EVENT_COUNTERS}
+        return {**statistics(snapshot), **events, **self.memory.collect(snapshot, self._pids(snapshot, prober))}
 
     async def get_statistics(self, params: dict[str, Any]) -> dict[str, int]:
         found = _select(await self._available(), _names(params))
@@ -141,6 +154,29 @@ class CoreCommands:
         available = await self._available()
         found = _select(available, _names(params), allow_all=False) if "statistics" in params else available
         return {name: "incremental" if _incremental(name) else "non-incremental" for name in found}
+
+    async def _events(self, op: str, **fields: Any) -> Any:
+        try:
+            reply = await self.control(op, **fields)
+        except FastdsError as exc:
+            raise MiError(500, f"ERROR {exc}") from None
+        if not reply.get("ok"):
+            raise MiError(reply.get("code", 500), reply.get("error", "ERROR"))
+        return reply.get("result", "OK")
+
+    async def event_subscribe(self, params: dict[str, Any]) -> str:
+        """udp:HOST:PORT subscribers (OpenSIPS event_datagram's JSON-RPC); expire 0 unsubscribes."""
+        expire = int_param(params, "expire") if "expire" in params else DEFAULT_EXPIRE_S
+        if expire < 0:
+            raise MiError(*INVALID_PARAMS, "Negative expire value")
+        return await self._events("event_subscribe", event=string_param(params, "event"),
+                                  socket=string_param(params, "socket"), expire=expire)
+
+    async def events_list(self, params: dict[str, Any]) -> dict:
+        return await self._events("events_list")
+
+    async def subscribers_list(self, params: dict[str, Any]) -> dict:
+        return await self._events("subscribers_list", **{name: string_param(params, name) for name in params})
 
     async def reset_statistics(self, params: dict[str, Any]) -> str:
         """Only statistics named one by one, as OpenSIPS (no "all", no "group:")."""

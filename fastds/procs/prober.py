@@ -4,8 +4,9 @@ Owns the IO around its sans-IO core (fastds/dispatch/probing.py and health.py): 
 (sets, dialplan rules and the address table loaded and published; SIGHUP reloads; states
 written back every FLUSH_S), host-name resolution, the probe socket and connections, the
 workers' failure reports and the API's requests, the core's actions applied to shared memory
-(the only writer of topology and states), a log line per state change, and with
-FASTDS_CLUSTER_URL the node's part in the cluster (fastds/procs/cluster_link.py).
+(the only writer of topology and states), a log line and an E_DISPATCHER_STATUS event per
+state change it makes (fastds/procs/events.py), and with FASTDS_CLUSTER_URL the node's part
+in the cluster (fastds/procs/cluster_link.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 
 from fastds.config import Settings, node_id
 from fastds.dispatch.cluster import ClusterState, StateRecord, probe_owner
+from fastds.dispatch.events import DEFAULT_EXPIRE_S, Subscriptions, UnknownEvent, status_params
 from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateChange
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
@@ -41,6 +43,7 @@ from fastds.net.pump import sent_by
 from fastds.procs import EXIT_BOOT_FAILURE, reports
 from fastds.procs.cluster_link import ClusterLink
 from fastds.procs.control import ControlServer
+from fastds.procs.events import EventSender
 from fastds.procs.streams import stream_endpoint
 from fastds.shm.layout import ShmWriter, slots
 from fastds.sip import BranchFactory
@@ -88,7 +91,10 @@ class Prober:
         config = ProbeConfig(method=settings.ping_method.encode(), from_uri=settings.ping_from.encode(),
                              t1=settings.t1_ms / 1000, t2=settings.t2_ms / 1000, timeout=settings.fr_timeout_ms / 1000,
                              sent_by=sent_by, call_id_prefix=b"probe-%d" % os.getpid())
-        self.probing = Probing(health, config, BranchFactory(secret, "probe"), EgressPolicy(settings.egress_allow).allows)
+        egress = EgressPolicy(settings.egress_allow).allows
+        self.probing = Probing(health, config, BranchFactory(secret, "probe"), egress)
+        self.subscriptions = Subscriptions()  # MI event_subscribe's
+        self.events = EventSender(settings.event_webhooks, egress)
         self.health = health
         self.cluster: ClusterState | None = None  # set by join_cluster() when FASTDS_CLUSTER_URL is
         self.link: ClusterLink | None = None
@@ -144,8 +150,13 @@ class Prober:
 
     def _made_here(self, change: StateChange) -> None:
         """A change of this node's (a probe, a failure, an operator, a reload): logged,
-        reported, and sent to the cluster."""
+        reported, announced (E_DISPATCHER_STATUS: by this node only, never by the others
+        that apply it) and sent to the cluster."""
         self._report(change)
+        params = status_params(change)
+        if params is not None:
+            now = time.monotonic()
+            self.events.send(params, self.subscriptions.targets(now), now)
         if self.cluster is not None:
             self.link.publish(self.cluster.local(change.destination.id, int(change.new), int(time.time() * 1000),
                                                  change.reason))
@@ -270,7 +281,10 @@ class Prober:
         op = request.get("op")
         if op == "ping":
             cluster = "standalone" if self.cluster is None else "degraded" if self.cluster.degraded else "ok"
-            return {"ok": True, "generation": self.writer.generation, "pid": os.getpid(), "cluster": cluster}
+            return {"ok": True, "generation": self.writer.generation, "pid": os.getpid(), "cluster": cluster,
+                    "events": dict(self.events.counters)}
+        if op in ("event_subscribe", "events_list", "subscribers_list"):
+            return self._events_request(op, request)
         if op == "cluster":
             return {"ok": True, **self.cluster_status()}
         if op == "status_report":
@@ -296,6 +310,25 @@ class Prober:
                     return {"ok": False, "error": f"reloaded here, but not sent to the cluster: {exc}"}
             return {"ok": True, "generation": generation, "problems": problems[:50], "cluster": broadcast}
         return {"ok": False, "error": f"unknown op {op!r}"}
+
+    def _events_request(self, op: str, request: dict[str, Any]) -> dict[str, Any]:
+        """MI's event commands (fastds/dispatch/events.py holds the subscriptions)."""
+        now = time.monotonic()
+        try:
+            if op == "event_subscribe":
+                self.subscriptions.subscribe(str(request.get("event")), str(request.get("socket")),
+                                             int(request.get("expire", DEFAULT_EXPIRE_S)), now)
+                return {"ok": True}
+            if op == "events_list":
+                return {"ok": True, "result": self.subscriptions.events_list()}
+            return {"ok": True, "result": self.subscriptions.subscribers_list(now, request.get("event"),
+                                                                            request.get("socket"))}
+        except ValueError:  # BadSubscription, or an expiry that is not a number
+            return {"ok": False, "code": 400, "error": "Bad parameter value"}
+        except UnknownEvent:
+            return {"ok": False, "code": 404, "error": "Event not published"}
+        except LookupError:
+            return {"ok": False, "code": 404, "error": "Subscriber does not exist"}
 
     def _set_state(self, request: dict[str, Any]) -> dict[str, Any]:
         dest_id, code = request.get("destination"), request.get("state")
@@ -388,6 +421,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
     loop.add_reader(report_socket.fileno(), drain, report_socket, prober.on_report)
     control.start(loop)
     prober.start(loop)
+    prober.events.start(loop)
     stop = asyncio.Event()
     reloads: set[asyncio.Task] = set()
 
@@ -426,6 +460,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
     if prober.link is not None:
         await prober.link.stop()
     await prober.write_back()
+    await prober.events.close()
     await store.close()
     return 0
 

@@ -183,9 +183,10 @@ def test_notifications_get_no_body_and_empty_bodies_are_400():
 def test_which_lists_commands_and_their_parameter_sets_as_opensips_cli_expects():
     reply, _ = rpc("which")
     assert reply["result"] == ["address_dump", "address_reload", "ds_list", "ds_reload", "ds_set_state",
-                               "get_statistics", "list_statistics", "pike_list", "pike_rm", "ps", "reset_statistics",
-                               "sr_get_status", "sr_list_identifiers", "sr_list_reports", "sr_list_status",
-                               "subnet_dump", "uptime", "version", "which"]
+                               "event_subscribe", "events_list", "get_statistics", "list_statistics", "pike_list",
+                               "pike_rm", "ps", "reset_statistics", "sr_get_status", "sr_list_identifiers",
+                               "sr_list_reports", "sr_list_status", "subnet_dump", "subscribers_list", "uptime",
+                               "version", "which"]
     reply, _ = rpc("which", {"command": "ds_list"})
     assert reply["result"] == [[], ["partition"], ["full"], ["full", "partition"]]
     reply, _ = rpc("which", {"command": "dr_gw_status"})
@@ -379,3 +380,19 @@ def test_list_statistics_types_and_reset_statistics_resets_counters_only():
     stats = ask("get_statistics", {"statistics": ["timeouts", "transactions_open", "no_route"]})
     assert stats == {"fastds:timeouts": 3, "fastds:transactions_open": 8, "fastds:no_route": 8}  # gauges never reset
     assert ask("reset_statistics", {"statistics": ["nothing"]}) == {"code": 404, "message": "Statistics Not Found"}
+
+
+def test_event_commands_go_to_the_prober_with_opensips_parameters_and_errors():
+    reply, prober = rpc("event_subscribe", ["E_DISPATCHER_STATUS", "udp:127.0.0.1:9000"])
+    assert reply["result"] == "OK" and prober.requests == [
+        ("event_subscribe", {"event": "E_DISPATCHER_STATUS", "socket": "udp:127.0.0.1:9000", "expire": 3600})]
+    reply, _ = rpc("event_subscribe", {"event": "E_DISPATCHER_STATUS", "socket": "udp:127.0.0.1:9000", "expire": -5})
+    assert reply["error"] == {"code": -32602, "message": "Invalid params", "data": "Negative expire value"}
+    refused = Prober({"ok": False, "code": 400, "error": "Bad parameter value"})
+    reply, _ = rpc("event_subscribe", ["E_DISPATCHER_STATUS", "tcp:127.0.0.1:9000", 10], prober=refused)
+    assert reply["error"] == {"code": 400, "message": "Bad parameter value"}
+    listed = {"Events": [{"name": "E_DISPATCHER_STATUS", "id": 0}]}
+    reply, prober = rpc("events_list", prober=Prober({"ok": True, "result": listed}))
+    assert reply["result"] == listed and prober.requests == [("events_list", {})]
+    reply, prober = rpc("subscribers_list", ["E_DISPATCHER_STATUS"], prober=Prober({"ok": True, "result": {}}))
+    assert prober.requests == [("subscribers_list", {"event": "E_DISPATCHER_STATUS"})]
