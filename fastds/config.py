@@ -233,6 +233,19 @@ def masked_url(url: str) -> str:
 
 URL_LIST = Kind("http(s) URL list or empty", _url_list, lambda urls: [masked_url(url) for url in urls])
 
+OPENABLE_PATHS = ("/metrics", "/api/v1/health")  # read-only, and what scrapers and L4 checks poll
+
+
+def _open_paths(text: str) -> tuple[str, ...]:
+    paths = tuple(path.strip() for path in text.split(",") if path.strip())
+    for path in paths:
+        if path not in OPENABLE_PATHS:
+            raise ValueError(f"empty, or a comma-separated list of {', '.join(OPENABLE_PATHS)} ({path!r} may not be opened)")
+    return paths
+
+
+OPEN_PATHS = Kind("paths or empty", _open_paths, list)
+
 REDIS_URL = Kind("redis URL or empty", _redis_url, masked_url)
 
 
@@ -393,6 +406,7 @@ class Settings:
     event_webhooks: tuple[str, ...] = setting(URL_LIST, "", "URLs every destination state change (E_DISPATCHER_STATUS, JSON-RPC body) is POSTed to, in order, retried with back-off; a dead receiver never slows probing")
     api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
     api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
+    api_open_paths: tuple[str, ...] = setting(OPEN_PATHS, "", "API paths answered without FASTDS_API_TOKEN: /metrics and/or /api/v1/health (Prometheus, L4 health checks); empty = none")
     log_level: str = setting(choice("debug", "info", "warning", "error"), "info", "log level")
 
     @property

@@ -43,8 +43,10 @@ Control = Callable[..., Awaitable[dict[str, Any]]]
 
 class Api:
     def __init__(self, snapshot: Callable[[], Snapshot], store: Store, control: Control, token: str,
-                 capacity: int, drain_idle_s: int = 10, drain_timeout_s: int = 60):
-        """drain_*: FASTDS_DRAIN_IDLE_S and _TIMEOUT_S, told to who asks for a drain."""
+                 capacity: int, drain_idle_s: int = 10, drain_timeout_s: int = 60, open_paths: tuple[str, ...] = ()):
+        """drain_*: FASTDS_DRAIN_IDLE_S and _TIMEOUT_S, told to who asks for a drain; open_paths:
+        FASTDS_API_OPEN_PATHS, read without the token."""
+        self.open_paths = frozenset(open_paths)
         self.drain_idle_s, self.drain_timeout_s = drain_idle_s, drain_timeout_s
         self.snapshot = snapshot
         self.store = store
@@ -59,8 +61,8 @@ class Api:
 
     @web.middleware
     async def guard(self, request: web.Request, handler) -> web.StreamResponse:
-        """Bearer token (when set), then failures as JSON answers."""
-        if self.token:
+        """Bearer token (when set; FASTDS_API_OPEN_PATHS read without it), then failures as JSON answers."""
+        if self.token and not (request.method in ("GET", "HEAD") and request.path in self.open_paths):
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
                 headers = {"WWW-Authenticate": 'Bearer realm="fastds"'}

@@ -37,7 +37,7 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
     store = open_store(settings.db_url)
     control = ControlClient(control_address)
     api = Api(SnapshotReader(view), store, control.request, settings.api_token, view.layout.capacity,
-              settings.drain_idle_s, settings.drain_timeout_s)
+              settings.drain_idle_s, settings.drain_timeout_s, settings.api_open_paths)
     # requests still open at SIGTERM get SHUTDOWN_GRACE_S, within the master's stop grace
     runner = web.AppRunner(api.application(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()

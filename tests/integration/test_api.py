@@ -202,6 +202,15 @@ def test_with_a_token_every_request_needs_the_bearer_token(harness):
         assert status < 300, (method, path, status)
 
 
+def test_the_paths_an_operator_opens_answer_without_the_token_and_only_those(harness):
+    harness.add_destination(free_udp_port())
+    harness.start_fastds(api_token=TOKEN, api_open_paths="/metrics,/api/v1/health")
+    for path in ("/metrics", "/api/v1/health"):
+        assert harness.api("GET", path)[0] == 200, path  # a scraper, an L4 health check: no secret
+    for method, path in (("GET", "/api/v1/sets"), ("GET", "/api/v1/stats"), ("POST", "/api/v1/drain"), ("GET", "/")):
+        assert harness.api(method, path)[0] == 401, path
+
+
 def destinations_with(harness, token):
     status, reply, _ = harness.api("GET", "/api/v1/destinations", token=token)
     assert status == 200

@@ -113,6 +113,16 @@ def test_readme_table_and_env_example_are_generated_from_the_table():
     assert (ROOT / "systemd" / "fastds.env.example").read_text() == env_example()
 
 
+def test_only_the_read_only_paths_may_be_opened_without_the_token():
+    assert load_settings({"FASTDS_API_OPEN_PATHS": "/metrics, /api/v1/health"}).api_open_paths == (
+        "/metrics", "/api/v1/health")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"FASTDS_API_OPEN_PATHS": "/metrics,/api/v1/destinations"})
+    assert caught.value.problems == ["FASTDS_API_OPEN_PATHS='/metrics,/api/v1/destinations': expected empty, or a "
+                                     "comma-separated list of /metrics, /api/v1/health ('/api/v1/destinations' may "
+                                     "not be opened)"]
+
+
 def test_the_probe_method_and_from_uri_are_checked():
     with pytest.raises(ConfigError) as caught:
         load_settings({"FASTDS_PING_FROM": "garbage", "FASTDS_PING_METHOD": "OPT IONS"})
