@@ -230,6 +230,10 @@ class LiveDestinations:
         print(f"# live from fastds at {self.api.base}, generation {reply['generation']}")
         _print_table(("id", "setid", "destination", "transport", "state", "weight", "priority", "picks", "failovers",
                       "in_flight", "rtt_ms", "description"), [d for s in reply["sets"] for d in s["destinations"]])
+        if reply.get("skipped"):
+            print(f"# {len(reply['skipped'])} row(s) of the store skipped by the last load:")
+            for row in reply["skipped"]:
+                print(f"#   id {row['id']}: {row['reason']}")
         return 0
 
     def add(self, body: dict) -> int:

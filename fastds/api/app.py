@@ -118,7 +118,7 @@ class Api:
         snapshot = self.snapshot()
         return json_response({"generation": snapshot.generation, "sets": [
             {"id": set_id, "destinations": [live.as_json() for live in members]}
-            for set_id, members in snapshot.sets.items()]})
+            for set_id, members in snapshot.sets.items()], "skipped": snapshot.skipped})
 
     async def list_destinations(self, request: web.Request) -> web.Response:
         rows = sorted(await self.store.load_destinations(), key=lambda row: (row["setid"], row["id"]))
@@ -196,7 +196,7 @@ class Api:
         if not reply.get("ok"):
             return error(500, f"reload failed, the previous destinations stay in use: {reply.get('error')}")
         return json_response({"generation": reply["generation"], "problems": reply["problems"],
-                              "cluster": reply.get("cluster", False)})
+                              "skipped": reply.get("skipped", []), "cluster": reply.get("cluster", False)})
 
     async def stats(self, request: web.Request) -> web.Response:
         snapshot = self.snapshot()

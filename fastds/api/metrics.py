@@ -116,6 +116,10 @@ class SnapshotCollector:
                                 value=1 if snapshot.cluster == "degraded" else 0)
         yield GaugeMetricFamily("fastds_cluster_nodes", "live nodes of the cluster this node sees (0 standalone)",
                                 value=snapshot.cluster_nodes)
+        yield GaugeMetricFamily("fastds_skipped_rows", "dispatcher rows the last load could not use (GET /api/v1/sets"
+                                " says which and why)", value=len(snapshot.skipped))
+        yield GaugeMetricFamily("fastds_draining", "1 while the node drains before it stops",
+                                value=1 if snapshot.draining_since else 0)
 
 
 class MetricsPage:

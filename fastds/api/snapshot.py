@@ -56,6 +56,7 @@ class Snapshot:
     shm_size: int = 0  # bytes of the shared mapping
     shm_used: int = 0  # bytes of it in use (ShmView.bytes_used)
     addresses: list[dict] = dataclasses.field(default_factory=list)  # address rows of this generation
+    skipped: list[dict] = dataclasses.field(default_factory=list)  # dispatcher rows its load skipped: {id, reason}
     blocked: list[BlockedIp] = dataclasses.field(default_factory=list)
     blocked_total: int = 0  # IPs blocked over all workers, more than `blocked` shows when a row is full
     cluster: str = "standalone"  # or ok, degraded (fastds/procs/cluster_link.py)
@@ -88,6 +89,7 @@ class SnapshotReader:
         self._generation = -1
         self._topology: list[tuple[int, list[Destination]]] = []
         self._addresses: list[dict] = []
+        self._skipped: list[dict] = []
 
     def __call__(self) -> Snapshot:
         view = self._view
@@ -96,6 +98,7 @@ class SnapshotReader:
             sets, _ = view.sets(generation)  # slots run set by set, in the order publish() wrote them
             self._topology = [(set_id, list(sets[set_id].destinations)) for set_id in sorted(sets)]
             self._addresses = view.addresses(generation)
+            self._skipped = view.skipped(generation)
             self._generation = generation
         states, in_flight, rtt, counters = view.live_arrays(generation)
         live_sets: dict[int, list[LiveDestination]] = {}
@@ -112,7 +115,7 @@ class SnapshotReader:
                 slot += 1
         blocked, blocked_total = self._blocked()
         return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],
-                        view.layout.size, view.bytes_used(), self._addresses, blocked, blocked_total,
+                        view.layout.size, view.bytes_used(), self._addresses, self._skipped, blocked, blocked_total,
                         *view.cluster(), view.draining_since())
 
     def _blocked(self) -> tuple[list[BlockedIp], int]:

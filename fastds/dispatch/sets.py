@@ -31,6 +31,20 @@ class BadUri(ValueError):
         self.expected = expected
 
 
+@dataclasses.dataclass(frozen=True)
+class SkippedRow:
+    """A dispatcher row a load could not use: its id, why, and the line the log gives it."""
+    id: Any
+    reason: str
+    where: str = ""  # (row N, set S, destination D), for the log line
+
+    def __str__(self) -> str:
+        return f"dispatcher row id={self.id}{' ' + self.where if self.where else ''}: {self.reason}; row skipped"
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "reason": self.reason}
+
+
 class UnsupportedTransport(ValueError):
     """A destination over TCP or TLS while fastds has no listener of that transport: a
     silent downgrade of sips: or transport=tls|tcp to UDP is what it must never do."""
@@ -143,7 +157,7 @@ def destination_from_row(row: Mapping[str, Any], listeners: frozenset[str] = ALL
 
 
 def build_sets(rows: Iterable[Mapping[str, Any]], listeners: frozenset[str] = frozenset({"udp"})
-               ) -> tuple[dict[int, DestinationSet], list[str]]:
+               ) -> tuple[dict[int, DestinationSet], list[SkippedRow]]:
     """Sets from dispatcher rows, and a problem line for each row skipped; listeners: the
     transports fastds listens on (UDP only unless told)."""
     members: dict[int, list[Destination]] = {}
@@ -152,8 +166,8 @@ def build_sets(rows: Iterable[Mapping[str, Any]], listeners: frozenset[str] = fr
         try:
             destination = destination_from_row(row, listeners)
         except (ValueError, TypeError) as exc:
-            problems.append(f"dispatcher row id={row.get('id', '?')} (row {position + 1}, set {row.get('setid')!r}, "
-                            f"destination {row.get('destination')!r}): {exc}; row skipped")
+            problems.append(SkippedRow(row.get("id", "?"), str(exc), f"(row {position + 1}, set {row.get('setid')!r}, "
+                                                                     f"destination {row.get('destination')!r})"))
             continue
         members.setdefault(destination.set_id, []).append(destination)
     sets = {

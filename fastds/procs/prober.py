@@ -32,7 +32,7 @@ from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateC
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
-from fastds.dispatch.sets import DestinationSet, build_sets, tls_name_at
+from fastds.dispatch.sets import DestinationSet, SkippedRow, build_sets, tls_name_at
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
 from fastds.dispatch.trust import address_rules
@@ -53,7 +53,7 @@ log = logging.getLogger("fastds.prober")
 FLUSH_S = 2.0
 
 
-def resolve(sets: dict[int, DestinationSet]) -> tuple[dict[int, DestinationSet], list[str]]:
+def resolve(sets: dict[int, DestinationSet]) -> tuple[dict[int, DestinationSet], list[SkippedRow]]:
     """Destination host names resolved once here (workers do no DNS); a name that does
     not resolve skips its row, as OpenSIPS does."""
     problems = []
@@ -70,8 +70,7 @@ def resolve(sets: dict[int, DestinationSet]) -> tuple[dict[int, DestinationSet],
             try:
                 infos = socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_DGRAM)
             except OSError as exc:
-                problems.append(f"dispatcher row id={destination.id}: could not resolve {destination.host}: "
-                                f"{exc.strerror or exc}; row skipped")
+                problems.append(SkippedRow(destination.id, f"could not resolve {destination.host}: {exc.strerror or exc}"))
                 continue
             kept.append(dataclasses.replace(destination, host=infos[0][4][0]))
         resolved[set_id] = DestinationSet(set_id, tuple(kept))
@@ -259,21 +258,22 @@ class Prober:
             addresses, address_problems = address_rules(await self.store.load_addresses())
         except MissingTable as exc:
             addresses, address_problems = [], [f"{exc}; trusted are FASTDS_TRUSTED_SOURCES and the destinations"]
-        sets, problems = build_sets(rows, frozenset(listener.transport for listener in self.settings.sip_listen))
+        sets, skipped = build_sets(rows, frozenset(listener.transport for listener in self.settings.sip_listen))
         sets, unresolved = resolve(sets)
-        discarded = len(problems) + len(unresolved)
+        skipped += unresolved
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
-        problems = schema_problems + problems + unresolved + Router(dialplan, default).problems + address_problems
+        problems = schema_problems + [str(row) for row in skipped] + Router(dialplan, default).problems + address_problems
         for problem in problems:
             log.warning("%s", problem)
         states, changes = self.health.load(slots(sets), now, inherit, runtime)
-        generation = self.writer.publish(sets, states, dialplan, [rule.as_row() for rule in addresses])
+        generation = self.writer.publish(sets, states, dialplan, [rule.as_row() for rule in addresses],
+                                         [row.as_json() for row in skipped])
         for change in changes:
             self._made_here(change)
         self._rearm()  # every destination is due for a probe now
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules, %d address rules", generation,
                  len(sets), len(states), len(dialplan), len(addresses))
-        return generation, problems, len(states), discarded
+        return generation, problems, len(states), len(skipped)
 
     async def control(self, request: dict[str, Any], now: float) -> dict[str, Any]:
         """One request from the API process (fastds/procs/control.py) -> its reply.
@@ -308,7 +308,8 @@ class Prober:
                     await self.link.broadcast_reload(inherit)
                 except (RedisError, OSError) as exc:
                     return {"ok": False, "error": f"reloaded here, but not sent to the cluster: {exc}"}
-            return {"ok": True, "generation": generation, "problems": problems[:50], "cluster": broadcast}
+            return {"ok": True, "generation": generation, "problems": problems[:50], "cluster": broadcast,
+                    "skipped": self.writer.skipped(generation)[:50]}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def _events_request(self, op: str, request: dict[str, Any]) -> dict[str, Any]:

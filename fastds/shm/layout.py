@@ -203,6 +203,10 @@ class ShmView:
         """The address table rows of a generation (fastds/dispatch/trust.py reads them)."""
         return self._tables(generation).get("address", [])
 
+    def skipped(self, generation: int) -> list[dict[str, Any]]:
+        """The dispatcher rows the load of a generation skipped: {id, reason} each."""
+        return self._tables(generation).get("skipped", [])
+
     def blocked(self, worker: int) -> tuple[list[tuple[str, float, float, int]], int]:
         """(ip, since, until, dropped) of the IPs a worker's flood limit blocks (at most
         BLOCKED_SLOTS), and how many it blocks in all. Empty if no stable copy could be
@@ -278,12 +282,14 @@ class ShmWriter(ShmView):
     """The prober's write access: topology, states and RTTs."""
 
     def publish(self, sets: dict[int, DestinationSet], states: dict[int, int],
-                dialplan: list[dict[str, Any]], addresses: list[dict[str, Any]] = ()) -> int:
+                dialplan: list[dict[str, Any]], addresses: list[dict[str, Any]] = (),
+                skipped: list[dict[str, Any]] = ()) -> int:
         """Write sets into the idle area, states by destination id (else each row's
-        own), the dialplan and address rows, then make it current; returns the new generation."""
+        own), the dialplan and address rows and the dispatcher rows the load skipped ({id,
+        reason}), then make it current; returns the new generation."""
         generation = self.generation + 1
         area = generation & 1
-        routes = orjson.dumps({"dialplan": dialplan, "address": list(addresses)})
+        routes = orjson.dumps({"dialplan": dialplan, "address": list(addresses), "skipped": list(skipped)})
         if len(routes) > self.layout.routes_bytes:
             raise ShmLayoutError(f"the dialplan and address rows take {len(routes)} bytes, more than "
                                  f"FASTDS_SHM_ROUTES_BYTES={self.layout.routes_bytes}")

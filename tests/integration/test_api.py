@@ -151,7 +151,7 @@ def test_every_validation_error_is_400_naming_the_field_and_writes_nothing(harne
     assert status == 201 and reply["applied"] is False and "POST /api/v1/reload" in reply["note"]
     assert "sip:127.0.0.1:5994" not in live(harness)  # written, not applied yet
     status, reply, _ = harness.api("POST", "/api/v1/reload", {"inherit_state": False})
-    assert status == 200 and reply == {"generation": generation + 1, "problems": [], "cluster": False}
+    assert status == 200 and reply == {"generation": generation + 1, "problems": [], "skipped": [], "cluster": False}
     assert live(harness)["sip:127.0.0.1:5994"]["setid"] == 5
 
 
@@ -209,6 +209,24 @@ def test_the_paths_an_operator_opens_answer_without_the_token_and_only_those(har
         assert harness.api("GET", path)[0] == 200, path  # a scraper, an L4 health check: no secret
     for method, path in (("GET", "/api/v1/sets"), ("GET", "/api/v1/stats"), ("POST", "/api/v1/drain"), ("GET", "/")):
         assert harness.api(method, path)[0] == 401, path
+
+
+def test_rows_the_load_skipped_are_listed_with_id_and_reason_counted_and_shown_by_ds_list(harness):
+    harness.add_destination(free_udp_port())
+    harness.start_fastds()
+    assert harness.api("GET", "/api/v1/sets")[1]["skipped"] == []
+    with sqlite3.connect(harness.db) as db:  # a row mistyped in opensips-cp: it must not just disappear
+        db.execute("INSERT INTO dispatcher (setid, destination) VALUES (1, 'sip:10.0.0.9:99999')")
+    status, reloaded, _ = harness.api("POST", "/api/v1/reload", {})
+    expected = [{"id": 2, "reason": "destination 'sip:10.0.0.9:99999' has port 99999: expected a port from 1 to 65535"}]
+    assert status == 200 and reloaded["skipped"] == expected
+    assert harness.api("GET", "/api/v1/sets")[1]["skipped"] == expected
+    jsonschema.validate(harness.api("GET", "/api/v1/sets")[1]["skipped"], openapi_schema("Skipped"))
+    assert metric_samples(harness)[("fastds_skipped_rows", ())] == 1
+    listed = subprocess.run([sys.executable, "-m", "fastds", "ds", "list"], capture_output=True, text=True,
+                            env=harness.env(), timeout=60)
+    assert "# 1 row(s) of the store skipped by the last load:" in listed.stdout
+    assert "#   id 2: destination 'sip:10.0.0.9:99999' has port 99999" in listed.stdout
 
 
 def destinations_with(harness, token):

@@ -110,7 +110,7 @@ def test_a_table_opensips_made_loads_as_opensips_reads_it(mysql_database):
     rows, dialplan = run(load())
     sets, problems = build_sets(rows)
     sets, unresolved = resolve(sets)
-    assert problems == [] and len(unresolved) == 1 and "could not resolve nowhere.invalid" in unresolved[0]
+    assert problems == [] and len(unresolved) == 1 and "could not resolve nowhere.invalid" in str(unresolved[0])
     (by_hand,) = sets[1].destinations
     assert (by_hand.weight, by_hand.priority, by_hand.probe_mode, by_hand.description) == (5, 0, 0, "by hand")
     assert sets[2].destinations[0].transport == "udp" and sets[2].destinations[0].probe_mode == 1

@@ -25,7 +25,8 @@ def test_rows_as_opensips_writes_them():
 def test_tcp_and_tls_rows_need_a_listener_of_their_transport_never_downgraded_to_udp():
     rows = [row(id=1), row(id=2, destination="sips:gw.example.com"), row(id=3, destination="sip:10.0.0.5;transport=tcp"),
             row(id=4, destination="sip:10.0.0.6;transport=TLS", attrs="weight=1;tls_name=gw6.example.com")]
-    sets, problems = build_sets(rows)  # UDP only
+    sets, skipped = build_sets(rows)  # UDP only
+    problems = [str(skip) for skip in skipped]
     assert [d.id for d in sets[1].destinations] == [1]
     assert [problem.split(" ")[2] for problem in problems] == ["id=2", "id=3", "id=4"]
     assert "needs TLS (sips:) and FASTDS_SIP_LISTEN has no tls: listener" in problems[0]
@@ -48,7 +49,7 @@ def test_sets_are_ordered_by_descending_priority_stable_for_ties():
 
 
 def test_a_bad_row_is_reported_by_name_and_skipped_not_the_set():
-    sets, problems = build_sets([
+    sets, skipped = build_sets([
         row(id=1),
         row(id=2, destination="http://10.0.0.2"),
         row(id=3, weight="-4"),
@@ -60,7 +61,9 @@ def test_a_bad_row_is_reported_by_name_and_skipped_not_the_set():
         row(id=9, destination=""),
     ])
     assert [d.id for d in sets[1].destinations] == [1]
-    assert len(problems) == 8
+    problems = [str(skip) for skip in skipped]
+    assert len(problems) == 8 and [skip.id for skip in skipped][:2] == [2, 3]
+    assert skipped[3].as_json() == {"id": skipped[3].id, "reason": "state 7 must be one of 0, 1, 2"}
     assert problems[0].startswith("dispatcher row id=2 ")
     assert "'http://10.0.0.2' is a http: URI: expected a sip: or sips: URI with a host; row skipped" in problems[0]
     assert "weight '-4' must be 0 or more" in problems[1]
