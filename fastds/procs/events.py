@@ -45,9 +45,11 @@ class Webhook:
         retry, failing = RETRY_FIRST_S, False
         while True:
             await self.ready.wait()
+            self.ready.clear()  # before draining: a put() meanwhile is drained now or wakes the next turn
             while self.waiting:
+                body = self.waiting[0]
                 try:
-                    async with session.post(self.url, data=self.waiting[0],
+                    async with session.post(self.url, data=body,
                                             headers={"Content-Type": "application/json"}) as response:
                         if response.status >= 300:
                             raise aiohttp.ClientResponseError(response.request_info, (), status=response.status)
@@ -60,12 +62,12 @@ class Webhook:
                     await asyncio.sleep(retry)
                     retry = min(2 * retry, RETRY_MAX_S)
                     continue
-                self.waiting.popleft()
+                if self.waiting and self.waiting[0] is body:  # not already pushed out by a full queue meanwhile
+                    self.waiting.popleft()
                 self.counters["delivered"] += 1
                 if failing:
                     log.info("event webhook %s delivers again", masked_url(self.url))
                 retry, failing = RETRY_FIRST_S, False
-            self.ready.clear()
 
 
 class EventSender:

@@ -75,3 +75,16 @@ def test_the_mi_listings_have_opensips_shapes():
         subscriptions.subscribers_list(1.0, "E_NO_SUCH_EVENT")
     with pytest.raises(LookupError):
         subscriptions.subscribers_list(1.0, "E_DISPATCHER_STATUS", "udp:127.0.0.1:9999")
+
+
+def test_a_webhooks_queue_is_bounded_the_oldest_dropped_and_counted():
+    import collections
+
+    from fastds.procs.events import WEBHOOK_QUEUE, Webhook
+
+    counters = collections.Counter()
+    webhook = Webhook("http://127.0.0.1:9/hook", counters)
+    for n in range(WEBHOOK_QUEUE + 3):
+        webhook.put(b"%d" % n)
+    assert len(webhook.waiting) == WEBHOOK_QUEUE and counters["dropped"] == 3
+    assert webhook.waiting[0] == b"3" and webhook.waiting[-1] == b"%d" % (WEBHOOK_QUEUE + 2)
