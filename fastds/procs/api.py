@@ -43,8 +43,7 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
     await runner.setup()
     await web.SockSite(runner, listener).start()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # SIGINT (Ctrl-C) is the master's: it drains first
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master asks the prober directly
     os.write(ready_fd, b"A")
     log.info("API listening on http://%s:%d/ (panel, /api/v1, /mi, /metrics)%s", *settings.api_listen,

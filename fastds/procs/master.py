@@ -108,9 +108,10 @@ class Master:
             code = 1
             try:
                 signal.set_wakeup_fd(-1)
-                for signum in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                for signum in (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM):
                     signal.signal(signum, signal.SIG_DFL)
                 signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # "drain now" to a worker, harmless before it listens
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the master drains
                 os.close(self._wakeup_r)
                 os.close(self._ready_r)
                 for index, sockets in enumerate(self.worker_sockets):  # a worker keeps its own only
@@ -326,11 +327,11 @@ class Master:
         return 0
 
     def _drain(self) -> None:
-        """Every child keeps running (a dead one is respawned) while the workers refuse new
-        INVITEs (503, Retry-After: the upstream fails over to another node) and route the rest,
-        and /health says draining, until no in-dialog request came for FASTDS_DRAIN_IDLE_S with
-        no transaction waiting, or FASTDS_DRAIN_TIMEOUT_S. Read from the workers' counters rows
-        (published every second)."""
+        """Every child keeps running (one that dies is not respawned: the node is stopping)
+        while the workers refuse new INVITEs (503, Retry-After: the upstream fails over to
+        another node) and route the rest, and /health says draining, until no in-dialog request
+        came for FASTDS_DRAIN_IDLE_S with no transaction waiting, or FASTDS_DRAIN_TIMEOUT_S, or
+        every worker has stopped. Read from the workers' counters rows (published every second)."""
         view, settings = ShmView(self.region), self.settings
         view.set_draining(time.time())
         for child in self.workers:  # told now, not at their next second's look at the mark
@@ -346,7 +347,9 @@ class Master:
             if signal.SIGTERM in signums or signal.SIGINT in signums:
                 log.warning("a second stop signal: stopping now, without waiting for the drain")
                 return
-            self._respawn_due()
+            if not any(child.pid for child in self.workers):  # all stopped (a signal to the whole group)
+                log.warning("the workers have stopped: the drain ends")
+                return
             now = time.monotonic()
             rows = [view.worker_counters(index) for index in range(self.worker_count)]
             now_routed = sum(row["in_dialog_forwarded"] for row in rows)

@@ -435,8 +435,7 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # SIGINT (Ctrl-C) is the master's: it drains first
     loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
 
     async def write_back_loop() -> None:

@@ -176,8 +176,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     for transport, listener in sockets.streams.items():
         await tcp.start(listener, transport, tls if transport == "tls" else None)
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # SIGINT (Ctrl-C) is the master's: it drains first
 
     def reload_certificate() -> None:  # destinations and routes reload through shared memory
         if not settings.tls_cert_file:

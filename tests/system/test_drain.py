@@ -57,3 +57,24 @@ def test_fastds_drain_stops_an_idle_node(harness):
     assert "draining: new INVITEs get 503; it stops once no in-dialog request came for 0 s" in result.stdout
     assert master.wait(30) == 0
     assert harness.log_lines("drained: no in-dialog request for 0 s")
+
+
+def test_ctrl_c_reaches_every_process_but_only_the_master_acts_on_it(harness):
+    """A terminal's Ctrl-C signals the whole process group: the children ignore SIGINT, so the
+    master drains as on SIGTERM instead of the children vanishing under it."""
+    import os
+    import time
+
+    harness.add_destination(free_udp_port())
+    master = harness.start_fastds(workers=2, drain_idle_s=0)
+    children = [int(pid) for pid in open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()]
+    assert len(children) == 4
+    for pid in children:
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)  # a child that acted on it would be gone by now
+    assert all(os.path.exists(f"/proc/{pid}") and "Z" not in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1][:3]
+               for pid in children)
+    assert health(harness)[1]["status"] == "ok"
+    master.send_signal(signal.SIGINT)
+    assert master.wait(30) == 0
+    assert harness.log_lines("drained: no in-dialog request for 0 s") and not harness.log_lines("the workers have stopped")
