@@ -19,6 +19,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   [[ " ${missing[*]} " == *" mariadb-server "* ]] && installed_mariadb=1
 fi
+# promtool checks /metrics (tests/unit/test_metrics.py): only the binary is unpacked from Debian's
+# prometheus package, whose server the tests do not want installed and started
+PROMTOOL_ROOT=/opt/fastds-test-tools/prometheus
+if [ ! -x "$PROMTOOL_ROOT/usr/bin/promtool" ]; then
+  echo "tests/machine.sh: unpacking promtool" >&2
+  work=$(mktemp -d)
+  (cd "$work" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; } \
+    && mkdir -p "$PROMTOOL_ROOT" && dpkg -x prometheus_*.deb "$PROMTOOL_ROOT")
+  rm -rf "$work"
+fi
 
 # MariaDB at 127.0.0.1:3306, root without a password, database test (as these machines have it)
 if ! mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then

@@ -25,8 +25,10 @@ from aiohttp import web
 
 from fastds.api import metrics
 from fastds.api.edge import EdgeRoutes
+from fastds.api.history import SAMPLE_INTERVAL_S, History
 from fastds.api.mi import MiHandler
 from fastds.api.mi_core import statistics
+from fastds.api.processes import processes
 from fastds.api.replies import destination_json, error, json_response, read_body, row_id
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
@@ -55,7 +57,22 @@ class Api:
         self.capacity = capacity
         self.mi = MiHandler(snapshot, control)
         self.metrics = metrics.MetricsPage(snapshot)
+        self.history = History()
         self._store_ok = True  # as the last health check found it
+
+    async def sample(self) -> None:
+        """One sample of the panel's history (the API process calls it every SAMPLE_INTERVAL_S)."""
+        snapshot = self.snapshot()
+        prober = await self._prober("ping")
+        self.history.sample(snapshot, processes([row["pid"] for row in snapshot.workers],
+                                                prober and prober.get("pid")), time.time())
+
+    async def _prober(self, op: str) -> dict[str, Any] | None:
+        """The prober's answer to a read-only `op`, or None when it does not answer within 1 s."""
+        try:
+            return await self.control(op, timeout_s=1.0)
+        except FastdsError:
+            return None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -268,7 +285,20 @@ class Api:
         return web.Response(status=405, headers={"Allow": "POST"}, text="MI requests are JSON-RPC over POST\n")
 
     async def get_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.page(), headers={"Content-Type": metrics.CONTENT_TYPE})
+        prober = await self._prober("metrics")
+        workers = [row["pid"] for row in self.snapshot().workers]
+        return web.Response(body=self.metrics.page(prober, processes(workers, prober and prober.get("pid"))),
+                            headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    async def get_history(self, request: web.Request) -> web.Response:
+        """The panel's samples after ?since= (Unix seconds; all 15 minutes without it) and the
+        destinations' state history."""
+        try:
+            since = float(request.query.get("since", "0"))
+        except ValueError:
+            raise FieldError("since", request.query["since"], "Unix seconds (a number)") from None
+        return json_response({"interval_s": SAMPLE_INTERVAL_S, "samples": self.history.since(since),
+                              "states": self.history.states_json()})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")
@@ -292,6 +322,7 @@ class Api:
             web.get("/api/v1/stats", self.stats),
             web.get("/api/v1/health", self.health),
             web.get("/api/v1/cluster", self.cluster),
+            web.get("/api/v1/history", self.get_history),
             web.get("/api/v1/openapi.json", self.openapi),
             web.get("/metrics", self.get_metrics),
             *EdgeRoutes(self.store, self.snapshot, self.control, self.apply).routes(),

@@ -1,20 +1,24 @@
 """/metrics: the snapshot in the Prometheus text format.
 
 Owns the metric names, kinds and labels. Per destination (labels set, id, destination):
-state, up, picks, failovers, in-flight, probe RTT; per worker (label worker): every
-counter row of fastds/shm/layout.py; the table's generation; the cluster's status. Rendering and label
-escaping are prometheus_client's (a collector over one snapshot per scrape).
+state, up, picks, failovers, in-flight, probe RTT and its histogram (the prober's); per
+worker (label worker): every counter row of fastds/shm/layout.py, the call setup
+histogram; per process (labels process, worker): CPU seconds and RSS; event deliveries;
+the table's generation; the cluster's status. Rendering and label escaping are
+prometheus_client's (a collector over one snapshot per scrape).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from fastds.api.processes import ProcessUsage
 from fastds.api.snapshot import Snapshot
+from fastds.dispatch.histogram import PROBE_RTT_BOUNDS_S, SETUP_BOUNDS_S, SETUP_COUNTERS, cumulative, from_counters
 from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
 
@@ -78,9 +82,16 @@ WORKER_HELP = {
 }
 
 
+EVENT_HELP = {"delivered": "E_DISPATCHER_STATUS events delivered (UDP subscribers and webhooks)",
+              "failed": "E_DISPATCHER_STATUS deliveries that failed (a webhook retries with back-off)",
+              "dropped": "E_DISPATCHER_STATUS events dropped: a webhook's queue was full"}
+
+
 class SnapshotCollector:
     def __init__(self, snapshot: Callable[[], Snapshot]):
         self._snapshot = snapshot
+        self.prober: dict | None = None  # the prober's "metrics" answer for this scrape (None: not answering)
+        self.processes: list[ProcessUsage] = []
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._snapshot()
@@ -104,7 +115,17 @@ class SnapshotCollector:
             if live.rtt_ms is not None:
                 rtt.add_metric(values, live.rtt_ms / 1000)
         yield from (state, up, picks, failovers, in_flight, rtt)
+        yield from self._prober_metrics(snapshot)
+        yield from self._process_metrics()
+        setup = HistogramMetricFamily("fastds_call_setup_seconds", "initial INVITE received to its first final"
+                                      " response sent upstream", labels=["worker"])
+        for index, row in enumerate(snapshot.workers):
+            histogram = from_counters("setup", SETUP_BOUNDS_S, row)
+            setup.add_metric([str(index)], cumulative(SETUP_BOUNDS_S, histogram.counts), histogram.sum_s)
+        yield setup
         for name in WORKER_COUNTERS:
+            if name in SETUP_COUNTERS:
+                continue
             kind = GaugeMetricFamily if name in WORKER_GAUGES else CounterMetricFamily
             family = kind(f"fastds_worker_{name}", WORKER_HELP[name], labels=["worker"])
             for index, row in enumerate(snapshot.workers):
@@ -121,13 +142,41 @@ class SnapshotCollector:
         yield GaugeMetricFamily("fastds_draining", "1 while the node drains before it stops",
                                 value=1 if snapshot.draining_since else 0)
 
+    def _prober_metrics(self, snapshot: Snapshot) -> Iterator[Metric]:
+        if self.prober is None:
+            return
+        for name, help_text in EVENT_HELP.items():
+            yield CounterMetricFamily(f"fastds_events_{name}", help_text, value=self.prober["events"].get(name, 0))
+        rtt = HistogramMetricFamily("fastds_destination_probe_round_trip_seconds", "round trips of answered"
+                                    " probes (since the prober started)", labels=["set", "id", "destination"])
+        for live in snapshot.destinations:
+            found = self.prober["probe_rtt"].get(str(live.destination.id))
+            if found is not None:
+                d = live.destination
+                rtt.add_metric([str(d.set_id), str(d.id), d.uri], cumulative(PROBE_RTT_BOUNDS_S, found["counts"]),
+                               found["sum_s"])
+        yield rtt
+
+    def _process_metrics(self) -> Iterator[Metric]:
+        labels = ["process", "worker"]
+        cpu = CounterMetricFamily("fastds_process_cpu_seconds", "user and system CPU time of each process",
+                                  labels=labels)
+        rss = GaugeMetricFamily("fastds_process_resident_memory_bytes", "resident memory of each process",
+                                labels=labels)
+        for process in self.processes:
+            cpu.add_metric([process.name, process.index], process.cpu_s)
+            rss.add_metric([process.name, process.index], process.rss_bytes)
+        yield from (cpu, rss)
+
 
 class MetricsPage:
-    """`page()` -> the text of one scrape."""
+    """`page(prober, processes)` -> the text of one scrape."""
 
     def __init__(self, snapshot: Callable[[], Snapshot]):
+        self._collector = SnapshotCollector(snapshot)
         self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(SnapshotCollector(snapshot))
+        self._registry.register(self._collector)
 
-    def page(self) -> bytes:
+    def page(self, prober: dict | None = None, processes: list[ProcessUsage] | None = None) -> bytes:
+        self._collector.prober, self._collector.processes = prober, processes or []
         return generate_latest(self._registry)

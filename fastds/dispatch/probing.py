@@ -42,9 +42,10 @@ class ProbeSend:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProbeRtt:
-    """A probe's round trip, for the destination's slot in shared memory."""
+    """A probe's round trip, for the destination's slot in shared memory and its histogram."""
     slot: int
     rtt_ms: float
+    dest_id: int
 
 
 class Probe:
@@ -122,7 +123,7 @@ class Probing:
         if probe is None or message.status_code < 200:
             return []
         del self.pending[message.branch]
-        actions: list = [ProbeRtt(probe.slot, (now - probe.sent_at) * 1000)]
+        actions: list = [ProbeRtt(probe.slot, (now - probe.sent_at) * 1000, probe.dest_id)]
         self._changed(actions, self.health.probe_result(probe.dest_id, message.status_code))
         return actions
 

@@ -22,6 +22,7 @@ cdef class Proxy:
     cdef public dict stream_clients
     cdef public TimerQueue timers
     cdef public object counters
+    cdef public object setup_times
     cdef list _out
     cdef double _now
     cdef long long _flow

@@ -21,6 +21,7 @@ import re
 from collections import Counter
 
 from fastds._ext.sipscan import SipMessage
+from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
 from fastds.dispatch.peers import Address, dial, on_stream, transport_of
 from fastds.dispatch.routes import Router
 from fastds.dispatch.selector import Selector
@@ -133,6 +134,7 @@ class Proxy:
         self.stream_clients: dict[Address, dict] = {}  # by the connection address they went to: key -> client
         self.timers = TimerQueue()
         self.counters: Counter[str] = Counter()
+        self.setup_times = Histogram(SETUP_BOUNDS_S)  # initial INVITEs, arrival to first final sent upstream
         self._out: list = []
         self._now = 0.0
         self._flow = 0  # the connection the last of our Routes _our_routes() read names (0: none)
@@ -311,6 +313,8 @@ class Proxy:
                 return
         self.selector.count_pick(targets[0])
         server = self._new_server(key, message, source)
+        if server.is_invite:
+            server.started = self._now  # call setup time: until the first final goes upstream
         server.targets = targets
         server.pop_routes = our_routes
         server.record_route = self.config.record_route
@@ -609,6 +613,9 @@ class Proxy:
     def _final(self, server: ServerTransaction, data: bytes, code: int) -> None:
         """Send a final response upstream and move the server transaction on (§17.2)."""
         self.counters[f"replies_{code // 100}xx"] += 1
+        if server.started:
+            self.setup_times.observe(self._now - server.started)
+            server.started = 0.0
         self._send(data, server.source, True)
         server.cancel_timers()
         if server.final_sent(data, code) and not on_stream(server.source):  # Timer G: unreliable transports only

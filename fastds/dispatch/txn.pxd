@@ -26,6 +26,7 @@ cdef class ServerTransaction:
     cdef public int pop_routes
     cdef public bint record_route
     cdef public double retransmit_interval
+    cdef public double started
 
     cpdef object request_retransmitted(self)
     cpdef bint final_sent(self, bytes data, int code)

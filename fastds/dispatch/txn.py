@@ -59,7 +59,8 @@ class ReportFailure:
 
 class ServerTransaction:
     __slots__ = ("key", "request", "source", "is_invite", "state", "last_response", "to_tag", "targets",
-                 "client", "cancelled", "timers", "request_uri", "pop_routes", "record_route", "retransmit_interval")
+                 "client", "cancelled", "timers", "request_uri", "pop_routes", "record_route", "retransmit_interval",
+                 "started")
 
     def __init__(self, key: tuple, request: SipMessage, source: Address):
         self.key = key
@@ -77,6 +78,7 @@ class ServerTransaction:
         self.pop_routes = 0  # how many of the top Route values are ours, to remove
         self.record_route = False
         self.retransmit_interval = 0.0
+        self.started = 0.0  # an initial INVITE's arrival (the proxy's clock), 0.0 once its final went up
 
     @property
     def proceeding(self) -> bool:

@@ -18,6 +18,7 @@ import uvloop
 from aiohttp import web
 
 from fastds.api.app import Api
+from fastds.api.history import SAMPLE_INTERVAL_S
 from fastds.api.snapshot import SnapshotReader
 from fastds.config import Settings
 from fastds.errors import FastdsError
@@ -45,13 +46,25 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)  # SIGINT (Ctrl-C) is the master's: it drains first
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the master asks the prober directly
+    sampler = asyncio.create_task(sample_forever(api))
     os.write(ready_fd, b"A")
     log.info("API listening on http://%s:%d/ (panel, /api/v1, /mi, /metrics)%s", *settings.api_listen,
              "" if settings.api_token else " without a token")
     await stop.wait()
+    sampler.cancel()
     await runner.cleanup()
     control.close()
     await store.close()
+
+
+async def sample_forever(api: Api) -> None:
+    """The panel's history: a sample every SAMPLE_INTERVAL_S, whoever looks."""
+    while True:
+        try:
+            await api.sample()
+        except Exception:  # a bad sample must not end the history; said once per failure
+            log.exception("panel history: sample failed")
+        await asyncio.sleep(SAMPLE_INTERVAL_S)
 
 
 def main(settings: Settings, region, ready_fd: int, control_address: str) -> int:

@@ -29,6 +29,7 @@ from fastds.config import Settings, node_id
 from fastds.dispatch.cluster import ClusterState, StateRecord, probe_owner
 from fastds.dispatch.events import DEFAULT_EXPIRE_S, Subscriptions, UnknownEvent, status_params
 from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateChange
+from fastds.dispatch.histogram import PROBE_RTT_BOUNDS_S, Histogram
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
@@ -100,6 +101,7 @@ class Prober:
         self._cluster_states: dict[int, int] = {}  # the cluster's states when this node joined
         self._store_failing = False
         self.status_report = StatusReport()
+        self.probe_rtts: dict[int, Histogram] = {}  # destination id -> its answered probes' round trips
         # operators' requests, reloads and write-backs, one at a time in the order received
         self._serial = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -140,6 +142,10 @@ class Prober:
                 self.send(action.data, action.addr)
             elif type(action) is ProbeRtt:
                 self.writer.set_rtt(action.slot, action.rtt_ms)
+                rtts = self.probe_rtts.get(action.dest_id)
+                if rtts is None:
+                    rtts = self.probe_rtts[action.dest_id] = Histogram(PROBE_RTT_BOUNDS_S)
+                rtts.observe(action.rtt_ms / 1000)
             elif type(action) is FailureDismissed or type(action) is ProbeFailed:
                 log.info("%s", action.log_line())
             else:  # a StateChange this node made
@@ -283,6 +289,9 @@ class Prober:
             cluster = "standalone" if self.cluster is None else "degraded" if self.cluster.degraded else "ok"
             return {"ok": True, "generation": self.writer.generation, "pid": os.getpid(), "cluster": cluster,
                     "events": dict(self.events.counters)}
+        if op == "metrics":  # what /metrics takes from the prober: event deliveries, probe round trips
+            return {"ok": True, "pid": os.getpid(), "events": dict(self.events.counters),
+                    "probe_rtt": {str(dest_id): rtts.as_json() for dest_id, rtts in self.probe_rtts.items()}}
         if op in ("event_subscribe", "events_list", "subscribers_list"):
             return self._events_request(op, request)
         if op == "cluster":

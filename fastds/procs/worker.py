@@ -207,6 +207,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
         if pike is not None:
             counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),
                             pike_tracked=len(pike))
+        counters.update(proxy.setup_times.as_counters("setup"))
         view.write_worker_counters(index, counters)
 
     def drain() -> None:

@@ -12,7 +12,8 @@ differ from this build's raises ShmLayoutError on attach.
     header (64 B)  magic, layout version, record size, capacity, worker slots,
                    generation (u64), destinations in area 0 and area 1, the cluster's
                    status (u32: CLUSTER_STATUSES) and live nodes (u32), written by the prober
-    workers        worker_slots x len(WORKER_COUNTERS) u64 (each worker writes its row)
+    workers        worker_slots x len(WORKER_COUNTERS) u64 (each worker writes its row; the
+                   call setup histogram's buckets are counters of it)
     area 0, 1      records[capacity] | state u8[capacity] (padded to 8) |
                    in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown) |
                    counters (picks i64, failovers i64)[capacity]
@@ -39,11 +40,12 @@ from typing import Any
 
 import orjson
 
+from fastds.dispatch.histogram import SETUP_COUNTERS
 from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 14
+LAYOUT_VERSION = 15
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -58,7 +60,7 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "transport_refused", "stray_stream_dropped", "tcp_connections", "tls_connections", "tcp_accepted",
                    "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "tcp_dialled",
                    "tcp_connect_failures", "connection_failovers", "keepalives", "in_dialog_forwarded",
-                   "draining", "drain_waiting", "pid")
+                   "draining", "drain_waiting", *SETUP_COUNTERS, "pid")
 BLOCKED_HEAD = struct.Struct("<QII")
 BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
 BLOCKED_SLOTS = 128

@@ -96,6 +96,42 @@ def test_destinations_through_the_api_with_live_state_counters_and_metrics(harne
                                         "checks": {"destinations": "1 of 1 active", "prober": "ok", "store": "ok"}}
 
 
+
+def test_metrics_have_setup_and_probe_histograms_process_usage_and_the_history_samples(harness):
+    port = free_udp_port()
+    harness.add_destination(port, state=2)  # probing: the prober's OPTIONS bring it up and give round trips
+    harness.uas("uas.xml", port)
+    harness.start_fastds()
+    dest = (("destination", f"sip:127.0.0.1:{port}"), ("id", "1"), ("set", "1"))
+    wait_for(lambda: live(harness)[f"sip:127.0.0.1:{port}"]["state"] == "active", 20, "the probe to answer")
+    code, stats = harness.uac("uac.xml", 10)
+    assert code == 0 and stats["SuccessfulCall(C)"] == "10"
+    setup = (("worker", "0"),)
+    samples = wait_for(lambda: (found := metric_samples(harness)).get(("fastds_call_setup_seconds_count", setup)) == 10
+                       and found, 10, "the worker's setup histogram in its counters row")
+    assert samples[("fastds_call_setup_seconds_bucket", (("le", "+Inf"), ("worker", "0")))] == 10
+    assert 0 < samples[("fastds_call_setup_seconds_sum", setup)] < 10 * 5  # each call set up within SIPp's timeout
+    assert samples[("fastds_destination_probe_round_trip_seconds_count", dest)] >= 1
+    assert samples[("fastds_events_delivered_total", ())] == 0 and ("fastds_events_failed_total", ()) in samples
+    processes = {labels for name, labels in samples if name == "fastds_process_cpu_seconds_total"}
+    assert processes == {(("process", "master"), ("worker", "")), (("process", "api"), ("worker", "")),
+                         (("process", "prober"), ("worker", "")), (("process", "worker"), ("worker", "0"))}
+    assert samples[("fastds_process_resident_memory_bytes", (("process", "worker"), ("worker", "0")))] > 1 << 20
+
+    # the API samples every 2 s whoever looks: the calls show in the history, each sample schema-valid
+    history = wait_for(lambda: (reply := harness.api("GET", "/api/v1/history")[1])["samples"]
+                       and round(sum(s["calls"] for s in reply["samples"]) * reply["interval_s"]) >= 9 and reply,
+                       20, "samples that saw the ten calls")
+    for sample in history["samples"]:
+        jsonschema.validate(sample, openapi_schema("HistorySample"))
+    assert history["states"]["1"]["state"] == "active"
+    assert any(s["setup_p99_ms"] is not None for s in history["samples"])
+    last = history["samples"][-1]["t"]
+    assert harness.api("GET", f"/api/v1/history?since={last}")[1]["samples"] == []
+    status, reply, _ = harness.api("GET", "/api/v1/history?since=yesterday")
+    assert status == 400 and reply["field"] == "since"
+
+
 BAD_BODIES = [
     ({"setid": 1, "destination": "http://example.com"}, "destination"),
     ({"setid": 1, "destination": "sip:"}, "destination"),

@@ -89,7 +89,7 @@ def test_a_reply_gives_the_rtt_and_brings_the_destination_back():
     (send,) = probing.timer(0.0)
     assert probing.receive(build_response(scan(send.data), 180), 0.1) == []  # provisional: still in flight
     actions = probing.receive(build_response(scan(send.data), 200), 0.25)
-    assert of(actions, ProbeRtt) == [ProbeRtt(0, 250.0)]
+    assert of(actions, ProbeRtt) == [ProbeRtt(0, 250.0, 1)]
     (change,) = of(actions, StateChange)
     assert (change.destination.id, change.old, change.new) == (1, DestinationState.PROBING, DestinationState.ACTIVE)
     assert probing.pending == {} and probing.next_deadline() is None  # active, mode 0: not probed any more
@@ -111,7 +111,7 @@ def test_a_failing_reply_counts_and_a_late_timer_fires_once():
     assert sorted(send.addr for send in sends) == [D1, D2]  # mode 1: active ones too, never inactive
     by_addr = {send.addr: send for send in sends}
     actions = probing.receive(build_response(scan(by_addr[D1].data), 503), 0.1)
-    assert actions[0] == ProbeRtt(0, 100.0) and of(actions, StateChange) == []  # answered: 1 failure of 2
+    assert actions[0].rtt_ms == 100.0 and of(actions, StateChange) == []  # answered: 1 failure of 2
     assert [failed.outcome for failed in of(actions, ProbeFailed)] == ["503 to probe"]
     actions = probing.timer(TIMEOUT + 3.0)  # woken late: the timeout wins over the retransmissions
     assert of(actions, ProbeSend) == [] and of(actions, StateChange) == []
