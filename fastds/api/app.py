@@ -37,6 +37,8 @@ from fastds.errors import FastdsError, FieldError, RowNotFound, StoreError
 from fastds.store import Store
 
 PANEL = Path(__file__).with_name("panel.html")
+STATIC = Path(__file__).with_name("static")  # the panel's chart library (uPlot, MIT): public, served without the token
+STATIC_TYPES = {"uPlot.iife.min.js": "text/javascript", "uPlot.min.css": "text/css", "uPlot.LICENSE": "text/plain"}
 OPENAPI = Path(__file__).with_name("openapi.json")  # the /api/v1 routes described (tests/unit/test_openapi.py)
 HEALTH_STORE_TIMEOUT_S = 2.0
 log = logging.getLogger("fastds.api")
@@ -79,7 +81,8 @@ class Api:
     @web.middleware
     async def guard(self, request: web.Request, handler) -> web.StreamResponse:
         """Bearer token (when set; FASTDS_API_OPEN_PATHS read without it), then failures as JSON answers."""
-        if self.token and not (request.method in ("GET", "HEAD") and request.path in self.open_paths):
+        public = request.path in self.open_paths or request.path.startswith("/static/")
+        if self.token and not (request.method in ("GET", "HEAD") and public):
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
                 headers = {"WWW-Authenticate": 'Bearer realm="fastds"'}
@@ -306,10 +309,18 @@ class Api:
     async def panel(self, request: web.Request) -> web.Response:
         return web.Response(body=PANEL.read_bytes(), content_type="text/html")
 
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC_TYPES:
+            return error(404, f"no such file: /static/{name}")
+        return web.Response(body=(STATIC / name).read_bytes(), content_type=STATIC_TYPES[name],
+                            headers={"Cache-Control": "max-age=86400"})
+
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
         app.add_routes([
             web.get("/", self.panel),
+            web.get("/static/{name}", self.static),
             web.get("/api/v1/sets", self.get_sets),
             web.get("/api/v1/destinations", self.list_destinations),
             web.post("/api/v1/destinations", self.add_destination),
