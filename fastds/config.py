@@ -98,6 +98,33 @@ def _show_host_port(host_port: tuple[str, int]) -> str:
 HOST_PORT = Kind("IP:port", _host_port, _show_host_port)
 
 
+def _hep_destination(text: str) -> tuple[str, int] | None:
+    """udp:IP:port (HEP over UDP, as Homer's heplify-server and OpenSIPS's hep_id take it), or empty."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.lower().startswith("udp:"):
+        raise ValueError("udp:IP:port (HEP v3 over UDP), e.g. udp:10.0.0.9:9060, or empty")
+    return _host_port(text[4:])
+
+
+HEP_DESTINATION = Kind("udp:IP:port or empty", _hep_destination,
+                       lambda found: "" if found is None else "udp:" + _show_host_port(found))
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise ValueError("a number over 0 and at most 1, e.g. 0.1 for one call in ten")
+    return value
+
+
+RATIO = Kind("0 < ratio <= 1", _ratio)
+
+
 @dataclasses.dataclass(frozen=True)
 class Listener:
     """One public SIP address: transport, IP, port."""
@@ -404,6 +431,9 @@ class Settings:
     cluster_name: str = setting(CLUSTER_NAME, "fastds", "the cluster's name: prefixes its Redis keys, so clusters (and test runs) can share one Redis")
     cluster_heartbeat_ms: int = setting(integer(100, 60000), "1000", "how often a node renews its heartbeat in Redis; a node silent for three of these has left")
     event_webhooks: tuple[str, ...] = setting(URL_LIST, "", "URLs every destination state change (E_DISPATCHER_STATUS, JSON-RPC body) is POSTed to, in order, retried with back-off; a dead receiver never slows probing")
+    hep_destination: tuple[str, int] | None = setting(HEP_DESTINATION, "", "Homer capture: every SIP message fastds receives and sends is copied there as HEP v3 (udp:IP:port); empty = off")
+    hep_capture_id: int = setting(integer(0, 4294967295), "1", "the HEP capture agent id fastds's copies carry (OpenSIPS hep_capture_id, Kamailio capture_id)")
+    hep_sampling: float = setting(RATIO, "1", "share of calls captured, chosen by Call-ID so a call is captured whole or not at all")
     api_listen: tuple[str, int] = setting(HOST_PORT, "127.0.0.1:8888", "HTTP management address (JSON API, /mi, /metrics, panel)")
     api_token: str = setting(TEXT, "", "bearer token for the API; required when FASTDS_API_LISTEN is not loopback", secret=True)
     api_open_paths: tuple[str, ...] = setting(OPEN_PATHS, "", "API paths answered without FASTDS_API_TOKEN: /metrics and/or /api/v1/health (Prometheus, L4 health checks); empty = none")
@@ -451,6 +481,11 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
                            values.get("tls_key_file", ""))
         except ValueError as exc:
             problems.append(str(exc))
+    hep = values.get("hep_destination")
+    if hep is not None and "egress_allow" in values and not any(
+            ipaddress.ip_address(hep[0]) in network for network in values["egress_allow"]):
+        problems.append(f"FASTDS_HEP_DESTINATION=udp:{_show_host_port(hep)}: not within FASTDS_EGRESS_ALLOW "
+                        "(expected: a capture server fastds may send to, or widen FASTDS_EGRESS_ALLOW)")
     if "api_listen" not in values:
         return problems
     api_host = values["api_listen"][0]

@@ -78,6 +78,8 @@ WORKER_HELP = {
     "tcp_writes_lost": "messages for a TCP or TLS peer that could not be written: no connection could be opened,"
                        " or too much waited for one",
     "tcp_slow_readers": "TCP/TLS connections closed because over FASTDS_TCP_MAX_UNSENT_BYTES waited for their peer to read",
+    "hep_sent": "HEP v3 copies sent to FASTDS_HEP_DESTINATION",
+    "hep_lost": "HEP v3 copies not sent: over one datagram, or the kernel's buffer was full",
     "pid": "process id of the worker",
 }
 

@@ -5,9 +5,9 @@ Owns the worker's UDP sockets on the loop -- the public one (its datagrams go to
 Call-ID's owner, fastds/net/handoff.py, once the flood limit admits them) and the private one
 (responses to what this worker forwarded) -- read in batches (ext/udpio.pyx); the messages
 the stream endpoint (fastds/net/tcp.py) reads; the egress check and one outbox per socket
-and connection, flushed once per batch; and the one timer armed for the core's next
-deadline (docs/architecture.md §2-§3). A message whose handling fails is counted and
-logged in one line, never stopping the loop.
+and connection, flushed once per batch (with the HEP capture's, fastds/net/hep.py, when
+on); and the one timer armed for the core's next deadline (docs/architecture.md §2-§3). A
+message whose handling fails is counted and logged in one line, never stopping the loop.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from fastds.dispatch.proxy import Proxy
 from fastds.dispatch.txn import ReportFailure, Send
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
+from fastds.net.hep import HepCapture
 from fastds.net.tcp import StreamEndpoint
 
 log = logging.getLogger("fastds.udp")
@@ -41,10 +42,13 @@ def sent_by(sock: socket.socket, advertised_host: str) -> bytes:
 class MessagePump:
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, egress: EgressPolicy,
                  on_failure: Callable[[ReportFailure], None], handoff: Handoff | None = None,
-                 guard: FloodGuard | None = None, streams: StreamEndpoint | None = None):
+                 guard: FloodGuard | None = None, streams: StreamEndpoint | None = None,
+                 capture: HepCapture | None = None):
         """handoff: this worker's end of the Call-ID ownership hand-off (None: it owns all);
         guard: the flood limit every public datagram and stream message passes first (None: no
-        limit); streams: the TCP endpoint, for what goes to a peer on a connection (None: no TCP)."""
+        limit); streams: the TCP endpoint, for what goes to a peer on a connection (None: no TCP);
+        capture: HEP copies of what the core receives and sends (None: off, one compare a message)."""
+        self._capture = capture
         self._loop = loop
         self._guard = guard
         self._handoff = handoff
@@ -129,7 +133,7 @@ class MessagePump:
         """The responses to this worker's own client transactions."""
         for batch, now in self._batches(self._private):
             for data, addr in batch:
-                self._handle(data, addr, now)
+                self._handle(data, addr, now, True)
         self._after_batch()
 
     def _batches(self, io: DatagramIO):
@@ -152,7 +156,10 @@ class MessagePump:
                 self._streams.write(data, peer)
         self._after_batch()
 
-    def _handle(self, data: bytes, addr: tuple, now: float) -> None:
+    def _handle(self, data: bytes, addr: tuple, now: float, private: bool = False) -> None:
+        """One message for the core; `private`: it came to the private socket."""
+        if self._capture is not None:
+            self._capture.received(data, addr, private)
         try:
             self._apply(self._proxy.receive(data, addr, now), now)
         except Exception as exc:  # noqa: BLE001 - one bad datagram must not reach the loop's handler
@@ -171,6 +178,8 @@ class MessagePump:
             if type(action) is Send:
                 if not self._egress.allows(action.addr[0], now):
                     continue
+                if self._capture is not None:
+                    self._capture.sent(action.data, action.addr, action.upstream)
                 if on_stream(action.addr):  # only the TCP endpoint's messages have such sources
                     self.packets_out += 1
                     self._streams.send(action.data, action.addr)
@@ -202,6 +211,8 @@ class MessagePump:
         if self._to_private:
             self.packets_out += self._private.send(self._to_private)
             self._to_private = []
+        if self._capture is not None:
+            self._capture.flush()
         deadline = self._proxy.next_deadline()
         if deadline is not None and (self._armed_at is None or deadline < self._armed_at):
             if self._timer is not None:

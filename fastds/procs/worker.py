@@ -31,6 +31,7 @@ from fastds.errors import FastdsError
 from fastds.net.bind import bind_tcp, bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.handoff import Handoff
+from fastds.net.hep import HepCapture
 from fastds.net.pump import MessagePump, sent_by
 from fastds.net.tls import load_certificate, server_context
 from fastds.procs import EXIT_BOOT_FAILURE
@@ -168,8 +169,14 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     if "tls" in sockets.streams:
         tls = server_context(settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file,
                              settings.tls_verify_clients)
+    capture = None
+    if settings.hep_destination is not None:
+        host = advertised or settings.udp_listen[0]
+        capture = HepCapture(settings.hep_destination, settings.hep_capture_id, settings.hep_sampling,
+                             {"public": (host, public.getsockname()[1]), "private": (host, private.getsockname()[1]),
+                              **{transport: (host, sock.getsockname()[1]) for transport, sock in sockets.streams.items()}})
     endpoint = MessagePump(loop, proxy, egress, reporter, handoff,
-                           FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None, tcp)
+                           FloodGuard(pike, trust, settings.pike_trusted) if pike is not None else None, tcp, capture)
     await endpoint.start(public, private)
     tcp.deliver = endpoint.on_stream_messages
     tcp.broken = endpoint.on_connection_broken
@@ -208,6 +215,8 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
             counters.update(pike_dropped=pike.dropped, pike_blocks=pike.blocks, pike_blocked=len(pike.blocked()),
                             pike_tracked=len(pike))
         counters.update(proxy.setup_times.as_counters("setup"))
+        if capture is not None:
+            counters.update(hep_sent=capture.sent_packets, hep_lost=capture.lost)
         view.write_worker_counters(index, counters)
 
     def drain() -> None:
@@ -262,6 +271,8 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
     publish_counters()
     tcp.close()
     endpoint.close()
+    if capture is not None:
+        capture.close()
 
 
 def main(settings: Settings, region, index: int, secret: bytes, advertised: str, ready_fd: int, report_address: str,

@@ -45,7 +45,7 @@ from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 15
+LAYOUT_VERSION = 16
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -60,7 +60,7 @@ WORKER_COUNTERS = ("packets_in", "packets_out", "parse_errors", "transactions_op
                    "transport_refused", "stray_stream_dropped", "tcp_connections", "tls_connections", "tcp_accepted",
                    "tls_handshake_failures", "tcp_framing_errors", "tcp_writes_lost", "tcp_slow_readers", "tcp_dialled",
                    "tcp_connect_failures", "connection_failovers", "keepalives", "in_dialog_forwarded",
-                   "draining", "drain_waiting", *SETUP_COUNTERS, "pid")
+                   "draining", "drain_waiting", "hep_sent", "hep_lost", *SETUP_COUNTERS, "pid")
 BLOCKED_HEAD = struct.Struct("<QII")
 BLOCKED_ENTRY = struct.Struct("<46s2xddQ")  # IP text, blocked since, until (Unix time), requests dropped
 BLOCKED_SLOTS = 128

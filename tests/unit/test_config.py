@@ -135,3 +135,20 @@ def test_the_probe_method_and_from_uri_are_checked():
         assert len(caught.value.problems) == 2
     settings = load_settings({"FASTDS_PING_FROM": "sips:lb@edge.example.com;x=1", "FASTDS_PING_METHOD": "INFO"})
     assert (settings.ping_from, settings.ping_method) == ("sips:lb@edge.example.com;x=1", "INFO")
+
+
+def test_the_hep_capture_variables_are_checked_and_must_stay_within_the_egress_allowance():
+    assert load_settings({}).hep_destination is None
+    settings = load_settings({"FASTDS_HEP_DESTINATION": "udp:127.0.0.1:9060", "FASTDS_HEP_SAMPLING": "0.25",
+                              "FASTDS_HEP_CAPTURE_ID": "2001", "FASTDS_EGRESS_ALLOW": "127.0.0.0/8"})
+    assert (settings.hep_destination, settings.hep_sampling, settings.hep_capture_id) == (("127.0.0.1", 9060), 0.25, 2001)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"FASTDS_HEP_DESTINATION": "tcp:127.0.0.1:9060", "FASTDS_HEP_SAMPLING": "0"})
+    assert caught.value.problems == [
+        "FASTDS_HEP_DESTINATION='tcp:127.0.0.1:9060': expected udp:IP:port (HEP v3 over UDP), e.g. udp:10.0.0.9:9060,"
+        " or empty",
+        "FASTDS_HEP_SAMPLING='0': expected a number over 0 and at most 1, e.g. 0.1 for one call in ten"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"FASTDS_HEP_DESTINATION": "udp:192.0.2.9:9060", "FASTDS_EGRESS_ALLOW": "127.0.0.0/8"})
+    assert caught.value.problems == ["FASTDS_HEP_DESTINATION=udp:192.0.2.9:9060: not within FASTDS_EGRESS_ALLOW "
+                                     "(expected: a capture server fastds may send to, or widen FASTDS_EGRESS_ALLOW)"]
