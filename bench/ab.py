@@ -4,10 +4,12 @@ Each variant is a fastds source tree (a git worktree of another commit, built th
 `python setup.py build_ext --inplace`) or `kamailio`; every round runs each variant once
 (bench/load.py's run_once: one SIPp socket, the given rate and hold) from its own tree, so a
 noisy machine moves all of them alike; the medians of the rounds are printed last. Compares
-commits without recording in bench/results (bench/load.py is the benchmark of record).
+commits without recording in bench/results (bench/load.py is the benchmark of record). A
+variant TREE+FASTDS_NAME=value runs that tree with the variable set (e.g. capture on).
 
     git worktree add /tmp/before HEAD~3 && (cd /tmp/before && python setup.py build_ext --inplace -q)
     python -m bench.ab --rate 1000 --duration 20 --runs 3 . /tmp/before kamailio
+    python -m bench.ab --rate 200 . .+FASTDS_HEP_DESTINATION=udp:127.0.0.1:9060
 """
 
 from __future__ import annotations
@@ -21,14 +23,30 @@ from pathlib import Path
 
 RUN = ("import dataclasses, json, sys, fastds; import bench.load as load; "
        "run = load.run_once(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 'normal', sys.argv[6], "
-       "int(sys.argv[5])); print(json.dumps(dict(dataclasses.asdict(run), source=fastds.__file__)))")
+       "int(sys.argv[5]), **({'settings': json.loads(sys.argv[7])} if sys.argv[7] != '{}' else {})); "
+       "print(json.dumps(dict(dataclasses.asdict(run), source=fastds.__file__)))")
+
+
+def parse_variant(variant: str) -> tuple[str, Path, dict[str, str]]:
+    """kamailio, or TREE[+FASTDS_NAME=value...] -> (kind, tree, settings by lower-case name)."""
+    if variant == "kamailio":
+        return "kamailio", Path(__file__).parents[1], {}
+    tree, *assignments = variant.split("+")
+    settings = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not (equals and name.startswith("FASTDS_")):
+            raise SystemExit(f"{variant}: expected TREE+FASTDS_NAME=value, not {assignment!r}")
+        settings[name.removeprefix("FASTDS_").lower()] = value
+    return "fastds", Path(tree), settings
 
 
 def run_variant(variant: str, args: argparse.Namespace) -> dict:
-    kind, tree = ("kamailio", Path(__file__).parents[1]) if variant == "kamailio" else ("fastds", Path(variant))
+    kind, tree, settings = parse_variant(variant)
     processes = args.kamailio_children if kind == "kamailio" else args.fastds_workers
     done = subprocess.run([sys.executable, "-c", RUN, kind, str(processes), str(args.rate), str(args.duration),
-                           str(args.hold_ms), args.caller], cwd=tree.resolve(), capture_output=True, text=True)
+                           str(args.hold_ms), args.caller, json.dumps(settings)], cwd=tree.resolve(),
+                          capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{variant}: the run failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -207,7 +207,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: str, caller: str = "u1",
-             hold_ms: int = 1000) -> Run:
+             hold_ms: int = 1000, settings: dict[str, str] | None = None) -> Run:
+    """settings: FASTDS_* overrides for fastds, by lower-case name."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     backends, uases = [], []
     layout = ["uas_503.xml", None, "uas.xml"] if scenario == "failover" else ["uas.xml", "uas.xml"]
@@ -219,7 +220,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
             uases.append(sipp(["-sf", str(SCENARIOS / backend), "-p", str(port), "-aa", "-timeout",
                                f"{duration_s + 60}s", "-t", "t1" if callees_tcp else "u1"], workdir, f"uas{index}"))
     tcp = caller.startswith("t")
-    proxy = Fastds(workdir, processes, tcp) if kind == "fastds" else Kamailio(workdir, processes, tcp)
+    proxy = Fastds(workdir, processes, tcp, **(settings or {})) if kind == "fastds" else Kamailio(workdir, processes, tcp)
     try:
         proxy.start(backends, "tcp" if callees_tcp else "udp")
         calls = rate * duration_s

@@ -98,6 +98,16 @@ def _show_host_port(host_port: tuple[str, int]) -> str:
 HOST_PORT = Kind("IP:port", _host_port, _show_host_port)
 
 
+def _host_port_list(text: str) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(_host_port(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError("empty, or a comma-separated list of IPv4:port or [IPv6]:port, e.g. 10.0.0.2:53") from None
+
+
+HOST_PORT_LIST = Kind("IP:port list or empty", _host_port_list, lambda found: [_show_host_port(one) for one in found])
+
+
 def _hep_destination(text: str) -> tuple[str, int] | None:
     """udp:IP:port (HEP over UDP, as Homer's heplify-server and OpenSIPS's hep_id take it), or empty."""
     text = text.strip()
@@ -431,6 +441,9 @@ class Settings:
     cluster_name: str = setting(CLUSTER_NAME, "fastds", "the cluster's name: prefixes its Redis keys, so clusters (and test runs) can share one Redis")
     cluster_heartbeat_ms: int = setting(integer(100, 60000), "1000", "how often a node renews its heartbeat in Redis; a node silent for three of these has left")
     event_webhooks: tuple[str, ...] = setting(URL_LIST, "", "URLs every destination state change (E_DISPATCHER_STATUS, JSON-RPC body) is POSTed to, in order, retried with back-off; a dead receiver never slows probing")
+    dns_servers: tuple[tuple[str, int], ...] = setting(HOST_PORT_LIST, "", "DNS servers the prober asks for destinations given by name (SRV, A, AAAA); empty = the system's (/etc/resolv.conf, then /etc/hosts)")
+    dns_ttl_min_s: int = setting(integer(1, 86400), "10", "a destination name is looked up again no sooner than this, whatever its TTL")
+    dns_ttl_max_s: int = setting(integer(1, 86400), "300", "and no later than this: a TTL of a day still re-resolves within five minutes")
     hep_destination: tuple[str, int] | None = setting(HEP_DESTINATION, "", "Homer capture: every SIP message fastds receives and sends is copied there as HEP v3 (udp:IP:port); empty = off")
     hep_capture_id: int = setting(integer(0, 4294967295), "1", "the HEP capture agent id fastds's copies carry (OpenSIPS hep_capture_id, Kamailio capture_id)")
     hep_sampling: float = setting(RATIO, "1", "share of calls captured, chosen by Call-ID so a call is captured whole or not at all")
@@ -481,6 +494,9 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
                            values.get("tls_key_file", ""))
         except ValueError as exc:
             problems.append(str(exc))
+    if values.get("dns_ttl_min_s", 0) > values.get("dns_ttl_max_s", 86400):
+        problems.append(f"FASTDS_DNS_TTL_MIN_S={values['dns_ttl_min_s']} is over FASTDS_DNS_TTL_MAX_S="
+                        f"{values['dns_ttl_max_s']} (expected: the floor at most the ceiling)")
     hep = values.get("hep_destination")
     if hep is not None and "egress_allow" in values and not any(
             ipaddress.ip_address(hep[0]) in network for network in values["egress_allow"]):

@@ -57,7 +57,8 @@ class Sipp:
     def __init__(self, directory: Path, name: str, args: list[str]):
         self.stat_file = directory / f"{name}.csv"
         self.log = directory / f"{name}.log"
-        command = [SIPP, *args, "-i", "127.0.0.1", "-nostdin", "-trace_stat", "-stf", str(self.stat_file),
+        local = [] if "-i" in args else ["-i", "127.0.0.1"]  # a test may bind another loopback address
+        command = [SIPP, *args, *local, "-nostdin", "-trace_stat", "-stf", str(self.stat_file),
                    "-fd", "1", "-trace_err", "-error_file", str(directory / f"{name}.errors")]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)

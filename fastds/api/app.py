@@ -137,7 +137,8 @@ class Api:
     async def get_sets(self, request: web.Request) -> web.Response:
         snapshot = self.snapshot()
         return json_response({"generation": snapshot.generation, "sets": [
-            {"id": set_id, "destinations": [live.as_json() for live in members]}
+            {"id": set_id, "destinations": [{**live.as_json(), "dns": snapshot.dns.get(live.destination.id)}
+                                            for live in members]}
             for set_id, members in snapshot.sets.items()], "skipped": snapshot.skipped})
 
     async def list_destinations(self, request: web.Request) -> web.Response:

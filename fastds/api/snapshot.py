@@ -62,6 +62,7 @@ class Snapshot:
     cluster: str = "standalone"  # or ok, degraded (fastds/procs/cluster_link.py)
     cluster_nodes: int = 0
     draining_since: float = 0.0  # Unix time the master began draining the node; 0.0 while it serves
+    dns: dict[int, dict] = dataclasses.field(default_factory=dict)  # destination id -> the name it came from
 
     @property
     def destinations(self) -> list[LiveDestination]:
@@ -90,6 +91,7 @@ class SnapshotReader:
         self._topology: list[tuple[int, list[Destination]]] = []
         self._addresses: list[dict] = []
         self._skipped: list[dict] = []
+        self._dns: dict[int, dict] = {}
 
     def __call__(self) -> Snapshot:
         view = self._view
@@ -99,6 +101,7 @@ class SnapshotReader:
             self._topology = [(set_id, list(sets[set_id].destinations)) for set_id in sorted(sets)]
             self._addresses = view.addresses(generation)
             self._skipped = view.skipped(generation)
+            self._dns = view.dns(generation)
             self._generation = generation
         states, in_flight, rtt, counters = view.live_arrays(generation)
         live_sets: dict[int, list[LiveDestination]] = {}
@@ -116,7 +119,7 @@ class SnapshotReader:
         blocked, blocked_total = self._blocked()
         return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],
                         view.layout.size, view.bytes_used(), self._addresses, self._skipped, blocked, blocked_total,
-                        *view.cluster(), view.draining_since())
+                        *view.cluster(), view.draining_since(), self._dns)
 
     def _blocked(self) -> tuple[list[BlockedIp], int]:
         merged: dict[str, BlockedIp] = {}

@@ -12,14 +12,12 @@ in the cluster (fastds/procs/cluster_link.py).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import ipaddress
 import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import uvloop
@@ -27,13 +25,14 @@ from redis.exceptions import RedisError
 
 from fastds.config import Settings, node_id
 from fastds.dispatch.cluster import ClusterState, StateRecord, probe_owner
+from fastds.dispatch.dns import DnsTable, Question, questions_of, targets_of
 from fastds.dispatch.events import DEFAULT_EXPIRE_S, Subscriptions, UnknownEvent, status_params
 from fastds.dispatch.health import FailureDismissed, Health, ProbeFailed, StateChange
 from fastds.dispatch.histogram import PROBE_RTT_BOUNDS_S, Histogram
 from fastds.dispatch.probing import ProbeConfig, ProbeRtt, ProbeSend, Probing
 from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
-from fastds.dispatch.sets import DestinationSet, SkippedRow, build_sets, tls_name_at
+from fastds.dispatch.sets import build_sets, tls_name_at
 from fastds.dispatch.state import DestinationState
 from fastds.dispatch.status_report import StatusReport
 from fastds.dispatch.trust import address_rules
@@ -45,6 +44,7 @@ from fastds.procs import EXIT_BOOT_FAILURE, reports
 from fastds.procs.cluster_link import ClusterLink
 from fastds.procs.control import ControlServer
 from fastds.procs.events import EventSender
+from fastds.procs.resolver import LookupFailed, Resolver
 from fastds.procs.streams import stream_endpoint
 from fastds.shm.layout import ShmWriter, slots
 from fastds.sip import BranchFactory
@@ -52,30 +52,6 @@ from fastds.store import Store, open_store
 
 log = logging.getLogger("fastds.prober")
 FLUSH_S = 2.0
-
-
-def resolve(sets: dict[int, DestinationSet]) -> tuple[dict[int, DestinationSet], list[SkippedRow]]:
-    """Destination host names resolved once here (workers do no DNS); a name that does
-    not resolve skips its row, as OpenSIPS does."""
-    problems = []
-    resolved = {}
-    for set_id, destination_set in sets.items():
-        kept = []
-        for destination in destination_set.destinations:
-            try:
-                ipaddress.ip_address(destination.host)
-                kept.append(destination)
-                continue
-            except ValueError:
-                pass
-            try:
-                infos = socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_DGRAM)
-            except OSError as exc:
-                problems.append(SkippedRow(destination.id, f"could not resolve {destination.host}: {exc.strerror or exc}"))
-                continue
-            kept.append(dataclasses.replace(destination, host=infos[0][4][0]))
-        resolved[set_id] = DestinationSet(set_id, tuple(kept))
-    return resolved, problems
 
 
 class Prober:
@@ -101,6 +77,10 @@ class Prober:
         self._cluster_states: dict[int, int] = {}  # the cluster's states when this node joined
         self._store_failing = False
         self.status_report = StatusReport()
+        # destinations given by name (workers do no DNS): their answers, re-asked as they expire
+        self.dns = DnsTable(settings.dns_ttl_min_s, settings.dns_ttl_max_s)
+        self.dns_questions: dict[int, Question] = {}  # row id -> its question, as the last load found them
+        self.resolver = Resolver(settings.dns_servers)
         self.probe_rtts: dict[int, Histogram] = {}  # destination id -> its answered probes' round trips
         # operators' requests, reloads and write-backs, one at a time in the order received
         self._serial = asyncio.Lock()
@@ -265,7 +245,11 @@ class Prober:
         except MissingTable as exc:
             addresses, address_problems = [], [f"{exc}; trusted are FASTDS_TRUSTED_SOURCES and the destinations"]
         sets, skipped = build_sets(rows, frozenset(listener.transport for listener in self.settings.sip_listen))
-        sets, unresolved = resolve(sets)
+        questions = questions_of(sets)
+        await self.resolve(self.dns.due(questions.values(), time.monotonic()))
+        self.dns.forget_except(questions.values())
+        self.dns_questions = questions
+        sets, unresolved, resolved_from = self.dns.expand(sets, questions)
         skipped += unresolved
         default = SelectionRule.parse(self.settings.default_set, self.settings.default_alg, self.settings.default_flags)
         problems = schema_problems + [str(row) for row in skipped] + Router(dialplan, default).problems + address_problems
@@ -273,13 +257,41 @@ class Prober:
             log.warning("%s", problem)
         states, changes = self.health.load(slots(sets), now, inherit, runtime)
         generation = self.writer.publish(sets, states, dialplan, [rule.as_row() for rule in addresses],
-                                         [row.as_json() for row in skipped])
+                                         [row.as_json() for row in skipped], resolved_from)
         for change in changes:
             self._made_here(change)
         self._rearm()  # every destination is due for a probe now
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules, %d address rules", generation,
                  len(sets), len(states), len(dialplan), len(addresses))
         return generation, problems, len(states), len(skipped)
+
+    async def resolve(self, questions: Iterable[Question]) -> bool:
+        """Look the questions up (together); True when a name now makes other destinations.
+        A name that fails keeps its last targets; each change is logged once."""
+        questions = list(questions)
+        results = await asyncio.gather(*(self.resolver.lookup(q) for q in questions), return_exceptions=True)
+        changed = False
+        now = time.monotonic()
+        for question, result in zip(questions, results):
+            if isinstance(result, LookupFailed):
+                if self.dns.failed(question, str(result), now):
+                    changed = True
+                    kept = self.dns.answers[question].targets
+                    log.warning("DNS: %s does not resolve (%s)%s", question, result,
+                                f"; keeping its last {len(kept)} address(es)" if kept else "")
+            elif isinstance(result, BaseException):
+                raise result
+            elif self.dns.answered(question, result[0], result[1], now):
+                changed = True
+                log.info("DNS: %s resolves to %s (TTL %g s)", question,
+                         ", ".join(f"{t.host}:{t.port}" for t in self.dns.answers[question].targets), result[1])
+        return changed
+
+    async def refresh_dns(self, now: float) -> None:
+        """The names whose answers expired, asked again; a reload (states kept) when one changed."""
+        due = self.dns.due(self.dns_questions.values(), time.monotonic())
+        if due and await self.resolve(due):
+            await self.reload(now, inherit=True)
 
     async def control(self, request: dict[str, Any], now: float) -> dict[str, Any]:
         """One request from the API process (fastds/procs/control.py) -> its reply.
@@ -347,12 +359,15 @@ class Prober:
         state = DestinationState(code)
         if not isinstance(dest_id, int) or dest_id not in self.health.tracked:
             return {"ok": False, "error": "destination not found"}
-        if request.get("mi") and state == DestinationState.PROBING:
-            change = self.health.mark_probing(dest_id, "MI command")
-        else:
-            change = self.health.set_state(dest_id, state, "API" if not request.get("mi") else "MI command")
-        self.apply([change] if change is not None else [])
-        return {"ok": True, "state": self.health.tracked[dest_id].state, "changed": change is not None}
+        changes = []
+        for target in [dest_id, *targets_of(dest_id, self.health.tracked)]:  # a row named by DNS: all its targets
+            if request.get("mi") and state == DestinationState.PROBING:
+                change = self.health.mark_probing(target, "MI command")
+            else:
+                change = self.health.set_state(target, state, "API" if not request.get("mi") else "MI command")
+            changes += [change] if change is not None else []
+        self.apply(changes)
+        return {"ok": True, "state": self.health.tracked[dest_id].state, "changed": bool(changes)}
 
     async def write_back(self) -> bool:
         """Write the states the store does not hold yet (batched, every FLUSH_S and at stop)."""
@@ -362,6 +377,9 @@ class Prober:
     async def _write_back(self) -> bool:
         """False when the store refused: the states stay unstored and are tried again."""
         for dest_id, state in self.health.unstored():
+            if dest_id < 0:  # a DNS target's: runtime only, its row holds the stored state
+                self.health.stored(dest_id, state)
+                continue
             try:
                 await self.store.set_state(dest_id, state)
             except RowNotFound:
@@ -452,10 +470,14 @@ async def serve(settings: Settings, region, secret: bytes, advertised: str, repo
             await asyncio.sleep(FLUSH_S)
             await prober.write_back()
 
-    async def sweep_loop() -> None:  # the probes' idle connections
+    async def sweep_loop() -> None:  # the probes' idle connections, the names whose TTL ran out
         while True:
             await asyncio.sleep(1.0)
             streams.sweep()
+            try:
+                await prober.refresh_dns(loop.time())
+            except (FastdsError, OSError) as exc:
+                log.error("DNS refresh: reload failed, keeping generation %d: %s", prober.writer.generation, exc)
 
     writer_task = loop.create_task(write_back_loop())
     sweeper = loop.create_task(sweep_loop())

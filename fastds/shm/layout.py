@@ -209,6 +209,10 @@ class ShmView:
         """The dispatcher rows the load of a generation skipped: {id, reason} each."""
         return self._tables(generation).get("skipped", [])
 
+    def dns(self, generation: int) -> dict[int, dict[str, Any]]:
+        """Destination id -> the name it was resolved from, and whether that name still resolves."""
+        return {int(dest_id): about for dest_id, about in self._tables(generation).get("dns", {}).items()}
+
     def blocked(self, worker: int) -> tuple[list[tuple[str, float, float, int]], int]:
         """(ip, since, until, dropped) of the IPs a worker's flood limit blocks (at most
         BLOCKED_SLOTS), and how many it blocks in all. Empty if no stable copy could be
@@ -285,13 +289,15 @@ class ShmWriter(ShmView):
 
     def publish(self, sets: dict[int, DestinationSet], states: dict[int, int],
                 dialplan: list[dict[str, Any]], addresses: list[dict[str, Any]] = (),
-                skipped: list[dict[str, Any]] = ()) -> int:
+                skipped: list[dict[str, Any]] = (), dns: dict[int, dict[str, Any]] | None = None) -> int:
         """Write sets into the idle area, states by destination id (else each row's
         own), the dialplan and address rows and the dispatcher rows the load skipped ({id,
-        reason}), then make it current; returns the new generation."""
+        reason}) and what the destinations named by DNS resolved from (by id), then make it
+        current; returns the new generation."""
         generation = self.generation + 1
         area = generation & 1
-        routes = orjson.dumps({"dialplan": dialplan, "address": list(addresses), "skipped": list(skipped)})
+        routes = orjson.dumps({"dialplan": dialplan, "address": list(addresses), "skipped": list(skipped),
+                               "dns": {str(dest_id): about for dest_id, about in (dns or {}).items()}})
         if len(routes) > self.layout.routes_bytes:
             raise ShmLayoutError(f"the dialplan and address rows take {len(routes)} bytes, more than "
                                  f"FASTDS_SHM_ROUTES_BYTES={self.layout.routes_bytes}")

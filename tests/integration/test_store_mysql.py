@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
+from fastds.dispatch.dns import DnsTable, questions_of
 from fastds.dispatch.sets import build_sets
 from fastds.errors import StoreError
-from fastds.procs.prober import resolve
 from fastds.store import open_store
 from fastds.store.mysql import MysqlStore, parse_mysql_url
 from tests.harness import Relay, admin, mysql_url
@@ -109,8 +109,8 @@ def test_a_table_opensips_made_loads_as_opensips_reads_it(mysql_database):
 
     rows, dialplan = run(load())
     sets, problems = build_sets(rows)
-    sets, unresolved = resolve(sets)
-    assert problems == [] and len(unresolved) == 1 and "could not resolve nowhere.invalid" in str(unresolved[0])
+    sets, unresolved, _ = DnsTable(10, 300).expand(sets, questions_of(sets))  # the name is for the prober to look up
+    assert problems == [] and len(unresolved) == 1 and "could not resolve nowhere.invalid:5060" in str(unresolved[0])
     (by_hand,) = sets[1].destinations
     assert (by_hand.weight, by_hand.priority, by_hand.probe_mode, by_hand.description) == (5, 0, 0, "by hand")
     assert sets[2].destinations[0].transport == "udp" and sets[2].destinations[0].probe_mode == 1
