@@ -5,7 +5,7 @@ Owns the per-request arithmetic of the OpenSIPS algorithms (modules/dispatcher/d
 fastds's flag c (weighted rendezvous hashing): one call per selection, returning the
 indexes to try in order. A SetTable is one destination set's weights and rendezvous
 seeds plus its live state, in-flight load and probe RTT per destination, and the
-round-robin memory of this worker, and two traffic counters per destination (picks as
+round-robin memory of this worker, and the traffic counters per destination (picks as
 first choice, failovers away from it). The live arrays are its own, or point into the
 shared-memory table (fastds/shm/layout.py) so the prober's state changes are seen by
 the next selection without a copy or a lock. Indexes are positions in the set as
@@ -18,7 +18,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport log
 from libc.stdint cimport int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from fastds._ext.sipscan cimport SipMessage, URI_SIPS, URI_TEL, UriSpans, parse_uri_spans
 
@@ -103,6 +103,18 @@ cdef inline uint64_t mix64(uint64_t x) noexcept:
 # -- the set table ---------------------------------------------------------------
 
 
+# a destination's traffic counters, in this order (DESTINATION_COUNTERS int64 each, summed over
+# the workers by atomic adds): picks, failovers, final replies it sent by class, FR timeouts
+DESTINATION_COUNTERS = ("picks", "failovers", "replies_2xx", "replies_3xx", "replies_4xx", "replies_5xx",
+                        "replies_6xx", "timeouts")
+cdef enum:  # offsets in a destination's counters
+    PICKS = 0
+    FAILOVERS = 1
+    REPLIES_2XX = 2
+    TIMEOUTS = 7
+    COUNTERS = 8
+
+
 cdef class SetTable:
     """One destination set as the picker sees it; see the module docstring."""
 
@@ -112,7 +124,7 @@ cdef class SetTable:
     cdef unsigned char *state
     cdef int64_t *load
     cdef double *rtt_ms
-    cdef int64_t *counters  # per destination: [2i] picks, [2i + 1] failovers
+    cdef int64_t *counters  # per destination i: COUNTERS from [COUNTERS * i], as DESTINATION_COUNTERS names them
     cdef int rr_last, rr_count
     cdef double *score  # scratch for rendezvous ordering
     cdef int *order     # scratch for failover lists
@@ -124,7 +136,7 @@ cdef class SetTable:
         seeds its rendezvous score so a key follows the destination, not its index.
         live: None (own arrays, all active) or (buffer, state_offset, load_offset,
         rtt_offset, counters_offset): the set's states (1 byte each), in-flight loads
-        (int64), RTTs (double, ms) and counter pairs (2 x int64) in a writable buffer,
+        (int64), RTTs (double, ms) and counters (COUNTERS x int64) in a writable buffer,
         e.g. the shared-memory table."""
         cdef int i, n = len(weights)
         cdef char *base
@@ -140,7 +152,7 @@ cdef class SetTable:
             self.state = <unsigned char *>PyMem_Malloc(max(n, 1))
             self.load = <int64_t *>PyMem_Malloc(max(n, 1) * sizeof(int64_t))
             self.rtt_ms = <double *>PyMem_Malloc(max(n, 1) * sizeof(double))
-            self.counters = <int64_t *>PyMem_Malloc(max(n, 1) * 2 * sizeof(int64_t))
+            self.counters = <int64_t *>PyMem_Malloc(max(n, 1) * COUNTERS * sizeof(int64_t))
         else:
             buffer, state_offset, load_offset, rtt_offset, counters_offset = live
             PyObject_GetBuffer(buffer, &self.live, PyBUF_WRITABLE)
@@ -148,7 +160,7 @@ cdef class SetTable:
             if (state_offset < 0 or load_offset < 0 or rtt_offset < 0 or counters_offset < 0 or load_offset % 8
                     or rtt_offset % 8 or counters_offset % 8 or state_offset + n > self.live.len
                     or load_offset + 8 * n > self.live.len or rtt_offset + 8 * n > self.live.len
-                    or counters_offset + 16 * n > self.live.len):
+                    or counters_offset + 8 * COUNTERS * n > self.live.len):
                 raise ValueError("live arrays outside the buffer or misaligned")
             base = <char *>self.live.buf
             self.state = <unsigned char *>(base + state_offset)
@@ -167,7 +179,7 @@ cdef class SetTable:
                 self.state[i] = STATE_ACTIVE
                 self.load[i] = 0
                 self.rtt_ms[i] = -1.0
-                self.counters[2 * i] = self.counters[2 * i + 1] = 0
+                memset(&self.counters[COUNTERS * i], 0, COUNTERS * sizeof(int64_t))
         self.rr_last = -1
         self.rr_count = 0
 
@@ -208,16 +220,26 @@ cdef class SetTable:
 
     def add_pick(self, int i):
         """Destination i was chosen first for a request (OpenSIPS first_hit_counter)."""
-        return fds_atomic_add(&self.counters[2 * self._index(i)], 1)
+        return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + PICKS], 1)
 
     def add_failover(self, int i):
         """A request failed over away from destination i."""
-        return fds_atomic_add(&self.counters[2 * self._index(i) + 1], 1)
+        return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + FAILOVERS], 1)
+
+    def add_reply(self, int i, int code):
+        """Destination i sent a final response (200..699) to a request fastds forwarded."""
+        if not 200 <= code <= 699:
+            raise ValueError(f"a final status code is 200..699, not {code}")
+        return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + REPLIES_2XX + code // 100 - 2], 1)
+
+    def add_timeout(self, int i):
+        """A request forwarded to destination i got no final response in time (timer B/F)."""
+        return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + TIMEOUTS], 1)
 
     def counts(self, int i):
-        """(picks, failovers) of destination i."""
+        """Destination i's counters, as DESTINATION_COUNTERS names them."""
         i = self._index(i)
-        return self.counters[2 * i], self.counters[2 * i + 1]
+        return tuple(self.counters[COUNTERS * i + k] for k in range(COUNTERS))
 
     def set_rtt(self, int i, double rtt_ms):
         """Last probe round trip of destination i in ms, < 0 unknown (algorithm 10)."""

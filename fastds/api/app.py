@@ -295,14 +295,14 @@ class Api:
                             headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def get_history(self, request: web.Request) -> web.Response:
-        """The panel's samples after ?since= (Unix seconds; all 15 minutes without it) and the
-        destinations' state history."""
+        """The panel's samples after ?since= (Unix seconds; all 15 minutes without it) and per
+        destination its state history and last minute's replies by class and timeouts."""
         try:
             since = float(request.query.get("since", "0"))
         except ValueError:
             raise FieldError("since", request.query["since"], "Unix seconds (a number)") from None
         return json_response({"interval_s": SAMPLE_INTERVAL_S, "samples": self.history.since(since),
-                              "states": self.history.states_json()})
+                              "destinations": self.history.destinations_json()})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")

@@ -5,7 +5,8 @@ calls/s (first picks: initial requests routed), failovers/s, 5xx sent, 503s for 
 parse errors, flood-limited and untrusted drops (per second), call setup p50/p99 over the
 interval (from the workers' setup histograms); per destination calls/s, failovers/s and
 state, with when the state last changed and its last transitions (as seen by the samples,
-so within one interval); per process CPU share of a core and RSS. The ring keeps
+so within one interval), and its final replies by class and timeouts over the last minute;
+per process CPU share of a core and RSS. The ring keeps
 RING_SAMPLES samples, so the history survives a browser reload and costs a fixed amount of
 memory whatever runs. The clock is the caller's (Unix seconds).
 """
@@ -23,6 +24,8 @@ from fastds.dispatch.histogram import SETUP_BOUNDS_S, SETUP_COUNTERS, quantile
 SAMPLE_INTERVAL_S = 2.0
 RING_SAMPLES = int(15 * 60 / SAMPLE_INTERVAL_S)
 TRANSITIONS_KEPT = 5
+MINUTE_SAMPLES = int(60 / SAMPLE_INTERVAL_S) + 1
+PER_MINUTE = ("2xx", "3xx", "4xx", "5xx", "6xx", "timeouts")
 NODE_RATES = {  # plotted name -> the worker counters summed for it
     "failovers": ("failovers",), "replies_5xx": ("replies_5xx",),
     "overload_503": ("overload_rejected", "lag_rejected"), "parse_errors": ("parse_errors",),
@@ -51,6 +54,9 @@ class History:
         self.ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=samples)
         self.destinations: dict[int, DestinationHistory] = {}
         self._seen: _Seen | None = None
+        # the last minute's replies by class and timeouts: (when, destination id -> the counts)
+        self._minute: collections.deque[tuple[float, dict[int, tuple[int, ...]]]] = collections.deque(
+            maxlen=MINUTE_SAMPLES)
 
     def sample(self, snapshot: Snapshot, processes: list[ProcessUsage], now: float) -> dict[str, Any] | None:
         """Read one sample; the first call only sets the baseline (None)."""
@@ -58,6 +64,8 @@ class History:
         picks = {live.destination.id: (live.picks, live.failovers) for live in snapshot.destinations}
         cpu = {(p.name, p.index, p.pid): p.cpu_s for p in processes}
         self._states(snapshot, now)
+        self._minute.append((now, {live.destination.id: (*live.replies, live.timeouts)
+                                   for live in snapshot.destinations}))
         seen, self._seen = self._seen, _Seen(now, totals, picks, cpu)
         if seen is None or now <= seen.at:
             return None
@@ -100,7 +108,17 @@ class History:
         """The samples taken after `after` (Unix seconds), oldest first."""
         return [entry for entry in self.ring if entry["t"] > after]
 
-    def states_json(self) -> dict[str, dict[str, Any]]:
+    def per_minute(self, dest_id: int) -> dict[str, float] | None:
+        """Replies by class and timeouts per minute over the samples of the last minute."""
+        seen = [(at, counts[dest_id]) for at, counts in self._minute if dest_id in counts]
+        if len(seen) < 2 or seen[-1][0] <= seen[0][0]:
+            return None
+        (first_at, first), (last_at, last) = seen[0], seen[-1]
+        scale = 60.0 / (last_at - first_at)
+        return {name: round(max(0, new - old) * scale, 1) for name, old, new in zip(PER_MINUTE, first, last)}
+
+    def destinations_json(self) -> dict[str, dict[str, Any]]:
         return {str(dest_id): {"state": known.state, "since": round(known.since, 3),
-                               "transitions": [list(t) for t in known.transitions]}
+                               "transitions": [list(t) for t in known.transitions],
+                               "per_minute": self.per_minute(dest_id)}
                 for dest_id, known in self.destinations.items()}

@@ -1,7 +1,8 @@
 """/metrics: the snapshot in the Prometheus text format.
 
 Owns the metric names, kinds and labels. Per destination (labels set, id, destination):
-state, up, picks, failovers, in-flight, probe RTT and its histogram (the prober's); per
+state, up, picks, failovers, replies by class, timeouts, in-flight, probe RTT and its
+histogram (the prober's); per
 worker (label worker): every counter row of fastds/shm/layout.py, the call setup
 histogram; per process (labels process, worker): CPU seconds and RSS; event deliveries;
 the table's generation; the cluster's status. Rendering and label escaping are
@@ -17,7 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from fastds.api.processes import ProcessUsage
-from fastds.api.snapshot import Snapshot
+from fastds.api.snapshot import REPLY_CLASSES, Snapshot
 from fastds.dispatch.histogram import PROBE_RTT_BOUNDS_S, SETUP_BOUNDS_S, SETUP_COUNTERS, cumulative, from_counters
 from fastds.dispatch.state import DestinationState
 from fastds.shm.layout import WORKER_COUNTERS
@@ -116,7 +117,17 @@ class SnapshotCollector:
             in_flight.add_metric(values, live.in_flight)
             if live.rtt_ms is not None:
                 rtt.add_metric(values, live.rtt_ms / 1000)
-        yield from (state, up, picks, failovers, in_flight, rtt)
+        replies = CounterMetricFamily("fastds_destination_replies", "final responses it sent to requests fastds"
+                                      " forwarded, by class", labels=[*labels, "class"])
+        timeouts = CounterMetricFamily("fastds_destination_timeouts", "requests forwarded to it that got no final"
+                                       " response in time", labels=labels)
+        for live in snapshot.destinations:
+            d = live.destination
+            values = [str(d.set_id), str(d.id), d.uri]
+            for reply_class, count in zip(REPLY_CLASSES, live.replies):
+                replies.add_metric([*values, reply_class], count)
+            timeouts.add_metric(values, live.timeouts)
+        yield from (state, up, picks, failovers, in_flight, rtt, replies, timeouts)
         yield from self._prober_metrics(snapshot)
         yield from self._process_metrics()
         setup = HistogramMetricFamily("fastds_call_setup_seconds", "initial INVITE received to its first final"

@@ -14,7 +14,9 @@ import dataclasses
 
 from fastds.dispatch.sets import Destination
 from fastds.dispatch.state import DestinationState
-from fastds.shm.layout import WORKER_COUNTERS, ShmView
+from fastds.shm.layout import DESTINATION_COUNTERS, WORKER_COUNTERS, ShmView
+
+REPLY_CLASSES = ("2xx", "3xx", "4xx", "5xx", "6xx")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +27,8 @@ class LiveDestination:
     failovers: int
     in_flight: int
     rtt_ms: float | None
+    replies: tuple[int, ...] = (0, 0, 0, 0, 0)  # final responses it sent: 2xx, 3xx, 4xx, 5xx, 6xx
+    timeouts: int = 0  # requests forwarded to it that got no final response in time
 
     def as_json(self) -> dict:
         d = self.destination
@@ -32,7 +36,8 @@ class LiveDestination:
                 "weight": d.weight, "priority": d.priority, "probe_mode": d.probe_mode, "attrs": d.attrs,
                 "socket": d.socket or None, "description": d.description, "address": f"{d.host}:{d.port}",
                 "transport": d.transport, "picks": self.picks, "failovers": self.failovers,
-                "in_flight": self.in_flight, "rtt_ms": self.rtt_ms}
+                "in_flight": self.in_flight, "rtt_ms": self.rtt_ms,
+                "replies": dict(zip(REPLY_CLASSES, self.replies)), "timeouts": self.timeouts}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +109,7 @@ class SnapshotReader:
             self._dns = view.dns(generation)
             self._generation = generation
         states, in_flight, rtt, counters = view.live_arrays(generation)
+        width = len(DESTINATION_COUNTERS)
         live_sets: dict[int, list[LiveDestination]] = {}
         slot = 0
         for set_id, members in self._topology:
@@ -111,10 +117,10 @@ class SnapshotReader:
             for destination in members:
                 if slot >= len(states):  # a newer generation was published meanwhile
                     break
-                found.append(LiveDestination(destination, DestinationState(states[slot]), counters[2 * slot],
-                                             counters[2 * slot + 1],
-                                             max(0, in_flight[slot]),
-                                             round(rtt[slot], 3) if rtt[slot] >= 0 else None))
+                picks, failovers, *replies, timeouts = counters[width * slot:width * (slot + 1)]
+                found.append(LiveDestination(destination, DestinationState(states[slot]), picks, failovers,
+                                             max(0, in_flight[slot]), round(rtt[slot], 3) if rtt[slot] >= 0 else None,
+                                             tuple(replies), timeouts))
                 slot += 1
         blocked, blocked_total = self._blocked()
         return Snapshot(generation, live_sets, [view.worker_counters(i) for i in range(view.layout.worker_slots)],

@@ -119,7 +119,8 @@ def next_hop_of(uri_bytes: bytes) -> Address | None:
 class Proxy:
     def __init__(self, config: ProxyConfig, selector: Selector, router: Router, branches: BranchFactory,
                  record_route: RecordRoute, trust: TrustedSources | None = None):
-        # selector: select(), count_pick(), count_failover(), hold_load(); router: route(); trust:
+        # selector: select(), count_pick(), count_failover(), count_reply(), count_timeout(), hold_load();
+        # router: route(); trust:
         # accepts() (None: every source). A Selector, Router and TrustedSources here and in tests,
         # their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
@@ -504,6 +505,8 @@ class Proxy:
         if client.done:
             return
         self.counters["timeouts"] += 1
+        if client.destination is not None:
+            self.selector.count_timeout(client.destination)
         server, client.server = client.server, None
         if client.timed_out():
             self._send_cancel(client)
@@ -566,6 +569,8 @@ class Proxy:
             elif client.is_invite and code >= 300:
                 self._ack(client, message)
             return
+        if client.destination is not None:
+            self.selector.count_reply(client.destination, code)
         server, client.server = client.server, None
         if code < 300:
             self._timer_d_k(client)  # a 2xx ends the client transaction at once (§17.1.1.2)

@@ -58,6 +58,18 @@ class Selector:
         if where is not None:
             where[0].add_failover(where[1])
 
+    def count_reply(self, destination: Destination, code: int) -> None:
+        """`destination` sent a final response to a request fastds forwarded to it."""
+        where = self._where.get((destination.set_id, destination.id))
+        if where is not None:
+            where[0].add_reply(where[1], code)
+
+    def count_timeout(self, destination: Destination) -> None:
+        """A request forwarded to `destination` got no final response in time."""
+        where = self._where.get((destination.set_id, destination.id))
+        if where is not None:
+            where[0].add_timeout(where[1])
+
     def hold_load(self, destination: Destination) -> Release | None:
         """One more request in flight to `destination` (algorithm 9 reads the count) until
         the returned release() is called, once -- in this generation's table, even after a

@@ -16,7 +16,8 @@ differ from this build's raises ShmLayoutError on attach.
                    call setup histogram's buckets are counters of it)
     area 0, 1      records[capacity] | state u8[capacity] (padded to 8) |
                    in-flight i64[capacity] | probe RTT f64[capacity] (ms, < 0 unknown) |
-                   counters (picks i64, failovers i64)[capacity]
+                   counters (DESTINATION_COUNTERS x i64: picks, failovers, replies by
+                   class, timeouts)[capacity]
     routes 0, 1    u32 length + that generation's dialplan and address rows as one JSON
                    object {"dialplan": [...], "address": [...]} (orjson)
     blocked        per worker: the IPs its flood limit blocks (fastds/dispatch/pike.py),
@@ -40,12 +41,13 @@ from typing import Any
 
 import orjson
 
+from fastds._ext.dshash import DESTINATION_COUNTERS
 from fastds.dispatch.histogram import SETUP_COUNTERS
 from fastds.dispatch.sets import Destination, DestinationSet
 from fastds.errors import ShmLayoutError
 
 MAGIC = b"FASTDSHM"
-LAYOUT_VERSION = 16
+LAYOUT_VERSION = 17
 HEADER = struct.Struct("<8sIIIII4xQII16x")  # 64 bytes; generation at 32 (8-aligned)
 # id set weight priority probe_mode index transport port host uri attrs socket description
 RECORD = struct.Struct("<iiiiiiBxH48s192s128s128s64s")
@@ -71,6 +73,8 @@ _CLUSTER_OFFSET = 48
 _DRAINING_OFFSET = 56  # a double: when the node began draining (Unix time), 0 while it serves
 _GENERATION_OFFSET = 32
 _COUNTS_OFFSET = 40
+_COUNTER_BYTES = 8 * len(DESTINATION_COUNTERS)  # per destination
+_COUNTERS = struct.Struct(f"<{len(DESTINATION_COUNTERS)}q")
 
 
 def _round8(n: int) -> int:
@@ -93,7 +97,7 @@ class Layout:
 
     @property
     def area_size(self) -> int:
-        return self.capacity * RECORD.size + _round8(self.capacity) + 32 * self.capacity
+        return self.capacity * RECORD.size + _round8(self.capacity) + (16 + _COUNTER_BYTES) * self.capacity
 
     def area_offset(self, area: int) -> int:
         return HEADER.size + self.worker_slots * len(WORKER_COUNTERS) * 8 + area * self.area_size
@@ -111,7 +115,7 @@ class Layout:
         return self.load_offset(area, 0) + 8 * self.capacity + 8 * slot
 
     def counters_offset(self, area: int, slot: int) -> int:
-        return self.rtt_offset(area, 0) + 8 * self.capacity + 16 * slot
+        return self.rtt_offset(area, 0) + 8 * self.capacity + _COUNTER_BYTES * slot
 
     def routes_offset(self, area: int) -> int:
         return self.area_offset(2) + area * _round8(4 + self.routes_bytes)
@@ -255,18 +259,19 @@ class ShmView:
                 self.layout.rtt_offset(area, first_slot), self.layout.counters_offset(area, first_slot))
 
     def live_arrays(self, generation: int) -> tuple[bytes, tuple[int, ...], tuple[float, ...], tuple[int, ...]]:
-        """Every slot's state, in-flight count, RTT and (picks, failovers) pairs, flattened,
-        each array read in one step."""
+        """Every slot's state, in-flight count, RTT and counters (DESTINATION_COUNTERS per
+        slot, flattened), each array read in one step."""
         area = generation & 1
         n = self.count(area)
         return (bytes(self.region[self.layout.state_offset(area, 0):self.layout.state_offset(area, n)]),
                 struct.unpack_from(f"<{n}q", self.region, self.layout.load_offset(area, 0)),
                 struct.unpack_from(f"<{n}d", self.region, self.layout.rtt_offset(area, 0)),
-                struct.unpack_from(f"<{2 * n}q", self.region, self.layout.counters_offset(area, 0)))
+                struct.unpack_from(f"<{len(DESTINATION_COUNTERS) * n}q", self.region,
+                                   self.layout.counters_offset(area, 0)))
 
-    def counts(self, generation: int, slot: int) -> tuple[int, int]:
-        """(picks, failovers) of the destination in `slot`, summed over the workers."""
-        return struct.unpack_from("<qq", self.region, self.layout.counters_offset(generation & 1, slot))
+    def counts(self, generation: int, slot: int) -> tuple[int, ...]:
+        """The counters of the destination in `slot` (DESTINATION_COUNTERS), summed over the workers."""
+        return _COUNTERS.unpack_from(self.region, self.layout.counters_offset(generation & 1, slot))
 
     def worker_counters(self, worker: int) -> dict[str, int]:
         offset = self.layout.workers_offset + worker * len(WORKER_COUNTERS) * 8
@@ -323,8 +328,8 @@ class ShmWriter(ShmView):
             self.region[self.layout.state_offset(area, slot)] = states.get(d.id, d.state)
             struct.pack_into("<q", self.region, self.layout.load_offset(area, slot), 0)
             struct.pack_into("<d", self.region, self.layout.rtt_offset(area, slot), -1.0)
-            struct.pack_into("<qq", self.region, self.layout.counters_offset(area, slot),
-                             *previous_counts.get(d.id, (0, 0)))
+            _COUNTERS.pack_into(self.region, self.layout.counters_offset(area, slot),
+                                *previous_counts.get(d.id, (0,) * len(DESTINATION_COUNTERS)))
         struct.pack_into("<I", self.region, _COUNTS_OFFSET + 4 * area, len(destinations))
         self._words[0] = generation  # one aligned 8-byte store: readers see the old or the new area
         return generation

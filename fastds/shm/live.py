@@ -58,6 +58,12 @@ class LiveSelector(_Live):
     def count_failover(self, destination: Destination) -> None:
         self.current().count_failover(destination)
 
+    def count_reply(self, destination: Destination, code: int) -> None:
+        self.current().count_reply(destination, code)
+
+    def count_timeout(self, destination: Destination) -> None:
+        self.current().count_timeout(destination)
+
     def hold_load(self, destination: Destination) -> Release | None:
         return self.current().hold_load(destination)
 

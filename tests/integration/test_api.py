@@ -55,6 +55,10 @@ def test_destinations_through_the_api_with_live_state_counters_and_metrics(harne
     now = live(harness)
     assert now[broken]["picks"] + now[healthy]["picks"] == 20
     assert now[broken]["failovers"] == now[broken]["picks"] > 0 and now[healthy]["failovers"] == 0
+    # every call the broken one took it answered 503; the healthy one answered all 20 INVITEs 200 (the BYEs
+    # follow the Record-Route, not a destination, so they are not counted per destination)
+    assert now[broken]["replies"] == {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": now[broken]["picks"], "6xx": 0}
+    assert now[healthy]["replies"]["2xx"] == 20 and now[healthy]["timeouts"] == 0
     samples = metric_samples(harness)
     labels = (("destination", broken), ("id", "1"), ("set", "1"))
     assert samples[("fastds_destination_failovers_total", labels)] == now[broken]["failovers"]
@@ -124,7 +128,8 @@ def test_metrics_have_setup_and_probe_histograms_process_usage_and_the_history_s
                        20, "samples that saw the ten calls")
     for sample in history["samples"]:
         jsonschema.validate(sample, openapi_schema("HistorySample"))
-    assert history["states"]["1"]["state"] == "active"
+    assert history["destinations"]["1"]["state"] == "active"
+    assert history["destinations"]["1"]["per_minute"]["2xx"] > 0  # the ten INVITEs' 200s (and BYEs')
     assert any(s["setup_p99_ms"] is not None for s in history["samples"])
     last = history["samples"][-1]["t"]
     assert harness.api("GET", f"/api/v1/history?since={last}")[1]["samples"] == []

@@ -195,6 +195,8 @@ def test_panel_plots_a_call_run_a_dead_destination_a_skipped_row_and_a_degraded_
     dying.stop()  # the second callee dies: probes and calls get no answer
     wait_for(lambda: band_colour(browser, 2) in (RED, ORANGE), 40, "the dead destination's band to turn")
     assert band_colour(browser, 1) == GREEN
+    dead = next(d for s in harness.api("GET", "/api/v1/sets")[1]["sets"] for d in s["destinations"] if d["id"] == 2)
+    assert dead["timeouts"] >= 1 and dead["replies"]["2xx"] >= 1  # it answered until it died, then timed out
     row_text = browser.find_element(By.CSS_SELECTOR, 'tr.destination[data-id="2"]').text
     assert "→" in row_text  # its last transition is listed (active→inactive or →probing)
 

@@ -24,8 +24,12 @@ def destination(dest_id: int) -> Destination:
                        "127.0.0.1", 5060 + dest_id, "udp")
 
 
-def snapshot(picks: dict[int, tuple[int, int, DestinationState]], worker: dict[str, int]) -> Snapshot:
-    live = [LiveDestination(destination(i), state, p, f, 0, None) for i, (p, f, state) in picks.items()]
+def snapshot(picks: dict[int, tuple[int, int, DestinationState]], worker: dict[str, int],
+             replies: dict[int, tuple[int, ...]] | None = None) -> Snapshot:
+    """picks: id -> (picks, failovers, state); replies: id -> (2xx, 3xx, 4xx, 5xx, 6xx, timeouts)."""
+    counts = replies or {}
+    live = [LiveDestination(destination(i), state, p, f, 0, None, counts.get(i, (0,) * 6)[:5], counts.get(i, (0,) * 6)[5])
+            for i, (p, f, state) in picks.items()]
     row = {name: 0 for name in WORKER_COUNTERS}
     row.update(worker)
     return Snapshot(1, {1: live}, [row])
@@ -74,8 +78,9 @@ def test_history_turns_two_snapshots_into_rates_percentiles_and_cpu_shares():
     assert entry["setup_p99_ms"] == pytest.approx(1750)
     assert entry["destinations"] == {"1": [100.0, 0.0, "active"], "2": [0.0, 20.0, "inactive"]}
     assert entry["processes"] == [{"process": "worker", "worker": "0", "rss_bytes": 2 << 20, "cpu_share": 0.5}]
-    states = history.states_json()
-    assert states["2"] == {"state": "inactive", "since": 1002.0, "transitions": [[1002.0, "active", "inactive"]]}
+    states = history.destinations_json()
+    assert states["2"] == {"state": "inactive", "since": 1002.0, "transitions": [[1002.0, "active", "inactive"]],
+                           "per_minute": {"2xx": 0.0, "3xx": 0.0, "4xx": 0.0, "5xx": 0.0, "6xx": 0.0, "timeouts": 0.0}}
     assert states["1"]["transitions"] == []
     assert history.since(1001.0) == [entry] and history.since(1002.0) == []
 
@@ -95,4 +100,19 @@ def test_a_destination_removed_by_a_reload_leaves_the_state_history():
     history = History()
     history.sample(snapshot({1: (0, 0, DestinationState.ACTIVE), 2: (0, 0, DestinationState.ACTIVE)}, {}), [], 0.0)
     history.sample(snapshot({1: (0, 0, DestinationState.ACTIVE)}, {}), [], 2.0)
-    assert set(history.states_json()) == {"1"}
+    assert set(history.destinations_json()) == {"1"}
+
+
+def test_replies_by_class_and_timeouts_per_minute_over_the_last_minute():
+    history = History()
+    active = {1: (0, 0, DestinationState.ACTIVE)}
+    history.sample(snapshot(active, {}, {1: (100, 0, 0, 7, 0, 1)}), [], 0.0)
+    assert history.destinations_json()["1"]["per_minute"] is None  # one sample: no rate yet
+    for second in range(2, 62, 2):  # 30 s at 10 calls/s answered 2xx, one 503 and one timeout every 2 s
+        history.sample(snapshot(active, {}, {1: (100 + 10 * second, 0, 0, 7 + second // 2, 0, 1 + second // 2)}), [],
+                       float(second))
+    assert history.destinations_json()["1"]["per_minute"] == {"2xx": 600.0, "3xx": 0.0, "4xx": 0.0, "5xx": 30.0,
+                                                              "6xx": 0.0, "timeouts": 30.0}
+    for second in range(62, 130, 2):  # then nothing for over a minute: the rates fall to 0
+        history.sample(snapshot(active, {}, {1: (700, 0, 0, 37, 0, 31)}), [], float(second))
+    assert history.destinations_json()["1"]["per_minute"]["2xx"] == 0.0

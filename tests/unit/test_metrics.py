@@ -24,7 +24,8 @@ PROMTOOL = Path("/opt/fastds-test-tools/prometheus/usr/bin/promtool")  # tests/m
 def page() -> str:
     destinations = [Destination(i, 1, f'sip:gw{i}.example.net;x="q"', 1, 0, DestinationState.ACTIVE, 0, "", "", "",
                                 "127.0.0.1", 5060 + i, "udp") for i in (1, 2)]
-    live = [LiveDestination(d, DestinationState(i % 2), 10 * i, i, 1, 1.5) for i, d in enumerate(destinations)]
+    live = [LiveDestination(d, DestinationState(i % 2), 10 * i, i, 1, 1.5, (5 * i, 0, 1, 2, 0), 3)
+            for i, d in enumerate(destinations)]
     setup, rtt = Histogram(SETUP_BOUNDS_S), Histogram(PROBE_RTT_BOUNDS_S)
     for seconds in (0.004, 0.03, 0.7):
         setup.observe(seconds)
@@ -56,6 +57,9 @@ def test_histograms_processes_and_events_parse_with_their_values():
     assert found[("fastds_call_setup_seconds_sum", worker0)] == 0.734
     dest1 = (("destination", 'sip:gw1.example.net;x="q"'), ("id", "1"), ("set", "1"))
     assert found[("fastds_destination_probe_round_trip_seconds_count", dest1)] == 3
+    assert found[("fastds_destination_replies_total", (("class", "5xx"), *dest1))] == 2
+    assert found[("fastds_destination_replies_total", (("class", "4xx"), *dest1))] == 1
+    assert found[("fastds_destination_timeouts_total", dest1)] == 3
     assert not any(name.startswith("fastds_destination_probe_round_trip") and ("id", "2") in labels
                    for name, labels in found)  # never probed: no histogram rather than an empty one
     assert found[("fastds_process_cpu_seconds_total", (("process", "worker"), ("worker", "0")))] == 3.25

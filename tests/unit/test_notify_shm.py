@@ -9,7 +9,7 @@ from fastds.config import systemd_environment
 from fastds.dispatch.sets import build_sets
 from fastds.errors import ShmLayoutError
 from fastds.procs.notify import Notifier
-from fastds.shm.layout import HEADER, WORKER_COUNTERS, ShmView, ShmWriter, create
+from fastds.shm.layout import DESTINATION_COUNTERS, HEADER, WORKER_COUNTERS, ShmView, ShmWriter, create
 
 
 def test_notifier_sends_to_a_path_and_to_the_abstract_namespace(tmp_path):
@@ -74,7 +74,7 @@ def test_set_tables_read_states_loads_and_rtts_in_place():
     table.add_load(2, 3)
     writer.set_rtt(0, 12.5)
     states, in_flight, rtt, counters = writer.live_arrays(generation)
-    assert (states, in_flight, rtt[0], counters) == (b"\0\2\0", (0, 0, 3), 12.5, (0,) * 6)
+    assert (states, in_flight, rtt[0], counters) == (b"\0\2\0", (0, 0, 3), 12.5, (0,) * 3 * len(DESTINATION_COUNTERS))
 
 
 def test_worker_counters_rows():
@@ -84,7 +84,7 @@ def test_worker_counters_rows():
     assert view.worker_counters(0)["packets_in"] == 0
 
 
-def test_pick_and_failover_counts_are_shared_and_follow_a_destination_across_reloads():
+def test_destination_counts_are_shared_and_follow_a_destination_across_reloads():
     writer = ShmWriter(create(8, 1, 4096))
     generation = writer.publish(sets(3), {}, [])
     found, first_slot = writer.sets(generation)
@@ -92,14 +92,21 @@ def test_pick_and_failover_counts_are_shared_and_follow_a_destination_across_rel
     table.add_pick(1)
     table.add_pick(1)
     table.add_failover(2)
-    assert table.counts(1) == (2, 0) and writer.counts(generation, 2) == (0, 1)
+    table.add_reply(2, 503)
+    table.add_reply(2, 200)
+    table.add_timeout(2)
+    with pytest.raises(ValueError):
+        table.add_reply(2, 180)  # finals only
+    assert DESTINATION_COUNTERS == ("picks", "failovers", "replies_2xx", "replies_3xx", "replies_4xx", "replies_5xx",
+                                    "replies_6xx", "timeouts")
+    assert table.counts(1) == (2, 0, 0, 0, 0, 0, 0, 0) and writer.counts(generation, 2) == (0, 1, 1, 0, 0, 1, 0, 1)
     rows = [{"id": 3, "setid": 1, "destination": "sip:127.0.0.1:5003", "description": "kept"},
             {"id": 9, "setid": 1, "destination": "sip:127.0.0.1:5009"}]
     reloaded, _ = build_sets(rows)
     second = writer.publish(reloaded, {}, [])
     after, _ = writer.sets(second)
     assert [d.id for d in after[1].destinations] == [3, 9] and after[1].destinations[0].description == "kept"
-    assert writer.counts(second, 0) == (0, 1) and writer.counts(second, 1) == (0, 0)
+    assert writer.counts(second, 0) == (0, 1, 1, 0, 0, 1, 0, 1) and writer.counts(second, 1) == (0,) * 8
 
 
 def test_address_rows_are_published_with_their_generation():
