@@ -54,6 +54,7 @@ from fastds.sip.branch import RecordRoute
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
 KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (phones send CRLFs)
 
+TIMER_D_S = 32.0  # an INVITE client absorbs retransmitted finals this long over UDP (RFC 3261 §17.1.1.2: >= 32 s)
 
 @dataclasses.dataclass(frozen=True)
 class ProxyConfig:
@@ -390,7 +391,11 @@ class Proxy:
         if server is not None and server.absorbs_ack:  # the ACK for our non-2xx final (§17.2.1)
             if server.ack_received():
                 server.cancel_timers()
-                server.timers.append(self.timers.call_later(self._now, self.config.t4, self._timer_h_i_j_l, server))
+                if on_stream(server.source):  # Timer I is zero on a reliable transport (§17.2.1)
+                    self._timer_h_i_j_l(server)
+                else:
+                    server.timers.append(self.timers.call_later(self._now, self.config.t4, self._timer_h_i_j_l,
+                                                                server))
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         our_routes = self._our_routes(message)
@@ -584,8 +589,11 @@ class Proxy:
         if client.is_invite:
             self._ack(client, message)
             client.compact()
-        wait = 32.0 if client.is_invite else self.config.t4  # timers D and K
-        client.end_timer = self.timers.call_later(self._now, wait, self._timer_d_k, client)
+        if on_stream(client.addr):  # timers D and K are zero on a reliable transport (§17.1.1.2, §17.1.2.2)
+            self._timer_d_k(client)
+        else:
+            wait = TIMER_D_S if client.is_invite else self.config.t4
+            client.end_timer = self.timers.call_later(self._now, wait, self._timer_d_k, client)
         if server is not None:
             self._branch_failed(server, client, code, message)
 
@@ -623,9 +631,13 @@ class Proxy:
             server.started = 0.0
         self._send(data, server.source, True)
         server.cancel_timers()
-        if server.final_sent(data, code) and not on_stream(server.source):  # Timer G: unreliable transports only
+        reliable = on_stream(server.source)
+        if server.final_sent(data, code) and not reliable:  # Timer G: unreliable transports only
             server.retransmit_interval = self.config.t1
             server.timers.append(self.timers.call_later(self._now, self.config.t1, self._timer_g, server))
+        if reliable and not server.is_invite:  # Timer J is zero on a reliable transport (§17.2.2)
+            self._timer_h_i_j_l(server)
+            return
         server.timers.append(self.timers.call_later(self._now, 64 * self.config.t1, self._timer_h_i_j_l, server))
 
     def _timer_g(self, server: ServerTransaction) -> None:
@@ -674,7 +686,8 @@ class Proxy:
                     del self.stream_clients[client.addr]
 
     def _timer_h_i_j_l(self, server: ServerTransaction) -> None:
-        """Timers H, I, J, L: the server transaction ends (64 T1 after its final; T4 after the ACK)."""
+        """Timers H, I, J, L: the server transaction ends (64 T1 after its final; T4 after the ACK;
+        I and J at once on a reliable transport)."""
         server.terminate()
         if self.servers.get(server.key) is server:
             del self.servers[server.key]

@@ -23,6 +23,7 @@ SECRET = b"unit-test-secret"
 CALLER = ("127.0.0.1", 5080)
 D1, D2, D3 = ("127.0.0.1", 6001), ("127.0.0.1", 6002), ("127.0.0.1", 6003)
 T1, FR, FR_INV = 0.5, 5.0, 120.0
+T4 = 5.0  # ProxyConfig's default
 
 
 def make_proxy(states=(0, 0, 0), dialplan=(), alg=8, flags="f", **config) -> Proxy:
@@ -707,3 +708,49 @@ def test_a_sips_request_uri_is_never_forwarded_over_udp():
     refused = scan(only(actions, tls_caller))
     assert refused.status_code == 480 and b"TLS" in refused.reason and not sends(actions, D1)
     assert proxy.counters["transport_refused"] == 1 and not proxy.servers
+
+
+def test_timers_d_i_j_k_are_zero_on_reliable_transports_and_keep_their_delays_on_udp():
+    """RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2: a reliable transport retransmits nothing, so
+    nothing is left to absorb: D, K, I and J are zero there. H and L are not (they wait for the ACK)."""
+    tcp_invite = request().replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080")
+    # a UDP caller's INVITE to a TCP destination answered 486: the client (D) ends at once, the server
+    # waits for the ACK (H), then keeps absorbing retransmissions for T4 (I)
+    proxy = tcp_destinations_proxy()
+    forwarded = scan(only(proxy.receive(request(), CALLER, 0.0), TCP_D1))
+    relayed = scan(only(proxy.receive(answer(forwarded.data, 486), TCP_D1, 0.1), CALLER))
+    assert relayed.status_code == 486 and proxy.clients == {} and len(proxy.servers) == 1  # Timer D: 0
+    ack = request(method=b"ACK", to_tag=b"callee1")
+    proxy.receive(ack, CALLER, 0.2)
+    assert len(proxy.servers) == 1  # Timer I: T4 on UDP
+    proxy.timer(0.2 + T4)
+    assert proxy.servers == {}
+
+    # the same from a TCP caller to a UDP destination: the server ends at the ACK (I: 0), the
+    # client waits 32 s for retransmitted finals (D)
+    proxy = stream_proxy()
+    forwarded = scan(only(proxy.receive(tcp_invite, TCP_CALLER, 0.0), D1))
+    scan(only(proxy.receive(answer(forwarded.data, 486), D1, 0.1), TCP_CALLER))
+    assert len(proxy.clients) == 1 and len(proxy.servers) == 1
+    proxy.receive(ack.replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080"), TCP_CALLER, 0.2)
+    assert proxy.servers == {} and len(proxy.clients) == 1
+    proxy.timer(0.1 + 32.0)
+    assert proxy.clients == {}
+
+    # a non-INVITE (MESSAGE) from a TCP caller to a TCP destination answered 404: K and J are 0, both
+    # end with the final
+    proxy = tcp_destinations_proxy()
+    message = request(method=b"MESSAGE").replace(b"SIP/2.0/UDP 127.0.0.1:5080", b"SIP/2.0/TCP 127.0.0.1:5080")
+    forwarded = scan(only(proxy.receive(message, TCP_CALLER, 0.0), TCP_D1))
+    assert scan(only(proxy.receive(answer(forwarded.data, 404), TCP_D1, 0.1), TCP_CALLER)).status_code == 404
+    assert proxy.clients == {} and proxy.servers == {} and not proxy.stream_clients
+
+    # over UDP on both sides the same MESSAGE keeps them: K (T4) and J (64 T1)
+    proxy = make_proxy()
+    forwarded = scan(only(proxy.receive(request(method=b"MESSAGE"), CALLER, 0.0), D1))
+    scan(only(proxy.receive(answer(forwarded.data, 404), D1, 0.1), CALLER))
+    assert len(proxy.clients) == 1 and len(proxy.servers) == 1
+    proxy.timer(0.1 + T4)
+    assert proxy.clients == {} and len(proxy.servers) == 1
+    proxy.timer(0.1 + 64 * T1)
+    assert proxy.servers == {}
