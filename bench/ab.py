@@ -70,7 +70,8 @@ def main() -> int:
             run = run_variant(variant, args)
             per_call[variant].append(run["cpu_us_per_call"])
             print(f"{variant}: {run['cpu_us_per_call']} µs CPU/call, {run['completed']}/{run['attempted']} calls,"
-                  f" shares {run['cpu_shares'][:2]}, kernel {run['kernel_pct']} %"
+                  f" shares {run['cpu_shares'][:2]}, kernel {run['kernel_pct']} %,"
+                  f" wake-ups/call {run.get('wakeups_per_call', ())[:2]}"
                   + (f" ({run['source']})" if variant != "kamailio" else ""), flush=True)
     for variant, figures in per_call.items():
         print(f"median {variant}: {statistics.median(figures)} µs CPU/call of {figures}")

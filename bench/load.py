@@ -70,6 +70,19 @@ def cpu_times(pids: list[int]) -> dict[int, tuple[float, float]]:
     return found
 
 
+def wakeups(pids: list[int]) -> dict[int, int]:
+    """Voluntary context switches of each process (/proc/PID/status): the times it slept and was woken."""
+    found = {}
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    found[pid] = int(line.split()[1])
+        except OSError:
+            continue
+    return found
+
+
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
     """utime + stime of each process, in seconds."""
     return {pid: user + kernel for pid, (user, kernel) in cpu_times(pids).items()}
@@ -183,6 +196,8 @@ class Run:
     cpu_shares: tuple = ()  # each proxy process's share of the proxy's CPU, largest first
     sipp_cpu_pct: float = 0.0  # the caller's CPU over its run, % of one core (near 100: SIPp is the limit)
     kernel_pct: float = 0.0  # the kernel's part (stime) of the proxy's CPU, %
+    wakeups_per_call: tuple = ()  # each proxy process's voluntary context switches per completed call, in
+    # the order of cpu_shares (largest CPU first)
 
     @property
     def failed_pct(self) -> float:
@@ -225,7 +240,7 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
         proxy.start(backends, "tcp" if callees_tcp else "udp")
         calls = rate * duration_s
         pids = process_tree(proxy.process.pid)
-        before = cpu_times(pids)
+        before, woken_before = cpu_times(pids), wakeups(pids)
         uac = sipp(["-sf", str(SCENARIOS / "uac.xml"), f"127.0.0.1:{proxy.tcp_port if tcp else proxy.port}",
                     "-p", str(free_tcp_port() if tcp else free_udp_port()),  # SIPp binds it for its transport
                     "-t", "t1" if callees_tcp else caller, "-max_socket", str(min(max(4 * rate, 1000), 15000)), "-s", "bench",
@@ -234,7 +249,8 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
                     "-rtt_freq", "1"], workdir, "uac")
         _, status, usage = os.wait4(uac.pid, 0)
         uac.returncode = os.waitstatus_to_exitcode(status)
-        after = cpu_times(process_tree(proxy.process.pid))
+        after_pids = process_tree(proxy.process.pid)
+        after, woken_after = cpu_times(after_pids), wakeups(after_pids)
     finally:
         proxy.stop()
         for uas in uases:
@@ -250,7 +266,9 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
             parts = line.split(";")
             if len(parts) >= 2 and parts[1].strip():
                 setup_ms.append(float(parts[1]))
-    used = sorted((sum(after[pid]) - sum(before.get(pid, (0.0, 0.0))) for pid in after), reverse=True)
+    by_cpu = sorted(after, key=lambda pid: sum(after[pid]) - sum(before.get(pid, (0.0, 0.0))), reverse=True)
+    used = [sum(after[pid]) - sum(before.get(pid, (0.0, 0.0))) for pid in by_cpu]
+    woken = [woken_after.get(pid, 0) - woken_before.get(pid, 0) for pid in by_cpu]
     proxy_cpu = sum(used)
     kernel_cpu = sum(after[pid][1] - before.get(pid, (0.0, 0.0))[1] for pid in after)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -261,7 +279,8 @@ def run_once(kind: str, processes: int, rate: int, duration_s: int, scenario: st
                os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M:%S"), caller, hold_ms,
                tuple(round(share / max(proxy_cpu, 1e-9), 3) for share in used),
                round(100 * (usage.ru_utime + usage.ru_stime) / max(elapsed, 1e-9), 1),
-               round(100 * kernel_cpu / max(proxy_cpu, 1e-9), 1))
+               round(100 * kernel_cpu / max(proxy_cpu, 1e-9), 1),
+               tuple(round(count / max(completed, 1), 2) for count in woken))
 
 
 def median_run(runs: list[Run]) -> dict:
@@ -273,6 +292,7 @@ def median_run(runs: list[Run]) -> dict:
     merged.update(proxy=first.proxy, processes=first.processes, scenario=first.scenario, rate=first.rate,
                   duration_s=first.duration_s,
                   caller=first.caller, cpu_shares=first.cpu_shares,
+                  wakeups_per_call=tuple(statistics.median(counts) for counts in zip(*(run.wakeups_per_call for run in runs))),
                   runs=len(runs), failed_pct=statistics.median(run.failed_pct for run in runs))
     return merged
 
@@ -287,7 +307,8 @@ def measure(kind: str, processes: int, rate: int, duration_s: int, scenario: str
         out.write(orjson.dumps(record) + b"\n")
         out.flush()
         print(f"  {kind:8} {scenario:8} {rate:5d}/s: {run.completed}/{run.attempted} ok, {run.failed_pct:.2f}% failed,"
-              f" {run.cpu_us_per_call:.0f} µs CPU/call (shares {run.cpu_shares[:3]}), setup p50 {run.setup_p50_ms}"
+              f" {run.cpu_us_per_call:.0f} µs CPU/call (shares {run.cpu_shares[:3]},"
+              f" wake-ups/call {run.wakeups_per_call[:3]}), setup p50 {run.setup_p50_ms}"
               f" p99 {run.setup_p99_ms} ms, SIPp {run.sipp_cpu_s} s CPU ({run.sipp_cpu_pct:.0f} % of a core)",
               flush=True)
         found.append(record)
@@ -324,13 +345,16 @@ def percent(value: float) -> str:
 
 def table(rows: list[dict]) -> str:
     lines = ["| proxy | processes | caller | scenario | offered/s | achieved/s | completed | failed % | setup p50 ms |"
-             " setup p99 ms | proxy CPU-µs/call | of it kernel | CPU shares (largest 3) | SIPp CPU % of a core | load avg |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             " setup p99 ms | proxy CPU-µs/call | of it kernel | CPU shares (largest 3) | wake-ups/call (same 3) |"
+             " SIPp CPU % of a core | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         shares = " / ".join(f"{100 * share:.0f} %" for share in r["cpu_shares"][:3]) or "-"
+        woken = " / ".join(f"{count:.2f}" for count in r.get("wakeups_per_call", ())[:3]) or "-"
         lines.append(f"| {r['proxy']} | {r['processes']} | {r['caller']} | {r['scenario']} | {r['rate']} |"
                      f" {r['achieved_cps']:.0f} | {r['completed']:.0f} | {r['failed_pct']:.3f} | {r['setup_p50_ms']:.2f} |"
                      f" {r['setup_p99_ms']:.2f} | {r['cpu_us_per_call']:.0f} | {percent(r.get('kernel_pct', 0))} | {shares} |"
+                     f" {woken} |"
                      f" {percent(r.get('sipp_cpu_pct', 0))} |"
                      f" {r['loadavg_1m']:.2f} |")
     return "\n".join(lines) + "\n"

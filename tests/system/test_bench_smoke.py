@@ -16,3 +16,5 @@ def test_bench_load_smoke_run():
     run = orjson.loads(result.stdout.strip().splitlines()[-1])
     assert run["proxy"] == "fastds" and run["completed"] == run["attempted"] == 500 and run["failed"] == 0
     assert run["cpu_us_per_call"] > 0 and run["setup_p50_ms"] >= 0
+    # wake-ups per call for each proxy process, busiest first: a worker sleeps and wakes for its calls
+    assert len(run["wakeups_per_call"]) == len(run["cpu_shares"]) and run["wakeups_per_call"][0] > 0
