@@ -54,6 +54,7 @@ from fastds.sip.branch import RecordRoute
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
 KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (phones send CRLFs)
 
+CLEANUP_TICK_S = 0.1  # timers D, H, I, J, K, L end transactions late by up to this, in shared wake-ups
 TIMER_D_S = 32.0  # an INVITE client absorbs retransmitted finals this long over UDP (RFC 3261 §17.1.1.2: >= 32 s)
 
 @dataclasses.dataclass(frozen=True)
@@ -395,7 +396,7 @@ class Proxy:
                     self._timer_h_i_j_l(server)
                 else:
                     server.timers.append(self.timers.call_later(self._now, self.config.t4, self._timer_h_i_j_l,
-                                                                server))
+                                                                server, CLEANUP_TICK_S))
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         our_routes = self._our_routes(message)
@@ -515,7 +516,8 @@ class Proxy:
         server, client.server = client.server, None
         if client.timed_out():
             self._send_cancel(client)
-            client.end_timer = self.timers.call_later(self._now, 64 * self.config.t1, self._timer_d_k, client)
+            client.end_timer = self.timers.call_later(self._now, 64 * self.config.t1, self._timer_d_k, client,
+                                                      CLEANUP_TICK_S)
         else:
             self._timer_d_k(client)
         if server is not None:
@@ -593,7 +595,7 @@ class Proxy:
             self._timer_d_k(client)
         else:
             wait = TIMER_D_S if client.is_invite else self.config.t4
-            client.end_timer = self.timers.call_later(self._now, wait, self._timer_d_k, client)
+            client.end_timer = self.timers.call_later(self._now, wait, self._timer_d_k, client, CLEANUP_TICK_S)
         if server is not None:
             self._branch_failed(server, client, code, message)
 
@@ -638,7 +640,8 @@ class Proxy:
         if reliable and not server.is_invite:  # Timer J is zero on a reliable transport (§17.2.2)
             self._timer_h_i_j_l(server)
             return
-        server.timers.append(self.timers.call_later(self._now, 64 * self.config.t1, self._timer_h_i_j_l, server))
+        server.timers.append(self.timers.call_later(self._now, 64 * self.config.t1, self._timer_h_i_j_l, server,
+                                                    CLEANUP_TICK_S))
 
     def _timer_g(self, server: ServerTransaction) -> None:
         """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""

@@ -21,7 +21,7 @@ cdef class TimerQueue:
     cdef long long _order
     cdef Py_ssize_t _cancelled
 
-    cpdef Timer call_later(self, double now, double delay, object callback, object subject)
+    cpdef Timer call_later(self, double now, double delay, object callback, object subject, double tick=*)
     cpdef Timer call_at(self, double deadline, object callback, object subject)
     cdef void _cancelled_one(self) noexcept
     @cython.locals(timer=Timer)

@@ -3,14 +3,18 @@
 Owns ordering timers by deadline so the network layer arms a single loop.call_at for
 next_deadline() (docs/architecture.md §3, step 7): one FIFO lane per fixed delay (T1 and its
 doublings, T4, 64*T1, the FR timers: O(1) to start and expire), a heap for absolute deadlines
-and a clock that went back. A cancelled timer lets go of its subject at once; its entry stays
-until it reaches the front (never compacted: that stalled the loop). Sans-IO: time enters as `now`.
+and a clock that went back. A timer that tolerates lateness (the cleanup timers D, H, I, J, K,
+L) is started with a `tick`: its deadline is rounded up to the tick, so those that fall in one
+tick expire together in one wake-up, as OpenSIPS's tm runs its timers on ticks. A cancelled
+timer lets go of its subject at once; its entry stays until it reaches the front (never
+compacted: that stalled the loop). Sans-IO: time enters as `now`.
 """
 
 from __future__ import annotations
 
 import collections
 import heapq
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -51,9 +55,12 @@ class TimerQueue:
         """Live timers."""
         return len(self._heap) + sum(map(len, self._lanes.values())) - self._cancelled
 
-    def call_later(self, now: float, delay: float, callback: Callable[[Any], Any], subject: Any) -> Timer:
-        """callback(subject) at now + delay."""
+    def call_later(self, now: float, delay: float, callback: Callable[[Any], Any], subject: Any,
+                   tick: float = 0.0) -> Timer:
+        """callback(subject) at now + delay, or (tick > 0) at the first multiple of `tick` from then."""
         deadline = now + delay
+        if tick > 0.0:
+            deadline = round(math.ceil(deadline / tick - 1e-9) * tick, 9)
         lane = self._lanes.get(delay)
         if lane is None:
             lane = self._lanes[delay] = collections.deque()

@@ -81,3 +81,18 @@ def test_cancelled_lane_entries_leave_when_they_come_to_the_front():
         timer.cancel()
     assert len(queue) == 1 and queue.next_deadline() == 120.0 + 999
     assert [subject for _, subject in queue.expire(2000.0)] == [999] and queue.next_deadline() is None and len(queue) == 0
+
+
+def test_timers_started_with_a_tick_expire_together_on_it_and_precise_ones_do_not_wait():
+    queue = TimerQueue()
+    fired = []
+    for at in (0.01, 0.03, 0.07):  # three cleanup timers started within one 100 ms tick
+        queue.call_later(at, 32.0, fired.append, f"cleanup@{at}", tick=0.1)
+    queue.call_later(0.05, 32.0, fired.append, "precise")  # same delay, no tick: its own deadline
+    queue.call_later(0.12, 32.0, fired.append, "next tick", tick=0.1)
+    assert queue.next_deadline() == 32.05
+    assert [callback(subject) or subject for callback, subject in queue.expire(32.05)] == ["precise"]
+    assert queue.next_deadline() == 32.1  # the three share one deadline: one wake-up
+    assert [subject for _, subject in queue.expire(32.1)] == ["cleanup@0.01", "cleanup@0.03", "cleanup@0.07"]
+    assert queue.next_deadline() == 32.2 and len(queue) == 1
+    assert [subject for _, subject in queue.expire(32.2)] == ["next tick"]
