@@ -8,7 +8,7 @@ IPv4 and IPv6 (an IPv4 destination on an IPv6 socket goes as ::ffff:a.b.c.d). Ne
 for what the network does: a datagram longer than the buffer is dropped and counted
 (`truncated`), never handed on cut short; a datagram the kernel refuses to send (buffer
 full, unreachable, a bad address) is counted with its errno and the rest are still sent.
-The adapter that runs it on the event loop is fastds/net/udp.py.
+The adapter that runs it on the event loop is fastds/net/pump.py.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
