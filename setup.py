@@ -37,6 +37,7 @@ COMPILED_SOURCES = [
     "fastds/dispatch/txn.py",
     "fastds/net/egress.py",
     "fastds/net/handoff.py",
+    "fastds/net/hep.py",
     "fastds/net/pump.py",
     "fastds/shm/live.py",
     "fastds/sip/branch.py",

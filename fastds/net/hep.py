@@ -25,7 +25,7 @@ from fastds.dispatch.peers import on_stream
 
 HEADER = struct.Struct("!4sH")
 CHUNK = struct.Struct("!HHH")  # vendor, type, length (the chunk's own 6 bytes included)
-U8, U16, U32 = struct.Struct("!HHHB"), struct.Struct("!HHHH"), struct.Struct("!HHHI")
+U8, U16 = struct.Struct("!HHHB"), struct.Struct("!HHHH")
 FAMILY, PROTOCOL, SRC4, DST4, SRC6, DST6, SRC_PORT, DST_PORT = 1, 2, 3, 4, 5, 6, 7, 8
 SECONDS, MICROSECONDS, PROTOCOL_TYPE, CAPTURE_ID, PAYLOAD, CORRELATION = 9, 10, 11, 12, 15, 17
 PROTOCOL_SIP = 1
@@ -33,7 +33,13 @@ BATCH = 64  # datagrams per sendmmsg
 MAX_HEP_BYTES = 65507  # one UDP datagram
 
 
-def _address_chunks(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
+# protocol, seconds, microseconds, protocol type, capture id: one pack per message
+FIXED = struct.Struct("!HHHB HHHI HHHI HHHB HHHI")
+ADDRESSES_KEPT = 4096  # (source, destination) pairs whose address chunks are kept packed
+
+
+def address_chunks(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
+    """The family, address and port chunks of a message from `source` to `destination`."""
     if ":" in source[0] or ":" in destination[0]:
         family, src_type, dst_type = socket.AF_INET6, SRC6, DST6
         src, dst = (socket.inet_pton(socket.AF_INET6, _v6(ip)) for ip in (source[0], destination[0]))
@@ -50,18 +56,16 @@ def _v6(ip: str) -> str:
     return ip if ":" in ip else "::ffff:" + ip
 
 
-def encode(payload: bytes, source: tuple[str, int], destination: tuple[str, int], tcp: bool, at: float,
-           capture_id: int, correlation: bytes | None) -> bytes:
-    """One HEP v3 packet: `payload` went from `source` to `destination` at Unix time `at`."""
+def encode(payload: bytes, addresses: bytes, tcp: bool, at: float, capture_id: int, correlation: bytes | None) -> bytes:
+    """One HEP v3 packet of `payload`, its address_chunks() given, captured at Unix time `at`."""
     seconds = int(at)
-    chunks = [_address_chunks(source, destination), U8.pack(0, PROTOCOL, 7, 6 if tcp else 17),
-              U32.pack(0, SECONDS, 10, seconds), U32.pack(0, MICROSECONDS, 10, int((at - seconds) * 1e6)),
-              U8.pack(0, PROTOCOL_TYPE, 7, PROTOCOL_SIP), U32.pack(0, CAPTURE_ID, 10, capture_id)]
-    if correlation:
-        chunks += (CHUNK.pack(0, CORRELATION, 6 + len(correlation)), correlation)
-    chunks += (CHUNK.pack(0, PAYLOAD, 6 + len(payload)), payload)
-    body = b"".join(chunks)
-    return HEADER.pack(b"HEP3", HEADER.size + len(body)) + body
+    fixed = FIXED.pack(0, PROTOCOL, 7, 6 if tcp else 17, 0, SECONDS, 10, seconds,
+                       0, MICROSECONDS, 10, int((at - seconds) * 1e6), 0, PROTOCOL_TYPE, 7, PROTOCOL_SIP,
+                       0, CAPTURE_ID, 10, capture_id)
+    correlated = CHUNK.pack(0, CORRELATION, 6 + len(correlation)) + correlation if correlation else b""
+    length = HEADER.size + len(addresses) + FIXED.size + len(correlated) + 6 + len(payload)
+    return b"".join((HEADER.pack(b"HEP3", length), addresses, fixed, correlated,
+                     CHUNK.pack(0, PAYLOAD, 6 + len(payload)), payload))
 
 
 def sampled(call_id: bytes | None, ratio: float) -> bool:
@@ -86,6 +90,7 @@ class HepCapture:
         self._ratio = ratio
         self._local = local
         self._waiting: list[tuple[bytes, tuple[str, int]]] = []
+        self._addresses: dict[tuple, bytes] = {}  # (source, destination) -> their packed chunks
         self.sent_packets = 0
         self.lost = 0  # not sent: too big for a datagram, or the kernel's buffer was full
 
@@ -104,9 +109,15 @@ class HepCapture:
         call_id = call_id_of(data)
         if not sampled(call_id, self._ratio):
             return
-        remote = (peer[0], peer[1])
-        source, destination = (remote, local) if inbound else (local, remote)
-        packet = encode(data, source, destination, on_stream(peer), time.time(), self._capture_id, call_id)
+        key = (peer[0], peer[1], local, inbound)
+        addresses = self._addresses.get(key)
+        if addresses is None:
+            remote = (peer[0], peer[1])
+            addresses = address_chunks(remote, local) if inbound else address_chunks(local, remote)
+            if len(self._addresses) >= ADDRESSES_KEPT:
+                self._addresses.clear()
+            self._addresses[key] = addresses
+        packet = encode(data, addresses, on_stream(peer), time.time(), self._capture_id, call_id)
         if len(packet) > MAX_HEP_BYTES:
             self.lost += 1
             return
