@@ -260,6 +260,7 @@ class Prober:
                                          [row.as_json() for row in skipped], resolved_from)
         for change in changes:
             self._made_here(change)
+        self.probe_rtts = {dest_id: rtts for dest_id, rtts in self.probe_rtts.items() if dest_id in states}
         self._rearm()  # every destination is due for a probe now
         log.info("published generation %d: %d sets, %d destinations, %d dialplan rules, %d address rules", generation,
                  len(sets), len(states), len(dialplan), len(addresses))
