@@ -6,12 +6,12 @@ _sip._udp / _sip._tcp / _sips._tcp, falling back to its A/AAAA records and the d
 port; a name with a port by A/AAAA), the answers' lifetime (the records' TTL held between
 a floor and a ceiling), a name that stops resolving keeping its last targets (marked
 stale) instead of vanishing, and expanding a row into one destination per target. The
-row's id stays on one of its targets; the others get target ids, -(row id * 256 + n),
-kept by (row, address) for as long as the address stays in the answer, so states and
-counters follow an address across re-resolutions. SRV priority: the targets of the best
-priority share the calls by their weights (times the row's weight); worse ones get weight
-0, so they take calls only when no better one is active, and every failover list holds
-them. The resolver itself is fastds/procs/resolver.py's; workers never do DNS.
+row's id stays on its first target; the others get target ids, -(row id * 256 + n), n from
+a hash of the address (target_numbers), so states and counters follow an address across
+re-resolutions and every node of a cluster numbers the same answer alike. SRV priority:
+the targets of the best priority share the calls by their weights (times the row's
+weight); worse ones get weight 0, so they take calls only when no better one is active,
+and every failover list holds them. The resolver itself is fastds/procs/resolver.py's; workers never do DNS.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Iterable
+
+import xxhash
 
 from fastds.dispatch.sets import Destination, DestinationSet, SkippedRow
 from fastds.sip import parse_uri
@@ -89,7 +91,6 @@ class DnsTable:
         self.ttl_min_s, self.ttl_max_s = ttl_min_s, ttl_max_s
         self.retry_s = min(retry_s, ttl_max_s)
         self.answers: dict[Question, Answer] = {}
-        self._target_ids: dict[int, dict[tuple[str, int], int]] = {}  # row id -> address -> n
 
     def due(self, questions: Iterable[Question], now: float) -> list[Question]:
         """The questions never answered, or whose answer expired."""
@@ -142,7 +143,7 @@ class DnsTable:
                     why = answer.error if answer is not None else "not looked up yet"
                     skipped.append(SkippedRow(destination.id, f"could not resolve {question}: {why}"))
                     continue
-                for dest_id, target, made in self._targets(destination, answer.targets):
+                for dest_id, target, made in destinations_of(destination, answer.targets):
                     kept.append(made)
                     shown[dest_id] = {"name": str(question), "srv": question.port is None,
                                       "priority": target.priority, "weight": target.weight,
@@ -150,20 +151,30 @@ class DnsTable:
             expanded[set_id] = DestinationSet(set_id, tuple(kept))
         return expanded, skipped, shown
 
-    def _targets(self, destination: Destination, targets: tuple[Target, ...]):
-        targets = targets[:TARGET_IDS]
-        ids = self._target_ids.setdefault(destination.id, {})
-        addresses = {(t.host, t.port) for t in targets}
-        for address in [a for a in ids if a not in addresses]:
-            del ids[address]  # it left the answer: its number is free again
-        for target in targets:
-            if (target.host, target.port) not in ids:
-                free = next(n for n in range(TARGET_IDS) if n not in ids.values())
-                ids[(target.host, target.port)] = free
-        best = min(t.priority for t in targets)
-        for target in targets:
-            n = ids[(target.host, target.port)]
-            dest_id = destination.id if n == 0 else -(destination.id * TARGET_IDS + n)
-            weight = destination.weight * max(1, target.weight) if target.priority == best else 0
-            yield dest_id, target, dataclasses.replace(destination, id=dest_id, host=target.host, port=target.port,
-                                                       weight=weight)
+
+
+def destinations_of(destination: Destination, targets: tuple[Target, ...]):
+    """(id, target, destination) for each target a row named by DNS resolved to."""
+    targets = targets[:TARGET_IDS]
+    best = min(t.priority for t in targets)
+    for target, n in zip(targets, target_numbers(targets)):
+        dest_id = destination.id if n == 0 else -(destination.id * TARGET_IDS + n)
+        weight = destination.weight * max(1, target.weight) if target.priority == best else 0
+        yield dest_id, target, dataclasses.replace(destination, id=dest_id, host=target.host, port=target.port,
+                                                   weight=weight)
+
+
+def target_numbers(targets: tuple[Target, ...]) -> list[int]:
+    """n of each target's id: 0 (the row's own id) for the first, else 1..TARGET_IDS-1 from a hash
+    of its address, the next free one on a collision (addresses taken in sorted order). Every node
+    of a cluster given the same answer numbers it alike, and an address keeps its number while it
+    stays in the answer (unless it becomes the first, or a collision moves it)."""
+    numbers = {(targets[0].host, targets[0].port): 0}
+    taken = {0}
+    for host, port in sorted({(t.host, t.port) for t in targets[1:]} - set(numbers)):
+        n = 1 + xxhash.xxh32_intdigest(f"{host}:{port}".encode()) % (TARGET_IDS - 1)
+        while n in taken:
+            n = n % (TARGET_IDS - 1) + 1
+        taken.add(n)
+        numbers[(host, port)] = n
+    return [numbers[(t.host, t.port)] for t in targets]

@@ -1,6 +1,6 @@
 """Destinations by DNS name (fastds/dispatch/dns.py), with answers and the clock given."""
 
-from fastds.dispatch.dns import DnsTable, Question, Target, question_of
+from fastds.dispatch.dns import DnsTable, Question, Target, question_of, target_numbers, targets_of
 from fastds.dispatch.sets import build_sets
 
 ROWS = [{"id": 7, "setid": 1, "destination": "sip:gw.example.test", "weight": "2"},
@@ -29,12 +29,15 @@ def test_srv_targets_become_destinations_the_best_priority_sharing_calls_by_weig
                                   Target(20, 0, "127.0.0.4", 5064)], 60, 0.0)
     table.answered(questions[9], [Target(0, 1, "127.0.0.5", 5070)], 60, 0.0)
     _, (sets, skipped, shown) = load(table)
-    made = [(d.id, d.host, d.port, d.weight, d.transport) for d in sets[1].destinations]
-    assert made == [(7, "127.0.0.2", 5062, 120, "udp"), (-(7 * 256 + 1), "127.0.0.3", 5063, 40, "udp"),
-                    (-(7 * 256 + 2), "127.0.0.4", 5064, 0, "udp"),  # worse priority: only when no better is up
-                    (8, "127.0.0.1", 5999, 1, "udp"), (9, "127.0.0.5", 5070, 1, "tcp")]
-    assert skipped == [] and shown[-(7 * 256 + 2)] == {"name": "gw.example.test", "srv": True, "priority": 20,
-                                                       "weight": 0, "stale": False, "error": None}
+    made = [(d.host, d.port, d.weight, d.transport) for d in sets[1].destinations]
+    assert made == [("127.0.0.2", 5062, 120, "udp"), ("127.0.0.3", 5063, 40, "udp"),
+                    ("127.0.0.4", 5064, 0, "udp"),  # worse priority: only when no better is up
+                    ("127.0.0.1", 5999, 1, "udp"), ("127.0.0.5", 5070, 1, "tcp")]
+    ids = [d.id for d in sets[1].destinations]
+    assert ids[0] == 7 and ids[3:] == [8, 9] and sorted(targets_of(7, ids)) == sorted(ids[1:3])
+    assert all(-(7 * 256 + 255) <= dest_id <= -(7 * 256 + 1) for dest_id in ids[1:3]) and ids[1] != ids[2]
+    assert skipped == [] and shown[ids[2]] == {"name": "gw.example.test", "srv": True, "priority": 20,
+                                               "weight": 0, "stale": False, "error": None}
     assert all(d.uri == "sip:gw.example.test" for d in sets[1].destinations[:3])
 
 
@@ -66,17 +69,30 @@ def test_ttls_are_held_between_the_floor_and_the_ceiling_and_due_follows_them():
     assert table.answered(questions[7], [Target(0, 1, "127.0.0.2", 5060)], 1, 10.0) is False  # the same answer
 
 
-def test_an_address_keeps_its_id_while_it_stays_in_the_answer_and_frees_it_when_it_leaves():
+def test_an_address_keeps_its_id_while_it_stays_in_the_answer_and_every_node_numbers_alike():
     table = DnsTable(10, 300)
     questions, _ = load(table)
     table.answered(questions[7], [Target(0, 1, "127.0.0.2", 5060), Target(0, 1, "127.0.0.3", 5060)], 60, 0.0)
     _, (sets, _, _) = load(table)
     first = {d.host: d.id for d in sets[1].destinations if d.uri == "sip:gw.example.test"}
-    assert first == {"127.0.0.2": 7, "127.0.0.3": -(7 * 256 + 1)}
-    assert table.answered(questions[7], [Target(0, 1, "127.0.0.1", 5060), Target(0, 1, "127.0.0.3", 5060)], 60, 60.0)
+    assert first["127.0.0.2"] == 7 and first["127.0.0.3"] < 0
+    assert table.answered(questions[7], [Target(0, 1, "127.0.0.1", 5060), Target(0, 1, "127.0.0.3", 5060),
+                                         Target(0, 1, "127.0.0.4", 5060)], 60, 60.0)
     _, (sets, _, _) = load(table)
     now = {d.host: d.id for d in sets[1].destinations if d.uri == "sip:gw.example.test"}
-    assert now == {"127.0.0.1": 7, "127.0.0.3": -(7 * 256 + 1)}  # .3 kept its id; .2's went to the newcomer
+    assert now["127.0.0.1"] == 7 and now["127.0.0.3"] == first["127.0.0.3"]  # .3 kept its id; the row's went first
+    # another node that only ever saw the second answer numbers it the same way
+    other = DnsTable(10, 300)
+    other.answered(questions[7], [Target(0, 1, "127.0.0.4", 5060), Target(0, 1, "127.0.0.3", 5060),
+                                  Target(0, 1, "127.0.0.1", 5060)], 60, 0.0)
+    _, (sets, _, _) = load(other)
+    assert {d.host: d.id for d in sets[1].destinations if d.uri == "sip:gw.example.test"} == now
     table.answered(questions[9], [Target(0, 1, "127.0.0.5", 5070)], 60, 60.0)
     table.forget_except([questions[9]])  # row 7 was removed from the store
     assert set(table.answers) == {questions[9]}
+
+
+def test_target_numbers_are_distinct_even_when_the_hashes_collide():
+    targets = tuple(Target(0, 1, f"10.0.{n // 250}.{n % 250}", 5060) for n in range(256))
+    numbers = target_numbers(targets)
+    assert numbers[0] == 0 and sorted(numbers) == list(range(256))  # 255 targets fill every number
