@@ -4,7 +4,8 @@ It adds a destination through the form, sees it listed with its live state, disa
 it, an invalid URI shows the API's message next to the form, edits and removes it, and a
 reload reports the rows it skipped; with a token the panel asks for it first. During a
 SIPp run its plots move, a callee that dies turns its state band, a row the reload
-skipped and the store's table-version problem (health degraded) show.
+skipped and the store's table-version problem (health degraded) show; a destination given by
+DNS name shows its address, and that its name stopped resolving.
 FASTDS_PANEL_SCREENSHOTS=folder saves pictures of the live panel there, panel.png and
 panel-200.png (docs/ has them, made that way).
 """
@@ -15,7 +16,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from dnslib import A
 
+from tests.dns_zone import start
 from tests.harness import free_udp_port, wait_for
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -242,3 +245,20 @@ def test_panel_stays_usable_at_200_destinations(harness, browser):
     assert first_inactive >= 0
     screenshot(browser, "panel-200.png")
     caller.stop()
+
+
+def test_panel_shows_a_destinations_address_by_dns_and_a_name_that_stopped_resolving(harness, browser, zone):
+    port = free_udp_port()
+    zone.set("gw.panel.test", "A", [A("127.0.0.1")])
+    harness.uas("uas.xml", port)
+    start(harness, zone, f"sip:gw.panel.test:{port}")
+    browser.get(harness.api_url + "/")
+
+    def uri_cell() -> str:
+        return browser.execute_script(
+            "const row = document.querySelector('tr.destination'); return row ? row.cells[1].textContent : ''")
+
+    wait_for(lambda: uri_cell() == f"sip:gw.panel.test:{port} → 127.0.0.1:{port}", 20, "the address it resolved to")
+    zone.set("gw.panel.test", "A", [])  # NXDOMAIN from now on
+    wait_for(lambda: "DNS: not resolving, kept" in uri_cell(), 20, "the name shown as not resolving")
+    assert "NXDOMAIN" in uri_cell() and row_state(browser, f"sip:gw.panel.test:{port}") == "active"
