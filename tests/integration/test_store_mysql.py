@@ -15,7 +15,7 @@ from fastds.dispatch.sets import build_sets
 from fastds.errors import StoreError
 from fastds.store import open_store
 from fastds.store.mysql import MysqlStore, parse_mysql_url
-from tests.harness import Relay, admin, mysql_url
+from tests.harness import Relay, admin, free_tcp_port, mysql_url
 
 OPENSIPS_DISPATCHER = """CREATE TABLE dispatcher (
     id INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
@@ -155,7 +155,9 @@ def test_db_init_creates_a_database_that_does_not_exist_yet(mysql_database):
     import sys
 
     run(admin(f"DROP DATABASE {mysql_database}"))  # the fixture drops it again afterwards (IF EXISTS)
-    env = {"PATH": "/usr/bin:/bin", "FASTDS_DB_URL": mysql_url(mysql_database)}
+    # an API port nothing listens on: the CLI must read the store, not a fastds running on the default port
+    env = {"PATH": "/usr/bin:/bin", "FASTDS_DB_URL": mysql_url(mysql_database),
+           "FASTDS_API_LISTEN": f"127.0.0.1:{free_tcp_port()}"}
     listed = subprocess.run([sys.executable, "-m", "fastds", "ds", "list"], capture_output=True, text=True, env=env,
                             timeout=60)
     assert listed.returncode == 1
