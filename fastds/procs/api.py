@@ -58,12 +58,17 @@ async def serve(settings: Settings, view: ShmView, listener: socket.socket, read
 
 
 async def sample_forever(api: Api) -> None:
-    """The panel's history: a sample every SAMPLE_INTERVAL_S, whoever looks."""
+    """The panel's history: a sample every SAMPLE_INTERVAL_S, whoever looks. A failing sample
+    never ends the history; it is logged once, and again only after a sample has worked."""
+    failing = False
     while True:
         try:
             await api.sample()
-        except Exception:  # a bad sample must not end the history; said once per failure
-            log.exception("panel history: sample failed")
+            failing = False
+        except Exception:  # noqa: BLE001 - whatever it was, the next sample is tried
+            if not failing:
+                log.exception("panel history: sample failed (said once until one works again)")
+            failing = True
         await asyncio.sleep(SAMPLE_INTERVAL_S)
 
 
