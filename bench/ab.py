@@ -10,6 +10,7 @@ variant TREE+FASTDS_NAME=value runs that tree with the variable set (e.g. captur
     git worktree add /tmp/before HEAD~3 && (cd /tmp/before && python setup.py build_ext --inplace -q)
     python -m bench.ab --rate 1000 --duration 20 --runs 3 . /tmp/before kamailio
     python -m bench.ab --rate 200 . .+FASTDS_HEP_DESTINATION=udp:127.0.0.1:9060
+    python -m bench.ab --rate 200 --scenario failover . /tmp/before
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 RUN = ("import dataclasses, json, sys, fastds; import bench.load as load; "
-       "run = load.run_once(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), 'normal', sys.argv[6], "
+       "run = load.run_once(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[8], sys.argv[6], "
        "int(sys.argv[5]), **({'settings': json.loads(sys.argv[7])} if sys.argv[7] != '{}' else {})); "
        "print(json.dumps(dict(dataclasses.asdict(run), source=fastds.__file__)))")
 
@@ -45,7 +46,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
     kind, tree, settings = parse_variant(variant)
     processes = args.kamailio_children if kind == "kamailio" else args.fastds_workers
     done = subprocess.run([sys.executable, "-c", RUN, kind, str(processes), str(args.rate), str(args.duration),
-                           str(args.hold_ms), args.caller, json.dumps(settings)], cwd=tree.resolve(),
+                           str(args.hold_ms), args.caller, json.dumps(settings), args.scenario], cwd=tree.resolve(),
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{variant}: the run failed:\n{done.stderr[-2000:]}")
@@ -60,6 +61,8 @@ def main() -> int:
     parser.add_argument("--hold-ms", type=int, default=1000)
     parser.add_argument("--caller", default="u1",
                         help="SIPp -t of the caller: u1, un, t1 (one TCP connection), tt (t1, and callees on TCP)")
+    parser.add_argument("--scenario", choices=("normal", "failover"), default="normal",
+                        help="bench/load.py's: two callees, or the failover run (callees ok, 503, dead)")
     parser.add_argument("--runs", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--fastds-workers", type=int, default=2)
     parser.add_argument("--kamailio-children", type=int, default=4)

@@ -28,7 +28,7 @@ from fastds.api.edge import EdgeRoutes
 from fastds.api.history import SAMPLE_INTERVAL_S, History
 from fastds.api.mi import MiHandler
 from fastds.api.mi_core import statistics
-from fastds.api.processes import processes
+from fastds.api.processes import ProcessUsage, processes
 from fastds.api.replies import destination_json, error, json_response, read_body, row_id
 from fastds.api.snapshot import Snapshot
 from fastds.api.validate import destination_fields, state_number
@@ -65,9 +65,13 @@ class Api:
     async def sample(self) -> None:
         """One sample of the panel's history (the API process calls it every SAMPLE_INTERVAL_S)."""
         snapshot = self.snapshot()
-        prober = await self._prober("ping")
-        self.history.sample(snapshot, processes([row["pid"] for row in snapshot.workers],
-                                                prober and prober.get("pid")), time.time())
+        self.history.sample(snapshot, self._processes(snapshot, await self._prober("ping")), time.time())
+
+    @staticmethod
+    def _processes(snapshot: Snapshot, prober: dict[str, Any] | None) -> list[ProcessUsage]:
+        """The node's processes' CPU and RSS: the workers' pids from their counter rows, the
+        prober's from its answer (None: it did not answer, left out)."""
+        return processes([row["pid"] for row in snapshot.workers], prober and prober.get("pid"))
 
     async def _prober(self, op: str) -> dict[str, Any] | None:
         """The prober's answer to a read-only `op`, or None when it does not answer within 1 s."""
@@ -290,8 +294,7 @@ class Api:
 
     async def get_metrics(self, request: web.Request) -> web.Response:
         prober = await self._prober("metrics")
-        workers = [row["pid"] for row in self.snapshot().workers]
-        return web.Response(body=self.metrics.page(prober, processes(workers, prober and prober.get("pid"))),
+        return web.Response(body=self.metrics.page(prober, self._processes(self.snapshot(), prober)),
                             headers={"Content-Type": metrics.CONTENT_TYPE})
 
     async def get_history(self, request: web.Request) -> web.Response:

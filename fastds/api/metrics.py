@@ -107,6 +107,10 @@ class SnapshotCollector:
         in_flight = GaugeMetricFamily("fastds_destination_in_flight", "transactions open towards it", labels=labels)
         rtt = GaugeMetricFamily("fastds_destination_probe_rtt_seconds", "round trip of the last answered probe",
                                 labels=labels)
+        replies = CounterMetricFamily("fastds_destination_replies", "final responses it sent to requests fastds"
+                                      " forwarded, by class", labels=[*labels, "class"])
+        timeouts = CounterMetricFamily("fastds_destination_timeouts", "requests forwarded to it that got no final"
+                                       " response in time", labels=labels)
         for live in snapshot.destinations:
             d = live.destination
             values = [str(d.set_id), str(d.id), d.uri]
@@ -117,13 +121,6 @@ class SnapshotCollector:
             in_flight.add_metric(values, live.in_flight)
             if live.rtt_ms is not None:
                 rtt.add_metric(values, live.rtt_ms / 1000)
-        replies = CounterMetricFamily("fastds_destination_replies", "final responses it sent to requests fastds"
-                                      " forwarded, by class", labels=[*labels, "class"])
-        timeouts = CounterMetricFamily("fastds_destination_timeouts", "requests forwarded to it that got no final"
-                                       " response in time", labels=labels)
-        for live in snapshot.destinations:
-            d = live.destination
-            values = [str(d.set_id), str(d.id), d.uri]
             for reply_class, count in zip(REPLY_CLASSES, live.replies):
                 replies.add_metric([*values, reply_class], count)
             timeouts.add_metric(values, live.timeouts)
