@@ -542,23 +542,56 @@ cdef class SipUri:
         """(start, end) of the user (the number of a tel: URI) in data; None without one."""
         return None if self.s.user_start < 0 else (self.s.user_start, self.s.user_end)
 
-    def param(self, name):
-        """Value of a URI parameter (b"" when it has none), None when absent."""
-        return _find_param(self.params, name)
+    cpdef object param(self, name):
+        """Value of a URI parameter (b"" when it has none), None when absent. Scanned in place:
+        no list of parts, no slices but the value's own."""
+        cdef bytes key = (name.encode() if isinstance(name, str) else name)
+        cdef int vs, ve
+        if not uri_param_span(<cuchar *>self.data, self.s.params_start, self.s.params_end,
+                              <cuchar *>key, len(key), &vs, &ve):
+            return None
+        return self.data[vs:ve]
 
     def __repr__(self):
         return f"SipUri({self.data[self.s.start:self.s.end]!r})"
 
 
-def _find_param(params, name):
-    if params is None:
-        return None
-    name = (name.encode() if isinstance(name, str) else name).lower()
-    for part in params.split(b";"):
-        key, _, value = part.partition(b"=")
-        if key.strip().lower() == name:
-            return value.strip()
-    return None
+cdef inline bint is_strip_ws(unsigned char c) noexcept:
+    """What bytes.strip() strips."""
+    return c == 32 or 9 <= c <= 13
+
+
+cdef bint uri_param_span(cuchar *p, int s, int e, cuchar *name, int n, int *vs, int *ve) noexcept:
+    """The value span of URI parameter `name` (case-insensitive, blanks around key and value
+    ignored) among the ';'-separated params in [s, e) (s < 0: none); False when absent."""
+    cdef int part_end, ks, ke, eq_at, i
+    if s < 0:
+        return False
+    while s <= e:
+        part_end = s
+        while part_end < e and p[part_end] != 59:
+            part_end += 1
+        eq_at = s
+        while eq_at < part_end and p[eq_at] != 61:
+            eq_at += 1
+        ks, ke = s, eq_at
+        while ks < ke and is_strip_ws(p[ks]):
+            ks += 1
+        while ke > ks and is_strip_ws(p[ke - 1]):
+            ke -= 1
+        if ke - ks == n:
+            i = 0
+            while i < n and lower(p[ks + i]) == lower(name[i]):
+                i += 1
+            if i == n:
+                vs[0], ve[0] = (eq_at + 1 if eq_at < part_end else part_end), part_end
+                while vs[0] < ve[0] and is_strip_ws(p[vs[0]]):
+                    vs[0] += 1
+                while ve[0] > vs[0] and is_strip_ws(p[ve[0] - 1]):
+                    ve[0] -= 1
+                return True
+        s = part_end + 1
+    return False
 
 
 cdef SipUri make_uri(bytes data, UriSpans *spans):

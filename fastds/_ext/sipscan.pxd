@@ -93,6 +93,7 @@ cdef class SipUri:
     cdef readonly bytes data
     cdef UriSpans s
     cdef _slice(self, int s, int e)
+    cpdef object param(self, name)
 
 
 cdef class SipMessage:
