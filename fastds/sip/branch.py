@@ -3,9 +3,9 @@
 
 Owns the keyed tags of docs/architecture.md §2: a response is relayed only when its top Via branch
 carries our tag, an in-dialog request is loose-routed only when its top Route is our
-signed Record-Route. Tags are BLAKE2b keyed with FASTDS_SECRET (hashlib's keyed mode is
-a real MAC and costs well under a microsecond), so every node sharing the secret
-recognises the others' branches and routes. Sans-IO.
+signed Record-Route. Tags are BLAKE2b keyed with FASTDS_SECRET (a real MAC; computed and
+checked in constant time in C by fastds/_ext/keyedtag, ext/keyedtag.pyx), so every node sharing
+the secret recognises the others' branches and routes. Sans-IO.
 
 Branch: z9hG4bK + node id + '.' + per-process random + counter (hex) + '.' + tag.
 Record-Route: <sip:HOST:PORT;lr;ftag=FROM-TAG;fds=TAG> (;transport=tcp or tls after the port
@@ -16,15 +16,14 @@ which may hold characters a URI parameter may not (% and `): it goes in %-escape
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import re
 
+from fastds._ext.keyedtag import KeyedTag
 from fastds._ext.sipscan import SipMessage, SipUri
 
 MAGIC_COOKIE = b"z9hG4bK"
-_TAG_BYTES = 6
 
 
 _NOT_PARAMCHAR = re.compile(rb"[^A-Za-z0-9\-_.!~*'()\[\]/:&+$]")  # RFC 3261 paramchar, unescaped
@@ -35,19 +34,6 @@ def escape_param(value: bytes) -> bytes:
     if value.isalnum() or _NOT_PARAMCHAR.search(value) is None:  # isalnum: the common tag, 4x cheaper
         return value
     return _NOT_PARAMCHAR.sub(lambda found: b"%%%02X" % found.group()[0], value)
-
-
-class KeyedTag:
-    """The MAC of fastds's tags under one secret. The keyed state is made once and copied per
-    tag: keying BLAKE2b costs a compression of its own, a third of a tag's cost."""
-
-    def __init__(self, secret: bytes):
-        self._keyed = hashlib.blake2b(key=secret, digest_size=_TAG_BYTES)
-
-    def __call__(self, data: bytes) -> bytes:
-        mac = self._keyed.copy()
-        mac.update(data)
-        return mac.hexdigest().encode()
 
 
 class BranchFactory:
@@ -63,15 +49,11 @@ class BranchFactory:
         self._counter = itertools.count(1)
 
     def new(self) -> bytes:
-        body = b"%s%x" % (self._prefix, next(self._counter))
-        return body + b"." + self._tag(body)
+        return self._tag.branch(self._prefix, next(self._counter))
 
     def is_ours(self, branch: bytes | None) -> bool:
         """True when branch was made by a factory with the same secret (any process or node)."""
-        if not branch or not branch.startswith(MAGIC_COOKIE):
-            return False
-        body, dot, tag = branch.rpartition(b".")
-        return bool(dot) and len(tag) == 2 * _TAG_BYTES and self._tag(body) == tag
+        return bool(branch) and branch.startswith(MAGIC_COOKIE) and self._tag.signs_branch(branch)
 
 
 class RecordRoute:
@@ -95,10 +77,10 @@ class RecordRoute:
             raise ValueError(f"no {transport} listener to record-route with")
         ftag = request.from_tag or b""
         if not connection:
-            return b"sip:%s;lr;ftag=%s;fds=%s" % (at, escape_param(ftag), self._tag(request.call_id + b"|" + ftag))
+            return b"sip:%s;lr;ftag=%s;fds=%s" % (at, escape_param(ftag), self._tag.dialog(request.call_id, ftag))
         flow = b"%x" % connection
         return b"sip:%s;lr;ftag=%s;fdsc=%s;fds=%s" % (at, escape_param(ftag), flow,
-                                                      self._tag(request.call_id + b"|" + ftag + b"|" + flow))
+                                                      self._tag.dialog(request.call_id, ftag, flow))
 
     def is_ours(self, route_uri: SipUri, request: SipMessage) -> bool:
         """route_uri (a Route value's URI) was made by uri() for this request's dialog;
@@ -110,8 +92,7 @@ class RecordRoute:
         for dialog_tag in (request.from_tag or b"", request.to_tag or b""):
             # raw first (the usual tag needs no escaping); either way the MAC decides
             if ftag == dialog_tag or ftag == escape_param(dialog_tag):
-                signed = request.call_id + b"|" + dialog_tag
-                return self._tag(signed if flow is None else signed + b"|" + flow) == tag
+                return self._tag.signs_dialog(tag, request.call_id, dialog_tag, flow)
         return False
 
     @staticmethod
