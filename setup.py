@@ -42,7 +42,6 @@ COMPILED_SOURCES = [
     "fastds/shm/live.py",
     "fastds/sip/branch.py",
     "fastds/sip/build.py",
-    "fastds/sip/rewrite.py",
     "fastds/sip/status.py",
 ]
 

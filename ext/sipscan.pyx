@@ -1162,10 +1162,17 @@ cdef class SipMessage:
         its whole header line when it stands alone there, else the value and the comma
         after it (§16.7 pops our Via from responses, §16.4 our Route from requests)."""
         cdef int hid = H_VIA if kind == "via" else H_ROUTE if kind == "route" else -1
-        cdef int i, first = -1
-        cdef HeaderEntry *h
+        cdef int start, end
         if hid < 0:
             raise ValueError(f"kind must be 'via' or 'route', not {kind!r}")
+        if not self.value_cut(hid, &start, &end):
+            return None
+        return (start, end)
+
+    cdef bint value_cut(self, int hid, int *start, int *end) noexcept:
+        """first_value_cut() for H_VIA or H_ROUTE, in C; False when there is no such value."""
+        cdef int i, first = -1
+        cdef HeaderEntry *h
         for i in range(self.n_entries):
             if self.ents[i].hid != hid:
                 continue
@@ -1173,12 +1180,14 @@ cdef class SipMessage:
                 first = i
                 continue
             if self.ents[i].header_index == self.ents[first].header_index:
-                return (self.ents[first].start, self.ents[i].start)
+                start[0], end[0] = self.ents[first].start, self.ents[i].start
+                return True
             break
         if first < 0:
-            return None
+            return False
         h = &self.hdrs[self.ents[first].header_index]
-        return (h.line_start, h.line_end)
+        start[0], end[0] = h.line_start, h.line_end
+        return True
 
     def header_span(self, int index):
         """(line_start, name_end, value_start, value_end, line_end) of header `index`."""

@@ -155,6 +155,7 @@ cdef class SipMessage:
     cdef int _call_id(self, const unsigned char *p, int s, int e) noexcept
     cdef int _finish(self, const unsigned char *p, int n) noexcept
     cdef _slice(self, int s, int e)
+    cdef bint value_cut(self, int hid, int *start, int *end) noexcept
 
 
 cdef int parse_uri_spans(const unsigned char *p, int s, int e, UriSpans *out) noexcept

@@ -2,9 +2,9 @@
 messages, branch ids and transaction keys. No sockets, no clock, no environment."""
 
 from fastds._ext.sipscan import SipMessage, SipUri, parse_uri, scan
+from fastds._ext.sipwrite import build_response, forward_request, forward_response, splice
 from fastds.sip.branch import MAGIC_COOKIE, BranchFactory, client_transaction_key, server_transaction_key
-from fastds.sip.build import build_ack, build_cancel, build_response
-from fastds.sip.rewrite import forward_request, forward_response, splice
+from fastds.sip.build import build_ack, build_cancel
 
 __all__ = [
     "MAGIC_COOKIE", "BranchFactory", "SipMessage", "SipUri", "build_ack", "build_cancel",

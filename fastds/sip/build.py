@@ -1,15 +1,14 @@
-"""Messages fastds builds itself: local responses (RFC 3261 §8.2.6, §16.7 step 10), the
-hop-by-hop CANCEL (§9.1) and ACK for a non-2xx final response (§17.1.1.3), and probes.
+"""The rarer messages fastds builds itself: the hop-by-hop CANCEL (RFC 3261 §9.1) and ACK
+for a non-2xx final response (§17.1.1.3), and probes. Local responses, on every call's path,
+are written in C (build_response in ext/sipwrite.pyx).
 
-Owns the copying rules: which header lines are copied from which message. Lines are
-copied as they were received (compact forms and all), never re-serialised. Sans-IO.
+Owns which header lines these copy from which message. Lines are copied as they were received
+(compact forms and all), never re-serialised. Sans-IO.
 """
 
 from __future__ import annotations
 
 from fastds._ext.sipscan import SipMessage
-from fastds.sip.rewrite import received_rport_edits, splice
-from fastds.sip.status import reason_for
 
 
 def _line(msg: SipMessage, index: int) -> bytes:
@@ -21,55 +20,6 @@ def _line(msg: SipMessage, index: int) -> bytes:
 def _lines(msg: SipMessage, name: str) -> list[bytes]:
     data = msg.data
     return [data[line_start:value_end] + b"\r\n" for line_start, _, _, value_end, _ in msg.header_spans(name)]
-
-
-def build_response(
-    request: SipMessage,
-    code: int,
-    reason: bytes | None = None,
-    *,
-    to_tag: bytes | None = None,
-    server: bytes | None = None,
-    retry_after_s: int | None = None,
-    extra_headers: bytes = b"",
-    source: tuple[str, int] | None = None,
-) -> bytes:
-    """A response to `request` built by fastds itself (§8.2.6.2).
-
-    Every Via, From, To, Call-ID and CSeq are copied; To gets `to_tag` when it has no
-    tag and the code is above 100; a 100 copies Timestamp (§8.2.6.1). Works on the
-    partial message of a SipParseError too: missing headers are just not copied.
-    extra_headers: complete header lines (each ending in CRLF), e.g. Unsupported for a 420.
-    source: where the request came from, recorded in the top Via as received and rport
-    (RFC 3581), as in the responses fastds relays.
-    """
-    parts = [b"SIP/2.0 %d %s\r\n" % (code, reason if reason is not None else reason_for(code))]
-    vias = _lines(request, "via")
-    if source is not None and request.via_start >= 0:
-        line_start, _, _, value_end, _ = request.header_span(request.idx_first_via)
-        edits = received_rport_edits(request, source[0].encode(), source[1])
-        vias[0] = splice(request.data, edits, value_end, line_start) + b"\r\n"
-    parts += vias
-    if request.idx_from >= 0:
-        parts.append(_line(request, request.idx_from))
-    if request.idx_to >= 0:
-        to = _line(request, request.idx_to)
-        if code > 100 and request.to_tag_start < 0 and to_tag:
-            to = to[:-2] + b";tag=" + to_tag + b"\r\n"
-        parts.append(to)
-    if request.idx_call_id >= 0:
-        parts.append(_line(request, request.idx_call_id))
-    if request.idx_cseq >= 0:
-        parts.append(_line(request, request.idx_cseq))
-    if code == 100:
-        parts += _lines(request, "timestamp")
-    if retry_after_s is not None:
-        parts.append(b"Retry-After: %d\r\n" % retry_after_s)
-    if server:
-        parts.append(b"Server: %s\r\n" % server)
-    parts.append(extra_headers)
-    parts.append(b"Content-Length: 0\r\n\r\n")
-    return b"".join(parts)
 
 
 def _hop_request(sent: SipMessage, method: bytes, to: bytes) -> bytes:

@@ -17,8 +17,8 @@ import dataclasses
 import re
 
 from fastds._ext.sipscan import scan
+from fastds._ext.sipwrite import build_response
 from fastds.errors import SipParseError
-from fastds.sip.build import build_response
 
 CRLF = b"\r\n"
 PONG = CRLF  # the answer to a double-CRLF ping

@@ -175,3 +175,18 @@ def test_received_and_rport_are_recorded_in_the_senders_via():
     spoofed = INVITE.replace(b";rport\r\n", b";received=192.0.2.1\r\n")
     assert scan(forward(spoofed, source_ip=b"127.0.0.2", source_port=6000)).vias[1].endswith(
         b";received=127.0.0.2;rport=6000")
+
+
+def test_a_response_copies_every_via_however_many():
+    """More lines than the writer keeps inline (64 pieces): it grows, nothing is lost."""
+    extra = b"".join(b"Via: SIP/2.0/UDP 10.0.0.%d:5060;branch=z9hG4bK-%d\r\n" % (n % 250, n) for n in range(120))
+    request = scan(INVITE.replace(b"Max-Forwards:", extra + b"Max-Forwards:"))
+    response = scan(build_response(request, 486, to_tag=b"t9", server=b"fastds", source=("127.0.0.7", 5999)))
+    assert len(response.vias) == len(request.vias) == 121
+    assert response.vias[0] == request.vias[0].replace(b";rport", b";rport=5999") + b";received=127.0.0.7"
+    assert response.vias[1:] == request.vias[1:] and response.to_tag == b"t9"
+
+
+def test_splice_refuses_a_span_outside_the_message():
+    with pytest.raises(ValueError, match="outside the 6 bytes"):
+        splice(b"abcdef", [], 7)
