@@ -32,7 +32,6 @@ COMPILED_SOURCES = [
     "fastds/dispatch/routes.py",
     "fastds/dispatch/rules.py",
     "fastds/dispatch/selector.py",
-    "fastds/dispatch/timers.py",
     "fastds/dispatch/trust.py",
     "fastds/dispatch/txn.py",
     "fastds/net/egress.py",

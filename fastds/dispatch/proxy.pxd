@@ -5,7 +5,7 @@
 cimport cython
 
 from fastds._ext.sipscan cimport SipMessage
-from fastds.dispatch.timers cimport TimerQueue
+from fastds._ext.timers cimport Timed, TimerQueue
 from fastds.dispatch.txn cimport ClientTransaction, ServerTransaction
 
 
@@ -32,6 +32,7 @@ cdef class Proxy:
     cdef public bint saturated
 
     cpdef list receive(self, bytes data, tuple source, double now)
+    @cython.locals(timers=TimerQueue, subject=Timed, kind=int)
     cpdef list timer(self, double now)
     cpdef object next_deadline(self)
     @cython.locals(client=ClientTransaction, server=ServerTransaction)

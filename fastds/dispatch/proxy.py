@@ -21,14 +21,17 @@ import re
 from collections import Counter
 
 from fastds._ext.sipscan import SipMessage
+from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
 from fastds.dispatch.peers import Address, dial, on_stream, transport_of
 from fastds.dispatch.routes import Router
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import Destination
-from fastds.dispatch.timers import TimerQueue
 from fastds.dispatch.trust import TrustedSources
 from fastds.dispatch.txn import (
+    END,
+    FINAL_WAIT,
+    RETRANSMIT,
     ClientState,
     ClientTransaction,
     ReportFailure,
@@ -56,6 +59,8 @@ KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (
 
 CLEANUP_TICK_S = 0.1  # timers D, H, I, J, K, L end transactions late by up to this, in shared wake-ups
 TIMER_D_S = 32.0  # an INVITE client absorbs retransmitted finals this long over UDP (RFC 3261 §17.1.1.2: >= 32 s)
+# what a timer does (its kind, dispatched by timer())
+TIMER_A_E, TIMER_B_F, TIMER_D_K, TIMER_G, TIMER_H_I_J_L = range(5)
 
 @dataclasses.dataclass(frozen=True)
 class ProxyConfig:
@@ -176,9 +181,22 @@ class Proxy:
         """Run the timers due at `now`; returns the actions they cause."""
         self._out = []
         self._now = now
-        for callback, subject in self.timers.expire(now):
-            callback(subject)
-        return self._out
+        timers = self.timers
+        while True:
+            subject = timers.pop(now)  # one at a time: a timer the last one stopped does not run
+            if subject is None:
+                return self._out
+            kind = timers.kind
+            if kind == TIMER_A_E:
+                self._timer_a_e(subject)
+            elif kind == TIMER_B_F:
+                self._timer_b_f(subject)
+            elif kind == TIMER_D_K:
+                self._timer_d_k(subject)
+            elif kind == TIMER_G:
+                self._timer_g(subject)
+            else:
+                self._timer_h_i_j_l(subject)
 
     def next_deadline(self) -> float | None:
         return self.timers.next_deadline()
@@ -391,12 +409,11 @@ class Proxy:
         server = self.servers.get(server_transaction_key(message))
         if server is not None and server.absorbs_ack:  # the ACK for our non-2xx final (§17.2.1)
             if server.ack_received():
-                server.cancel_timers()
+                self.timers.stop(server, RETRANSMIT)
                 if on_stream(server.source):  # Timer I is zero on a reliable transport (§17.2.1)
                     self._timer_h_i_j_l(server)
                 else:
-                    server.timers.append(self.timers.call_later(self._now, self.config.t4, self._timer_h_i_j_l,
-                                                                server, CLEANUP_TICK_S))
+                    self.timers.start(server, END, TIMER_H_I_J_L, self._now, self.config.t4, CLEANUP_TICK_S)
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         our_routes = self._our_routes(message)
@@ -484,8 +501,8 @@ class Proxy:
             self.stream_clients.setdefault(client.addr, {})[client.key] = client
         else:
             client.retransmit_interval = self.config.t1
-            client.retransmit_timer = self.timers.call_later(self._now, self.config.t1, self._timer_a_e, client)
-        client.fr_timer = self.timers.call_later(self._now, self.config.fr_timeout, self._timer_b_f, client)
+            self.timers.start(client, RETRANSMIT, TIMER_A_E, self._now, self.config.t1)
+        self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self.config.fr_timeout)
 
     def _send_cancel(self, client: ClientTransaction) -> None:
         cancel = ClientTransaction(client.branch, b"CANCEL", None, None, client.addr, build_cancel(client.sent))
@@ -502,12 +519,11 @@ class Proxy:
         if not client.is_invite:
             interval = self.config.t2 if client.rang else min(interval, self.config.t2)
         client.retransmit_interval = interval
-        client.retransmit_timer = self.timers.call_later(self._now, interval, self._timer_a_e, client)
+        self.timers.start(client, RETRANSMIT, TIMER_A_E, self._now, interval)
 
     def _timer_b_f(self, client: ClientTransaction) -> None:
         """Timer B / F -- FR, or FR-INV once it rang: no final response in time. CANCEL the
         branch if it had a provisional, then act as on a local 408 (tm's faked reply)."""
-        client.fr_timer = None
         if client.done:
             return
         self.counters["timeouts"] += 1
@@ -516,8 +532,8 @@ class Proxy:
         server, client.server = client.server, None
         if client.timed_out():
             self._send_cancel(client)
-            client.end_timer = self.timers.call_later(self._now, 64 * self.config.t1, self._timer_d_k, client,
-                                                      CLEANUP_TICK_S)
+            self.timers.stop(client, RETRANSMIT)
+            self.timers.start(client, END, TIMER_D_K, self._now, 64 * self.config.t1, CLEANUP_TICK_S)
         else:
             self._timer_d_k(client)
         if server is not None:
@@ -588,6 +604,7 @@ class Proxy:
                 self._relay_stateless(message)  # a 2xx to a cancelled branch still reaches the caller
             return
         client.final_received()
+        self.timers.stop_all(client)
         if client.is_invite:
             self._ack(client, message)
             client.compact()
@@ -595,7 +612,7 @@ class Proxy:
             self._timer_d_k(client)
         else:
             wait = TIMER_D_S if client.is_invite else self.config.t4
-            client.end_timer = self.timers.call_later(self._now, wait, self._timer_d_k, client, CLEANUP_TICK_S)
+            self.timers.start(client, END, TIMER_D_K, self._now, wait, CLEANUP_TICK_S)
         if server is not None:
             self._branch_failed(server, client, code, message)
 
@@ -603,9 +620,7 @@ class Proxy:
         if not client.provisional_received():
             return
         if client.is_invite:  # FR-INV, restarted on every provisional (tm restart_fr_on_each_reply)
-            if client.fr_timer is not None:
-                client.fr_timer.cancel()
-            client.fr_timer = self.timers.call_later(self._now, self.config.fr_inv_timeout, self._timer_b_f, client)
+            self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self.config.fr_inv_timeout)
         if client.cancel_pending:
             client.cancel_pending = False
             self._send_cancel(client)
@@ -632,16 +647,15 @@ class Proxy:
             self.setup_times.observe(self._now - server.started)
             server.started = 0.0
         self._send(data, server.source, True)
-        server.cancel_timers()
+        self.timers.stop_all(server)
         reliable = on_stream(server.source)
         if server.final_sent(data, code) and not reliable:  # Timer G: unreliable transports only
             server.retransmit_interval = self.config.t1
-            server.timers.append(self.timers.call_later(self._now, self.config.t1, self._timer_g, server))
+            self.timers.start(server, RETRANSMIT, TIMER_G, self._now, self.config.t1)
         if reliable and not server.is_invite:  # Timer J is zero on a reliable transport (§17.2.2)
             self._timer_h_i_j_l(server)
             return
-        server.timers.append(self.timers.call_later(self._now, 64 * self.config.t1, self._timer_h_i_j_l, server,
-                                                    CLEANUP_TICK_S))
+        self.timers.start(server, END, TIMER_H_I_J_L, self._now, 64 * self.config.t1, CLEANUP_TICK_S)
 
     def _timer_g(self, server: ServerTransaction) -> None:
         """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""
@@ -649,7 +663,7 @@ class Proxy:
             return
         self._send(server.last_response, server.source, True)
         server.retransmit_interval = min(2 * server.retransmit_interval, self.config.t2)
-        server.timers.append(self.timers.call_later(self._now, server.retransmit_interval, self._timer_g, server))
+        self.timers.start(server, RETRANSMIT, TIMER_G, self._now, server.retransmit_interval)
 
     def _on_stray_response(self, message: SipMessage) -> None:
         """No transaction (2xx retransmissions after ours ended, §16.7): relay by Via,
@@ -678,6 +692,7 @@ class Proxy:
 
     def _timer_d_k(self, client: ClientTransaction) -> None:
         """Timer D / K (or at once: a 2xx, a timeout without a provisional): the client ends."""
+        self.timers.stop_all(client)
         client.terminate()
         if self.clients.get(client.key) is client:
             del self.clients[client.key]
@@ -691,6 +706,7 @@ class Proxy:
     def _timer_h_i_j_l(self, server: ServerTransaction) -> None:
         """Timers H, I, J, L: the server transaction ends (64 T1 after its final; T4 after the ACK;
         I and J at once on a reliable transport)."""
+        self.timers.stop_all(server)
         server.terminate()
         if self.servers.get(server.key) is server:
             del self.servers[server.key]

@@ -4,13 +4,13 @@
 cimport cython
 
 from fastds._ext.sipscan cimport SipMessage
-from fastds.dispatch.timers cimport Timer
+from fastds._ext.timers cimport Timed
 
 
 cdef class ClientTransaction
 
 
-cdef class ServerTransaction:
+cdef class ServerTransaction(Timed):
     cdef public tuple key
     cdef public SipMessage request
     cdef public tuple source
@@ -21,7 +21,6 @@ cdef class ServerTransaction:
     cdef public list targets
     cdef public ClientTransaction client
     cdef public bint cancelled
-    cdef public list timers
     cdef public object request_uri
     cdef public int pop_routes
     cdef public bint record_route
@@ -33,11 +32,9 @@ cdef class ServerTransaction:
     cpdef bint ack_received(self)
     cpdef bint cancel_received(self)
     cpdef terminate(self)
-    @cython.locals(timer=Timer)
-    cpdef cancel_timers(self)
 
 
-cdef class ClientTransaction:
+cdef class ClientTransaction(Timed):
     cdef public bytes branch
     cdef public bytes method
     cdef public ServerTransaction server
@@ -47,10 +44,7 @@ cdef class ClientTransaction:
     cdef public bint is_invite
     cdef public object state
     cdef public bint cancel_pending
-    cdef public Timer retransmit_timer
     cdef public double retransmit_interval
-    cdef public Timer fr_timer
-    cdef public Timer end_timer
     cdef public object ack
     cdef public object in_flight
     cdef SipMessage _sent
@@ -60,5 +54,3 @@ cdef class ClientTransaction:
     cpdef bint timed_out(self)
     cpdef compact(self)
     cpdef terminate(self)
-    @cython.locals(timer=Timer)
-    cpdef cancel_timers(self)

@@ -6,8 +6,9 @@ and timers (a provisional heard, a final sent, the ACK, Timer B/F ...). Routing 
 failover -- which destination next, what to send -- are fastds/dispatch/proxy.py's. A
 ServerTransaction faces the request's sender (upstream), a ClientTransaction one next
 hop (downstream); a server transaction has at most one live client at a time (serial
-failover). Peers are addressed as fastds/dispatch/peers.py says. Sans-IO: deadlines are
-numbers on the proxy's TimerQueue.
+failover). Peers are addressed as fastds/dispatch/peers.py says. Sans-IO: a transaction is
+Timed -- its timers are links in it (fastds/_ext/timers, ext/timers.pyx), one per slot below,
+started and stopped by the proxy.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ import dataclasses
 import enum
 
 from fastds._ext.sipscan import SipMessage
+from fastds._ext.timers import Timed
 from fastds.dispatch.peers import Address
 from fastds.dispatch.sets import Destination
-from fastds.dispatch.timers import Timer
 from fastds.sip import scan
+
+# a transaction's timer slots: one timer each at a time
+RETRANSMIT = 0  # Timers A, E (client) and G (server)
+FINAL_WAIT = 1  # Timers B, F: the final response's wait (FR, FR-INV)
+END = 2         # Timers D, K (client) and H, I, J, L (server): the transaction ends
 
 
 class ServerState(enum.Enum):
@@ -57,9 +63,9 @@ class ReportFailure:
     answering: bool = False  # it answered this or other requests meanwhile: the prober confirms first
 
 
-class ServerTransaction:
+class ServerTransaction(Timed):
     __slots__ = ("key", "request", "source", "is_invite", "state", "last_response", "to_tag", "targets",
-                 "client", "cancelled", "timers", "request_uri", "pop_routes", "record_route", "retransmit_interval",
+                 "client", "cancelled", "request_uri", "pop_routes", "record_route", "retransmit_interval",
                  "started")
 
     def __init__(self, key: tuple, request: SipMessage, source: Address):
@@ -73,7 +79,6 @@ class ServerTransaction:
         self.targets: list[Destination] = []  # failover list still to try
         self.client: ClientTransaction | None = None
         self.cancelled = False  # the caller's CANCEL came: no more failover, 487 unless a final wins
-        self.timers: list[Timer] = []
         self.request_uri: bytes | None = None  # dialplan rewrite of the Request-URI
         self.pop_routes = 0  # how many of the top Route values are ours, to remove
         self.record_route = False
@@ -129,19 +134,12 @@ class ServerTransaction:
     def terminate(self) -> None:
         """Timers H, I, J, L."""
         self.state = ServerState.TERMINATED
-        self.cancel_timers()
         self.client = None
 
-    def cancel_timers(self) -> None:
-        for timer in self.timers:
-            timer.cancel()
-        self.timers.clear()
 
-
-class ClientTransaction:
+class ClientTransaction(Timed):
     __slots__ = ("branch", "method", "server", "destination", "addr", "data", "is_invite", "state",
-                 "cancel_pending", "retransmit_timer", "retransmit_interval", "fr_timer", "end_timer", "ack",
-                 "in_flight", "_sent")
+                 "cancel_pending", "retransmit_interval", "ack", "in_flight", "_sent")
 
     def __init__(self, branch: bytes, method: bytes, server: ServerTransaction | None,
                  destination: Destination | None, addr: Address, data: bytes):
@@ -154,10 +152,7 @@ class ClientTransaction:
         self.is_invite = method == b"INVITE"
         self.state = ClientState.CALLING if self.is_invite else ClientState.TRYING
         self.cancel_pending = False  # the caller cancelled before this branch answered (§9.1: wait for a 1xx)
-        self.retransmit_timer: Timer | None = None
         self.retransmit_interval = 0.0
-        self.fr_timer: Timer | None = None
-        self.end_timer: Timer | None = None
         self.ack: bytes | None = None  # the ACK sent for a non-2xx final, resent on retransmissions
         self.in_flight = None  # gives back the destination's in-flight count this holds (Selector.hold_load)
         self._sent: SipMessage | None = None
@@ -197,7 +192,6 @@ class ClientTransaction:
 
     def final_received(self) -> None:
         """A final >= 300 (a 2xx ends the transaction at once: terminate())."""
-        self.cancel_timers()
         self.state = ClientState.COMPLETED
 
     def timed_out(self) -> bool:
@@ -217,13 +211,7 @@ class ClientTransaction:
     def terminate(self) -> None:
         """Timer D / K, a 2xx, or a timeout without a provisional."""
         self.state = ClientState.TERMINATED
-        self.cancel_timers()
         self.server = None  # no server <-> client cycle outlives the transaction
         if self.in_flight is not None:
             self.in_flight()
             self.in_flight = None
-
-    def cancel_timers(self) -> None:
-        for timer in (self.retransmit_timer, self.fr_timer, self.end_timer):
-            if timer is not None:
-                timer.cancel()
