@@ -4,9 +4,19 @@
 # source; this file only types it (docs/architecture.md §8).
 cimport cython
 
+from fastds._ext.counters cimport Counters
 from fastds._ext.sipscan cimport SipMessage
 from fastds._ext.timers cimport Timed, TimerQueue
 from fastds.dispatch.txn cimport ClientTransaction, ServerTransaction
+
+
+# the counter indices (COUNTERS in proxy.py), as C ints
+cdef int PACKETS_IN, KEEPALIVES, PARSE_ERRORS, TOO_LARGE, RETRANSMISSIONS_ABSORBED, RETRANSMISSIONS_SENT, \
+    FORWARDED_TO_DESTINATION, IN_DIALOG_FORWARDED, IN_DIALOG_REFUSED, ACK_DROPPED, FAILOVERS, TIMEOUTS, \
+    CONNECTION_FAILOVERS, NO_ROUTE, TRANSPORT_REFUSED, DRAIN_REJECTED, OVERLOAD_REJECTED, LAG_REJECTED, \
+    SCANNER_DROPPED, UNTRUSTED_DROPPED, UNTRUSTED_REJECTED, STRAY_RESPONSES_DROPPED, STRAY_STREAM_DROPPED, \
+    REPLIES_1XX, REPLIES_2XX, REPLIES_3XX, REPLIES_4XX, REPLIES_5XX, REPLIES_6XX
+cdef int TIMER_A_E, TIMER_B_F, TIMER_D_K, TIMER_G, TIMER_H_I_J_L  # timer kinds
 
 
 cdef class Proxy:
@@ -21,7 +31,7 @@ cdef class Proxy:
     cdef public dict clients
     cdef public dict stream_clients
     cdef public TimerQueue timers
-    cdef public object counters
+    cdef public Counters counters
     cdef public object setup_times
     cdef list _out
     cdef double _now

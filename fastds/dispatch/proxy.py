@@ -18,8 +18,8 @@ import ipaddress
 import itertools
 import os
 import re
-from collections import Counter
 
+from fastds._ext.counters import Counters
 from fastds._ext.sipscan import SipMessage
 from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
@@ -59,6 +59,21 @@ KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (
 
 CLEANUP_TICK_S = 0.1  # timers D, H, I, J, K, L end transactions late by up to this, in shared wake-ups
 TIMER_D_S = 32.0  # an INVITE client absorbs retransmitted finals this long over UDP (RFC 3261 §17.1.1.2: >= 32 s)
+
+COUNTERS = (  # what the core counts, by name (fastds/shm/layout.py's WORKER_COUNTERS shows them)
+    "packets_in", "keepalives", "parse_errors", "too_large", "retransmissions_absorbed", "retransmissions_sent",
+    "forwarded_to_destination", "in_dialog_forwarded", "in_dialog_refused", "ack_dropped", "failovers",
+    "timeouts", "connection_failovers", "no_route", "transport_refused", "drain_rejected", "overload_rejected",
+    "lag_rejected", "scanner_dropped", "untrusted_dropped", "untrusted_rejected", "stray_responses_dropped",
+    "stray_stream_dropped", "replies_1xx", "replies_2xx", "replies_3xx", "replies_4xx", "replies_5xx",
+    "replies_6xx",
+)
+(PACKETS_IN, KEEPALIVES, PARSE_ERRORS, TOO_LARGE, RETRANSMISSIONS_ABSORBED, RETRANSMISSIONS_SENT,
+ FORWARDED_TO_DESTINATION, IN_DIALOG_FORWARDED, IN_DIALOG_REFUSED, ACK_DROPPED, FAILOVERS, TIMEOUTS,
+ CONNECTION_FAILOVERS, NO_ROUTE, TRANSPORT_REFUSED, DRAIN_REJECTED, OVERLOAD_REJECTED, LAG_REJECTED,
+ SCANNER_DROPPED, UNTRUSTED_DROPPED, UNTRUSTED_REJECTED, STRAY_RESPONSES_DROPPED, STRAY_STREAM_DROPPED,
+ REPLIES_1XX, REPLIES_2XX, REPLIES_3XX, REPLIES_4XX, REPLIES_5XX, REPLIES_6XX) = range(len(COUNTERS))
+
 # what a timer does (its kind, dispatched by timer())
 TIMER_A_E, TIMER_B_F, TIMER_D_K, TIMER_G, TIMER_H_I_J_L = range(5)
 
@@ -141,7 +156,7 @@ class Proxy:
         self.clients: dict[tuple, ClientTransaction] = {}
         self.stream_clients: dict[Address, dict] = {}  # by the connection address they went to: key -> client
         self.timers = TimerQueue()
-        self.counters: Counter[str] = Counter()
+        self.counters = Counters(COUNTERS)
         self.setup_times = Histogram(SETUP_BOUNDS_S)  # initial INVITEs, arrival to first final sent upstream
         self._out: list = []
         self._now = 0.0
@@ -157,17 +172,17 @@ class Proxy:
         """One datagram from `source`; returns the actions it causes."""
         self._out = []
         self._now = now
-        self.counters["packets_in"] += 1
+        self.counters.add(PACKETS_IN)
         try:
             message = scan(data, self.config.max_message_bytes, self.config.max_headers)
         except SipParseError as exc:
             if not data.strip(KEEPALIVE_BYTES):
-                self.counters["keepalives"] += 1  # a NAT keep-alive (CRLFs): not an error, nothing to answer
+                self.counters.add(KEEPALIVES)  # a NAT keep-alive (CRLFs): not an error, nothing to answer
                 return self._out
             if len(data) > self.config.max_message_bytes:
-                self.counters["too_large"] += 1  # a request whose head was read is answered 513
+                self.counters.add(TOO_LARGE)  # a request whose head was read is answered 513
             else:
-                self.counters["parse_errors"] += 1
+                self.counters.add(PARSE_ERRORS)
             if exc.status_hint and exc.message is not None:
                 self._reply_stateless(exc.message, source, exc.status_hint, exc.reason.encode()[:100])
             return self._out
@@ -212,7 +227,7 @@ class Proxy:
             for client in list(waiting.values()):
                 if client.done:
                     continue
-                self.counters["connection_failovers"] += 1
+                self.counters.add(CONNECTION_FAILOVERS)
                 server, client.server = client.server, None
                 self._timer_d_k(client)
                 if server is not None:
@@ -234,7 +249,7 @@ class Proxy:
 
     def _reply_stateless(self, request: SipMessage, source: Address, code: int, reason: bytes | None = None,
                          **options) -> None:
-        self.counters[f"replies_{code // 100}xx"] += 1
+        self.counters.add(REPLIES_1XX - 1 + min(code // 100, 6))
         self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self.config.server_header,
                                   source=source, **options), source, True)
 
@@ -278,7 +293,7 @@ class Proxy:
         key = server_transaction_key(message)
         server = self.servers.get(key)
         if server is not None:
-            self.counters["retransmissions_absorbed"] += 1
+            self.counters.add(RETRANSMISSIONS_ABSORBED)
             response = server.request_retransmitted()
             if response is not None:
                 self._send(response, server.source, True)
@@ -309,27 +324,27 @@ class Proxy:
             self._on_in_dialog(message, source, key, our_routes)
             return
         if message.method_id == M_INVITE and self.draining:
-            self.counters["drain_rejected"] += 1
+            self.counters.add(DRAIN_REJECTED)
             self._reply_stateless(message, source, 503, b"Shutting Down", retry_after_s=self.config.overload_retry_after_s)
             return
         if message.method_id == M_INVITE and len(self.servers) >= self.config.max_transactions:
-            self.counters["overload_rejected"] += 1  # the memory budget
+            self.counters.add(OVERLOAD_REJECTED)  # the memory budget
             self._reply_stateless(message, source, 503, retry_after_s=self.config.overload_retry_after_s)
             return
         if message.method_id == M_INVITE and self.saturated:
-            self.counters["lag_rejected"] += 1  # the event loop cannot keep up (fastds/dispatch/overload.py)
+            self.counters.add(LAG_REJECTED)  # the event loop cannot keep up (fastds/dispatch/overload.py)
             self._reply_stateless(message, source, 503, retry_after_s=self.config.overload_retry_after_s)
             return
         route = self.router.route(ruri.user)
         targets = self.selector.select(message, route.rule, source[0].encode())
         if not targets:
-            self.counters["no_route"] += 1
+            self.counters.add(NO_ROUTE)
             self._reply_stateless(message, source, 500, self.config.no_route_reason)
             return
         if ruri.kind == "sips":  # only ever over TLS (RFC 3261 §26.2.2)
             targets = [target for target in targets if target.transport == "tls"]
             if not targets:
-                self.counters["transport_refused"] += 1
+                self.counters.add(TRANSPORT_REFUSED)
                 self._reply_stateless(message, source, 480, b"sips: needs a TLS destination, none in the set")
                 return
         self.selector.count_pick(targets[0])
@@ -350,14 +365,14 @@ class Proxy:
         if scanner is not None:
             user_agent = message.header("User-Agent")
             if user_agent is not None and scanner.search(user_agent.lower()):
-                self.counters["scanner_dropped"] += 1
+                self.counters.add(SCANNER_DROPPED)
                 return False
         if self.trust is None or self.trust.accepts(source[0], source[1], message.request_uri, transport_of(source)):
             return True
         if self.config.untrusted_action == "drop":
-            self.counters["untrusted_dropped"] += 1
+            self.counters.add(UNTRUSTED_DROPPED)
         else:
-            self.counters["untrusted_rejected"] += 1
+            self.counters.add(UNTRUSTED_REJECTED)
             self._reply_stateless(message, source, 403, b"Forbidden (untrusted source)")
         return False
 
@@ -373,14 +388,14 @@ class Proxy:
     def _on_in_dialog(self, message: SipMessage, source: Address, key: tuple, our_routes: int) -> None:
         """Loose routing (§16.4, §16.12) through our own Record-Route only."""
         if not our_routes:
-            self.counters["in_dialog_refused"] += 1
+            self.counters.add(IN_DIALOG_REFUSED)
             self._reply_stateless(message, source, 403, b"Forbidden (no fastds Route)")
             return
         hop = self._in_dialog_hop(message, our_routes)
         if hop is None:
             self._reply_stateless(message, source, 404, b"Next hop is not an IP address over UDP, TCP or TLS")
             return
-        self.counters["in_dialog_forwarded"] += 1  # a drain waits while these keep coming
+        self.counters.add(IN_DIALOG_FORWARDED)  # a drain waits while these keep coming
         server = self._new_server(key, message, source)
         server.pop_routes = our_routes
         self._forward(server, hop, None)
@@ -419,14 +434,14 @@ class Proxy:
         our_routes = self._our_routes(message)
         hop = self._in_dialog_hop(message, our_routes) if our_routes else None
         if hop is None or message.max_forwards == 0:  # no hop: not ours, a name, or another transport
-            self.counters["ack_dropped"] += 1
+            self.counters.add(ACK_DROPPED)
             return
-        self.counters["in_dialog_forwarded"] += 1
+        self.counters.add(IN_DIALOG_FORWARDED)
         transport, sent_by = self._via(hop)
         data = forward_request(message, transport=transport, sent_by=sent_by, branch=self.branches.new(),
                                pop_routes=our_routes)
         if not on_stream(hop) and len(data) > self.config.max_datagram_bytes:
-            self.counters["too_large"] += 1
+            self.counters.add(TOO_LARGE)
             return
         self._send(data, hop, False)
 
@@ -483,7 +498,7 @@ class Proxy:
             source_ip=server.source[0].encode(), source_port=server.source[1])
         if not on_stream(addr) and len(data) > self.config.max_datagram_bytes:
             # every destination gets the same bytes, so no failover and nobody is charged
-            self.counters["too_large"] += 1
+            self.counters.add(TOO_LARGE)
             server.targets = []
             self._reply(server, 513)
             return
@@ -491,7 +506,7 @@ class Proxy:
         server.client = client
         self._start_client(client)
         if destination is not None:
-            self.counters["forwarded_to_destination"] += 1
+            self.counters.add(FORWARDED_TO_DESTINATION)
             client.in_flight = self.selector.hold_load(destination)  # algorithm 9 reads it
 
     def _start_client(self, client: ClientTransaction) -> None:
@@ -513,7 +528,7 @@ class Proxy:
         T2 once a provisional came)."""
         if not client.retransmits:
             return
-        self.counters["retransmissions_sent"] += 1
+        self.counters.add(RETRANSMISSIONS_SENT)
         self._send(client.data, client.addr, False)
         interval = client.retransmit_interval * 2
         if not client.is_invite:
@@ -526,7 +541,7 @@ class Proxy:
         branch if it had a provisional, then act as on a local 408 (tm's faked reply)."""
         if client.done:
             return
-        self.counters["timeouts"] += 1
+        self.counters.add(TIMEOUTS)
         if client.destination is not None:
             self.selector.count_timeout(client.destination)
         server, client.server = client.server, None
@@ -553,7 +568,7 @@ class Proxy:
         fail_over = client.destination is not None and code < 600 and (
             response is None or code in self.config.failover_codes)
         if fail_over:
-            self.counters["failovers"] += 1
+            self.counters.add(FAILOVERS)
             self.selector.count_failover(client.destination)
             if broken is not None:  # no connection is no doubt: nothing to confirm
                 reason, answering = broken, False
@@ -642,7 +657,7 @@ class Proxy:
 
     def _final(self, server: ServerTransaction, data: bytes, code: int) -> None:
         """Send a final response upstream and move the server transaction on (§17.2)."""
-        self.counters[f"replies_{code // 100}xx"] += 1
+        self.counters.add(REPLIES_1XX - 1 + min(code // 100, 6))
         if server.started:
             self.setup_times.observe(self._now - server.started)
             server.started = 0.0
@@ -669,7 +684,7 @@ class Proxy:
         """No transaction (2xx retransmissions after ours ended, §16.7): relay by Via,
         only when the top Via is ours."""
         if not self.branches.is_ours(message.branch) or len(message.vias) < 2:
-            self.counters["stray_responses_dropped"] += 1
+            self.counters.add(STRAY_RESPONSES_DROPPED)
             return
         self._relay_stateless(message)
 
@@ -679,12 +694,12 @@ class Proxy:
         if (upstream.via_transport or b"UDP").upper() != b"UDP":
             # a peer on TCP: its connection is known only to the transaction, gone by now (the
             # first 2xx went on it); never sent over UDP instead
-            self.counters["stray_stream_dropped"] += 1
+            self.counters.add(STRAY_STREAM_DROPPED)
             return
         host = (upstream.received or upstream.via_host).strip(b"[]").decode("ascii", "replace")
         port = upstream.rport if upstream.rport > 0 else (upstream.via_port or 5060)
         if not _is_ip_literal(host):
-            self.counters["stray_responses_dropped"] += 1
+            self.counters.add(STRAY_RESPONSES_DROPPED)
             return
         self._send(data, (host, port), True)
 
