@@ -11,6 +11,7 @@ SipParseError. Imports nothing of fastds but fastds.errors.
 """
 
 cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memchr, memcpy
 
@@ -1232,10 +1233,116 @@ cdef class SipMessage:
             result.append((self.data[h.line_start:h.name_end], _unfold(self.data[h.value_start:h.value_end])))
         return result
 
+    cpdef bytes server_key(self, bytes method=None):
+        """The key of the server transaction a request belongs to (§17.2.3), one bytes object:
+        top Via branch, sent-by and method; without the magic cookie (RFC 2543 peers) the
+        request's identity -- Request-URI, From tag, Call-ID, CSeq number, top Via -- and
+        method. method: of the transaction to look for; by default the request's own, ACK
+        as INVITE (b"INVITE" finds the INVITE a CANCEL cancels, §9.2)."""
+        cdef cuchar *p = <cuchar *>self.data
+        cdef cuchar *m
+        cdef int m_start = 0, m_end
+        if method is None:
+            if self.cseq_method_end - self.cseq_method_start == 3 and _same_prefix(p + self.cseq_method_start, b"ACK", 3):
+                method = b"INVITE"
+            else:
+                method = self.data
+                m_start, m_end = self.cseq_method_start, self.cseq_method_end
+        if m_start == 0:
+            m_end = len(method)
+        m = <cuchar *>method
+        cdef KeyParts key
+        key.n = 0
+        if self.branch_start >= 0 and self.branch_end - self.branch_start >= 7 and \
+                _same_prefix(p + self.branch_start, b"z9hG4bK", 7):
+            key_part(&key, p, self.branch_start, self.branch_end)
+            key_part(&key, p, self.via_host_start, self.via_host_end)
+            key_number(&key, self.via_port)
+        else:
+            key_part(&key, p, self.ruri_start, self.ruri_end)
+            key_part(&key, p, self.from_tag_start, self.from_tag_end)
+            key_part(&key, p, self.call_id_start, self.call_id_end)
+            key_number(&key, self.cseq_number)
+            key_part(&key, p, self.via_start, self.via_end)
+        key_part(&key, m, m_start, m_end)
+        return key_bytes(&key)
+
+    cpdef bytes client_key(self):
+        """The key of the client transaction a response belongs to (§17.1.3): what
+        client_key_of() gives for the top Via branch and the CSeq method."""
+        cdef KeyParts key
+        key.n = 0
+        key_part(&key, <cuchar *>self.data, self.branch_start, self.branch_end)
+        key_part(&key, <cuchar *>self.data, self.cseq_method_start, self.cseq_method_end)
+        return key_bytes(&key)
+
     def __repr__(self):
         if self.is_request:
             return f"<SipMessage {self.method!r} {self.request_uri!r}>"
         return f"<SipMessage {self.status_code} {self.reason!r}>"
+
+
+cdef bint _same_prefix(cuchar *p, const char *prefix, int n) noexcept:
+    cdef int i
+    for i in range(n):
+        if p[i] != <cuchar>prefix[i]:
+            return False
+    return True
+
+
+# Transaction keys: each part as a 4-byte length and its bytes (an absent part has length
+# 0xFFFFFFFF), so no two different lists of parts give the same key.
+cdef enum:
+    KEY_PARTS = 6
+
+cdef struct KeyParts:
+    const unsigned char *p[KEY_PARTS]
+    Py_ssize_t n_bytes[KEY_PARTS]
+    bint absent[KEY_PARTS]
+    unsigned char numbers[KEY_PARTS][8]  # a number part, little-endian
+    int n
+
+
+cdef inline void key_part(KeyParts *key, cuchar *p, Py_ssize_t start, Py_ssize_t end) noexcept:
+    key.p[key.n], key.n_bytes[key.n], key.absent[key.n] = p + start, end - start, start < 0
+    if start < 0:
+        key.n_bytes[key.n] = 0
+    key.n += 1
+
+
+cdef inline void key_number(KeyParts *key, long long value) noexcept:
+    cdef int i
+    for i in range(8):
+        key.numbers[key.n][i] = <unsigned char>(value >> (8 * i))
+    key.p[key.n], key.n_bytes[key.n], key.absent[key.n] = key.numbers[key.n], 8, False
+    key.n += 1
+
+
+cdef bytes key_bytes(KeyParts *key):
+    cdef Py_ssize_t size = 0
+    cdef int i, k
+    cdef unsigned int length
+    for i in range(key.n):
+        size += 4 + key.n_bytes[i]
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, size)
+    cdef unsigned char *at = <unsigned char *>PyBytes_AS_STRING(out)
+    for i in range(key.n):
+        length = 0xFFFFFFFF if key.absent[i] else <unsigned int>key.n_bytes[i]
+        for k in range(4):
+            at[k] = <unsigned char>(length >> (8 * k))
+        memcpy(at + 4, key.p[i], key.n_bytes[i])
+        at += 4 + key.n_bytes[i]
+    return out
+
+
+def client_key_of(bytes branch not None, bytes method not None) -> bytes:
+    """The key of a client transaction fastds sent with `branch` for `method` (§17.1.3), as
+    SipMessage.client_key() finds it from a response."""
+    cdef KeyParts key
+    key.n = 0
+    key_part(&key, <cuchar *>branch, 0, len(branch))
+    key_part(&key, <cuchar *>method, 0, len(method))
+    return key_bytes(&key)
 
 
 cdef bint _same_bytes(cuchar *p, int a, int b, int n) noexcept:

@@ -45,12 +45,10 @@ from fastds.sip import (
     build_ack,
     build_cancel,
     build_response,
-    client_transaction_key,
     forward_request,
     forward_response,
     parse_uri,
     scan,
-    server_transaction_key,
 )
 from fastds.sip.branch import RecordRoute
 
@@ -290,7 +288,7 @@ class Proxy:
         if method == M_CANCEL:
             self._on_cancel(message, source)
             return
-        key = server_transaction_key(message)
+        key = message.server_key()
         server = self.servers.get(key)
         if server is not None:
             self.counters.add(RETRANSMISSIONS_ABSORBED)
@@ -421,7 +419,7 @@ class Proxy:
         return transport.upper().encode(), self.config.stream_sent_by.get(transport, self.config.private_sent_by)
 
     def _on_ack(self, message: SipMessage, source: Address) -> None:
-        server = self.servers.get(server_transaction_key(message))
+        server = self.servers.get(message.server_key())
         if server is not None and server.absorbs_ack:  # the ACK for our non-2xx final (§17.2.1)
             if server.ack_received():
                 self.timers.stop(server, RETRANSMIT)
@@ -447,7 +445,7 @@ class Proxy:
 
     def _on_cancel(self, message: SipMessage, source: Address) -> None:
         """§16.10: answer the CANCEL, stop failover, cancel the live branch."""
-        server = self.servers.get(server_transaction_key(message, b"INVITE"))
+        server = self.servers.get(message.server_key(b"INVITE"))
         if server is None or not server.is_invite:
             self._reply_stateless(message, source, 481)
             return
@@ -591,7 +589,7 @@ class Proxy:
     # -- responses -------------------------------------------------------------------------
 
     def _on_response(self, message: SipMessage) -> None:
-        client = self.clients.get(client_transaction_key(message))
+        client = self.clients.get(message.client_key())
         if client is None:
             self._on_stray_response(message)
             return

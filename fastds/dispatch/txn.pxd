@@ -11,7 +11,7 @@ cdef class ClientTransaction
 
 
 cdef class ServerTransaction(Timed):
-    cdef public tuple key
+    cdef public bytes key
     cdef public SipMessage request
     cdef public tuple source
     cdef public bint is_invite
@@ -37,6 +37,7 @@ cdef class ServerTransaction(Timed):
 cdef class ClientTransaction(Timed):
     cdef public bytes branch
     cdef public bytes method
+    cdef public bytes key
     cdef public ServerTransaction server
     cdef public object destination
     cdef public tuple addr

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from fastds._ext.sipscan import SipMessage
+from fastds._ext.sipscan import SipMessage, client_key_of
 from fastds._ext.timers import Timed
 from fastds.dispatch.peers import Address
 from fastds.dispatch.sets import Destination
@@ -68,7 +68,7 @@ class ServerTransaction(Timed):
                  "client", "cancelled", "request_uri", "pop_routes", "record_route", "retransmit_interval",
                  "started")
 
-    def __init__(self, key: tuple, request: SipMessage, source: Address):
+    def __init__(self, key: bytes, request: SipMessage, source: Address):
         self.key = key
         self.request = request
         self.source = source
@@ -138,13 +138,14 @@ class ServerTransaction(Timed):
 
 
 class ClientTransaction(Timed):
-    __slots__ = ("branch", "method", "server", "destination", "addr", "data", "is_invite", "state",
+    __slots__ = ("branch", "method", "key", "server", "destination", "addr", "data", "is_invite", "state",
                  "cancel_pending", "retransmit_interval", "ack", "in_flight", "_sent")
 
     def __init__(self, branch: bytes, method: bytes, server: ServerTransaction | None,
                  destination: Destination | None, addr: Address, data: bytes):
         self.branch = branch
         self.method = method
+        self.key = client_key_of(branch, method)  # what a response to it finds it by (SipMessage.client_key)
         self.server = server
         self.destination = destination
         self.addr = addr
@@ -156,10 +157,6 @@ class ClientTransaction(Timed):
         self.ack: bytes | None = None  # the ACK sent for a non-2xx final, resent on retransmissions
         self.in_flight = None  # gives back the destination's in-flight count this holds (Selector.hold_load)
         self._sent: SipMessage | None = None
-
-    @property
-    def key(self) -> tuple:
-        return (self.branch, self.method)
 
     @property
     def sent(self) -> SipMessage:

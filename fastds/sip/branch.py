@@ -1,5 +1,6 @@
-"""What marks a message as fastds's own: Via branch ids, Record-Route, transaction keys
-(RFC 3261 §8.1.1.7, §16.6, §17.1.3, §17.2.3).
+"""What marks a message as fastds's own: Via branch ids and Record-Route (RFC 3261 §8.1.1.7,
+§16.6). Transaction keys (§17.1.3, §17.2.3) are the scanned message's (server_key(),
+client_key() in ext/sipscan.pyx).
 
 Owns the keyed tags of docs/architecture.md §2: a response is relayed only when its top Via branch
 carries our tag, an in-dialog request is loose-routed only when its top Route is our
@@ -103,25 +104,3 @@ class RecordRoute:
             return int(flow, 16) if flow else 0
         except ValueError:
             return 0
-
-
-def server_transaction_key(msg: SipMessage, method: bytes | None = None) -> tuple:
-    """The key of the server transaction a request belongs to (§17.2.3).
-
-    method: the method of the transaction to look for; by default the request's own,
-    with ACK mapped to INVITE. Pass b"INVITE" to find the INVITE a CANCEL cancels (§9.2).
-    A branch without the magic cookie (RFC 2543 peers) falls back to the request's
-    identity: Request-URI, From tag, Call-ID, CSeq number and the top Via.
-    """
-    if method is None:
-        method = b"INVITE" if msg.cseq_method == b"ACK" else msg.cseq_method
-    branch = msg.branch
-    if branch is not None and branch.startswith(MAGIC_COOKIE):
-        return (branch, msg.via_host, msg.via_port, method)
-    return (msg.request_uri, msg.from_tag, msg.call_id, msg.cseq_number, msg.top_via, method)
-
-
-def client_transaction_key(msg: SipMessage) -> tuple:
-    """The key of the client transaction a response belongs to (§17.1.3):
-    the top Via branch and the CSeq method."""
-    return (msg.branch, msg.cseq_method)

@@ -3,16 +3,15 @@
 import pytest
 
 from bench.micro.messages import INVITE, OK_SDP, RINGING
+from fastds._ext.sipscan import client_key_of
 from fastds.sip import (
     BranchFactory,
     build_ack,
     build_cancel,
     build_response,
-    client_transaction_key,
     forward_request,
     forward_response,
     scan,
-    server_transaction_key,
     splice,
 )
 
@@ -156,12 +155,21 @@ def test_transaction_keys():
     invite = scan(INVITE)
     ack = scan(INVITE.replace(b"INVITE sip", b"ACK sip").replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK"))
     cancel = scan(INVITE.replace(b"INVITE sip", b"CANCEL sip").replace(b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL"))
-    assert server_transaction_key(ack) == server_transaction_key(invite)
-    assert server_transaction_key(cancel) != server_transaction_key(invite)
-    assert server_transaction_key(cancel, b"INVITE") == server_transaction_key(invite)
+    assert ack.server_key() == invite.server_key()
+    assert cancel.server_key() != invite.server_key()
+    assert cancel.server_key(b"INVITE") == invite.server_key()
+    other_host = scan(INVITE.replace(b"SIP/2.0/UDP 127.0.0.1:5070", b"SIP/2.0/UDP 127.0.0.2:5070"))
+    other_port = scan(INVITE.replace(b"SIP/2.0/UDP 127.0.0.1:5070", b"SIP/2.0/UDP 127.0.0.1:5071"))
+    assert len({invite.server_key(), other_host.server_key(), other_port.server_key()}) == 3  # sent-by counts
+    # RFC 2543 peers (no magic cookie): the request's identity, so a retransmission matches
     old = scan(INVITE.replace(b"branch=z9hG4bK-3571-1-0", b"branch=old2543"))
-    assert server_transaction_key(old)[0] == old.request_uri
-    assert client_transaction_key(scan(RINGING)) == (scan(RINGING).branch, b"INVITE")
+    assert old.server_key() == scan(old.data).server_key() != invite.server_key()
+    assert old.server_key() != scan(old.data.replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE")).server_key()
+    ringing = scan(RINGING)
+    assert ringing.client_key() == client_key_of(ringing.branch, b"INVITE")
+    assert ringing.client_key() != client_key_of(ringing.branch, b"CANCEL")
+    # parts are length-prefixed: moving bytes from one to the next gives another key
+    assert client_key_of(b"ab", b"c") != client_key_of(b"a", b"bc")
 
 
 def test_received_and_rport_are_recorded_in_the_senders_via():
