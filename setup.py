@@ -39,7 +39,6 @@ COMPILED_SOURCES = [
     "fastds/net/hep.py",
     "fastds/net/pump.py",
     "fastds/shm/live.py",
-    "fastds/sip/branch.py",
     "fastds/sip/build.py",
     "fastds/sip/status.py",
 ]

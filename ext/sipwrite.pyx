@@ -8,7 +8,7 @@ allocation. Never re-serialises: lines go out as they were received (compact for
 Forwarded request: push our Via, decrement or add Max-Forwards, add our Record-Route (two when
 the request changes transport, RFC 5658), pop our Routes, optionally a new Request-URI, record
 received/rport in the sender's Via. Forwarded response: pop our Via. Whether a Route or Via is
-ours is the caller's decision (fastds/sip/branch.py signs and checks them). The rarer messages
+ours is the caller's decision (ext/marks.pyx signs and checks them). The rarer messages
 fastds builds (CANCEL, ACK, probes) are fastds/sip/build.py's. Sans-IO.
 """
 

@@ -21,8 +21,7 @@ from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import build_sets
 from fastds.dispatch.txn import Send
-from fastds.sip import BranchFactory, build_response, scan
-from fastds.sip.branch import RecordRoute
+from fastds.sip import BranchFactory, RecordRoute, build_response, scan
 
 CALLER, CALLEE = ("127.0.0.1", 5070), ("127.0.0.1", 5080)
 

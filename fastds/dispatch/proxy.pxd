@@ -5,6 +5,7 @@
 cimport cython
 
 from fastds._ext.counters cimport Counters
+from fastds._ext.marks cimport BranchFactory, RecordRoute
 from fastds._ext.sipscan cimport SipMessage
 from fastds._ext.timers cimport Timed, TimerQueue
 from fastds.dispatch.txn cimport ClientTransaction, ServerTransaction
@@ -25,8 +26,8 @@ cdef class Proxy:
     cdef public dict last_answer
     cdef public object selector
     cdef public object router
-    cdef public object branches
-    cdef public object record_route
+    cdef public BranchFactory branches
+    cdef public RecordRoute record_route
     cdef public dict servers
     cdef public dict clients
     cdef public dict stream_clients
@@ -35,7 +36,6 @@ cdef class Proxy:
     cdef public object setup_times
     cdef list _out
     cdef double _now
-    cdef long long _flow
     cdef bytes _tag_prefix
     cdef object _tags
     cdef public bint draining
@@ -49,8 +49,6 @@ cdef class Proxy:
     cpdef list connection_failed(self, tuple addr, str reason, double now)
     cdef void _send(self, bytes data, tuple addr, bint upstream)
     cdef bytes _new_tag(self)
-    cdef int _our_routes(self, SipMessage message)
-    cdef bint _is_loop(self, SipMessage message)
     @cython.locals(method=int, server=ServerTransaction, in_dialog=bint, our_routes=int)
     cdef _on_request(self, SipMessage message, tuple source)
     cdef bint _admitted(self, SipMessage message, tuple source)
@@ -58,6 +56,7 @@ cdef class Proxy:
     cdef ServerTransaction _new_server(self, bytes key, SipMessage message, tuple source)
     @cython.locals(server=ServerTransaction)
     cdef _on_in_dialog(self, SipMessage message, tuple source, bytes key, int our_routes)
+    @cython.locals(flow="long long")
     cdef object _in_dialog_hop(self, SipMessage message, int our_routes)
     cdef tuple _via(self, tuple addr)
     @cython.locals(server=ServerTransaction, our_routes=int)

@@ -20,6 +20,7 @@ import os
 import re
 
 from fastds._ext.counters import Counters
+from fastds._ext.marks import BranchFactory, RecordRoute
 from fastds._ext.sipscan import SipMessage
 from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
@@ -41,7 +42,6 @@ from fastds.dispatch.txn import (
 )
 from fastds.errors import SipParseError
 from fastds.sip import (
-    BranchFactory,
     build_ack,
     build_cancel,
     build_response,
@@ -50,7 +50,6 @@ from fastds.sip import (
     parse_uri,
     scan,
 )
-from fastds.sip.branch import RecordRoute
 
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
 KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (phones send CRLFs)
@@ -158,7 +157,6 @@ class Proxy:
         self.setup_times = Histogram(SETUP_BOUNDS_S)  # initial INVITEs, arrival to first final sent upstream
         self._out: list = []
         self._now = 0.0
-        self._flow = 0  # the connection the last of our Routes _our_routes() read names (0: none)
         self._tag_prefix = os.urandom(3).hex().encode()
         self._tags = itertools.count(1)
         self.draining = False  # graceful stop: new INVITEs are refused, everything else goes on
@@ -251,33 +249,6 @@ class Proxy:
         self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self.config.server_header,
                                   source=source, **options), source, True)
 
-    def _our_routes(self, message: SipMessage) -> int:
-        """How many of the top Route values are our Record-Route: 1, or 2 where the dialog
-        changes transport at fastds or one side is on a connection (RFC 5658), or 0. Sets
-        _flow to the connection the last of them names: a request leaving towards a caller
-        on a connection goes back on it."""
-        ours = 0
-        self._flow = 0
-        for span in message.entry_spans("route")[:2]:
-            try:
-                uri = parse_uri(message.data, span[2], span[3])
-            except SipParseError:
-                break
-            if not self.record_route.is_ours(uri, message):
-                break
-            ours += 1
-            self._flow = self.record_route.connection_of(uri)
-        return ours
-
-    def _is_loop(self, message: SipMessage) -> bool:
-        """A Via we put there: the request came back to us (§16.3 step 4, simplified:
-        a spiral through fastds is refused too)."""
-        for via in message.vias:
-            at = via.find(b"branch=")
-            if at >= 0 and self.branches.is_ours(via[at + 7:].split(b";")[0].split(b",")[0].strip()):
-                return True
-        return False
-
     # -- requests ------------------------------------------------------------------------
 
     def _on_request(self, message: SipMessage, source: Address) -> None:
@@ -309,7 +280,7 @@ class Proxy:
         if message.max_forwards == 0:
             self._reply_stateless(message, source, 483)
             return
-        if self._is_loop(message):
+        if self.branches.came_back(message):  # a Via of ours: a loop (§16.3 step 4; spirals refused too)
             self._reply_stateless(message, source, 482)
             return
         proxy_require = message.header_values("Proxy-Require")
@@ -317,7 +288,7 @@ class Proxy:
             self._reply_stateless(message, source, 420,
                                   extra_headers=b"Unsupported: %s\r\n" % b", ".join(proxy_require))
             return
-        our_routes = self._our_routes(message)
+        our_routes = self.record_route.ours(message)
         if in_dialog:
             self._on_in_dialog(message, source, key, our_routes)
             return
@@ -383,7 +354,7 @@ class Proxy:
             self._send(server.last_response, source, True)
         return server
 
-    def _on_in_dialog(self, message: SipMessage, source: Address, key: tuple, our_routes: int) -> None:
+    def _on_in_dialog(self, message: SipMessage, source: Address, key: bytes, our_routes: int) -> None:
         """Loose routing (§16.4, §16.12) through our own Record-Route only."""
         if not our_routes:
             self.counters.add(IN_DIALOG_REFUSED)
@@ -399,16 +370,17 @@ class Proxy:
         self._forward(server, hop, None)
 
     def _in_dialog_hop(self, message: SipMessage, our_routes: int) -> Address | None:
-        """After popping our Routes (_our_routes() just ran): where the next Route's URI, else
-        the Request-URI, sends the request -- on the connection the last of our Routes names,
+        """After popping our `our_routes` Routes: where the next Route's URI, else the
+        Request-URI, sends the request -- on the connection the last of our Routes names,
         when it names one (the hop's address stays, to reconnect to if that connection is gone)."""
         routes = message.entry_spans("route")
         if len(routes) > our_routes:
             hop = next_hop_of(message.data[routes[our_routes][2]:routes[our_routes][3]])
         else:
             hop = next_hop_of(message.request_uri)
-        if hop is not None and self._flow:
-            return (hop[0], hop[1], self._flow)
+        flow = self.record_route.connection(message, our_routes)
+        if hop is not None and flow:
+            return (hop[0], hop[1], flow)
         return hop
 
     def _via(self, addr: Address) -> tuple[bytes, bytes]:
@@ -429,7 +401,7 @@ class Proxy:
                     self.timers.start(server, END, TIMER_H_I_J_L, self._now, self.config.t4, CLEANUP_TICK_S)
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
-        our_routes = self._our_routes(message)
+        our_routes = self.record_route.ours(message)
         hop = self._in_dialog_hop(message, our_routes) if our_routes else None
         if hop is None or message.max_forwards == 0:  # no hop: not ours, a name, or another transport
             self.counters.add(ACK_DROPPED)

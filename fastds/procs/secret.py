@@ -1,6 +1,6 @@
 """FASTDS_SECRET: taken from the environment, else generated once and kept on disk.
 
-Owns the key of our branch and Record-Route tags (fastds/sip/branch.py). Generated as
+Owns the key of our branch and Record-Route tags (ext/marks.pyx). Generated as
 32 random bytes in FASTDS_STATE_DIR/secret (mode 0600, created exclusively so processes
 starting together agree). Nodes that share dialogs must share the secret: set it.
 """

@@ -39,8 +39,7 @@ from fastds.procs.reports import FailureReporter
 from fastds.procs.streams import stream_endpoint
 from fastds.shm.layout import ShmView
 from fastds.shm.live import LiveRouter, LiveSelector, LiveTrust
-from fastds.sip import BranchFactory
-from fastds.sip.branch import RecordRoute
+from fastds.sip import BranchFactory, RecordRoute
 
 log = logging.getLogger("fastds.worker")
 COUNTERS_EVERY_S = 1.0

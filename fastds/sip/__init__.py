@@ -1,12 +1,12 @@
 """Sans-IO SIP: the scanned message view, byte-splicing rewrites, locally built
 messages, branch ids (transaction keys are the scanned message's). No sockets, no clock, no environment."""
 
+from fastds._ext.marks import BranchFactory, RecordRoute
 from fastds._ext.sipscan import SipMessage, SipUri, parse_uri, scan
 from fastds._ext.sipwrite import build_response, forward_request, forward_response, splice
-from fastds.sip.branch import MAGIC_COOKIE, BranchFactory
 from fastds.sip.build import build_ack, build_cancel
 
 __all__ = [
-    "MAGIC_COOKIE", "BranchFactory", "SipMessage", "SipUri", "build_ack", "build_cancel",
+    "BranchFactory", "RecordRoute", "SipMessage", "SipUri", "build_ack", "build_cancel",
     "build_response", "forward_request", "forward_response", "parse_uri", "scan", "splice",
 ]

@@ -16,8 +16,7 @@ from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
 from fastds.dispatch.txn import ReportFailure, Send, ServerState
-from fastds.sip import BranchFactory, build_response, scan
-from fastds.sip.branch import RecordRoute
+from fastds.sip import BranchFactory, RecordRoute, build_response, scan
 
 SECRET = b"unit-test-secret"
 CALLER = ("127.0.0.1", 5080)

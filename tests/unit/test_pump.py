@@ -15,8 +15,7 @@ from fastds.dispatch.sets import build_sets
 from fastds.net.bind import bind_udp
 from fastds.net.egress import EgressPolicy
 from fastds.net.pump import MessagePump, sent_by
-from fastds.sip import BranchFactory, scan
-from fastds.sip.branch import RecordRoute
+from fastds.sip import BranchFactory, RecordRoute, scan
 
 SECRET = b"unit-test-secret"
 LOOPBACK = EgressPolicy([ipaddress.ip_network("127.0.0.0/8")])
