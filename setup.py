@@ -1,12 +1,13 @@
 """The compiled parts: every ext/<name>.pyx builds to fastds._ext.<name>, and the hot-path
 modules in COMPILED_SOURCES are compiled by Cython as they are.
 
-A compiled module's .py stays its one source (read, tested and run as Python when it is not
-compiled); a .pxd beside it, where there is one, declares its classes as extension types with
-typed fields and its hot methods as C functions. The built copy takes precedence on import.
-fastds/_ext/compiled.json records the digest of each source (.py and .pxd) as built, so
-fastds refuses to start (and the test suite to run) on a binary older than its source
-(fastds/compiled.py). FASTDS_DEBUG=1 builds with annotate
+A compiled module's .py stays its one source; a .pxd beside it, where there is one, declares
+its classes as extension types with typed fields and its hot methods as C functions. The
+built copy takes precedence on import. An ext/ module's declarations, for the modules that
+cimport it, are fastds/_ext/<name>.pxd. fastds/_ext/compiled.json records the digest of
+each source (.py or .pyx, and its .pxd) as built, so fastds refuses to start (and the test
+suite to run) on a binary older than its source (fastds/compiled.py), and an ext/ module
+whose .pxd alone changed is rebuilt. FASTDS_DEBUG=1 builds with annotate
 (ext/<name>.html) and line tracing for coverage.
 """
 
@@ -48,9 +49,25 @@ def module_name(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-def write_manifest() -> None:
-    manifest = {module_name(path): source_digest(Path(path)) for path in COMPILED_SOURCES}
-    Path("fastds/_ext/compiled.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+MANIFEST = Path("fastds/_ext/compiled.json")
+EXT_SOURCES = sorted(str(pyx) for pyx in Path("ext").glob("*.pyx"))
+
+
+def ext_module_name(pyx: str) -> str:
+    return f"fastds._ext.{Path(pyx).stem}"
+
+
+def digests() -> dict[str, str]:
+    manifest = {module_name(path): source_digest(Path(path), Path("fastds")) for path in COMPILED_SOURCES}
+    manifest.update((ext_module_name(pyx), source_digest(Path(pyx), Path("fastds"))) for pyx in EXT_SOURCES)
+    return manifest
+
+
+def changed_ext(manifest: dict[str, str]) -> list[str]:
+    """The ext/ modules whose digest changed since the last build: Cython rebuilds a .pyx when
+    it changes, not when only its .pxd in fastds/_ext/ does."""
+    before = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    return [pyx for pyx in EXT_SOURCES if before.get(ext_module_name(pyx)) != manifest[ext_module_name(pyx)]]
 
 
 def extension(name: str, source: str) -> Extension:
@@ -58,17 +75,29 @@ def extension(name: str, source: str) -> Extension:
                      extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"])
 
 
-write_manifest()
-setup(
-    ext_modules=cythonize(
-        [extension(f"fastds._ext.{pyx.stem}", str(pyx)) for pyx in sorted(Path("ext").glob("*.pyx"))]
-        + [extension(module_name(path), path) for path in COMPILED_SOURCES],
-        include_path=["."],
-        build_dir="build/cython",  # the generated C stays out of the source tree
-        nthreads=os.cpu_count() or 1,
-        annotate=DEBUG,
-        force=DEBUG,  # regenerate so the annotation and tracing always match the build
-        compiler_directives={"language_level": 3, "linetrace": DEBUG, "embedsignature": True,
-                             "annotation_typing": False},  # the .pxd beside a .py types it, not its hints
-    ),
-)
+def compile_all(changed: list[str]) -> list[Extension]:
+    """Cython runs over every source; the ext/ modules in `changed` are regenerated whatever
+    their timestamps say."""
+    def cython(sources: list[str], name_of, force: bool) -> list[Extension]:
+        if not sources:
+            return []
+        return cythonize(
+            [extension(name_of(source), source) for source in sources],
+            include_path=["."],
+            build_dir="build/cython",  # the generated C stays out of the source tree
+            nthreads=os.cpu_count() or 1,
+            annotate=DEBUG,
+            force=force or DEBUG,  # DEBUG: regenerate so the annotation and tracing always match the build
+            compiler_directives={"language_level": 3, "linetrace": DEBUG, "embedsignature": True,
+                                 "annotation_typing": False},  # the .pxd beside a .py types it, not its hints
+        )
+
+    unchanged = [pyx for pyx in EXT_SOURCES if pyx not in changed]
+    return (cython(changed, ext_module_name, True) + cython(unchanged, ext_module_name, False)
+            + cython(COMPILED_SOURCES, module_name, False))
+
+
+current = digests()
+extensions = compile_all(changed_ext(current))
+MANIFEST.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")  # once Cython has run
+setup(ext_modules=extensions)

@@ -22,6 +22,7 @@ def compiled_sources() -> list[str]:
 
 def test_every_hot_path_module_imports_compiled_from_the_build_of_its_source():
     modules = [path.removesuffix(".py").replace("/", ".") for path in compiled_sources()]
+    modules += [f"fastds._ext.{pyx.stem}" for pyx in (ROOT / "ext").glob("*.pyx")]
     assert sorted(json.loads((PACKAGE / "_ext" / "compiled.json").read_text())) == sorted(modules)
     for module in modules:
         loaded = importlib.import_module(module)
@@ -47,6 +48,22 @@ def test_a_declaration_file_edited_after_the_build_is_named(tmp_path):
     built = source_digest(package / "dispatch" / "proxy.py")
     (package / "_ext" / "compiled.json").write_text(json.dumps({"fastds.dispatch.proxy": built}))
     assert stale_modules(package) == []
+
+
+def test_an_ext_module_whose_declarations_changed_is_named(tmp_path):
+    """ext/<name>.pyx is declared for the modules that cimport it in fastds/_ext/<name>.pxd: a
+    binary built before that file changed would disagree with them on its C layout."""
+    package = tmp_path / "fastds"
+    (package / "_ext").mkdir(parents=True)
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "timers.pyx").write_bytes(b"# the source\n")
+    (package / "_ext" / "timers.pxd").write_bytes(b"cdef int slots\n")
+    (package / "_ext" / ("timers" + importlib.machinery.EXTENSION_SUFFIXES[0])).write_bytes(b"\x7fELF")
+    built = source_digest(tmp_path / "ext" / "timers.pyx", package)
+    (package / "_ext" / "compiled.json").write_text(json.dumps({"fastds._ext.timers": built}))
+    assert stale_modules(package) == []
+    (package / "_ext" / "timers.pxd").write_bytes(b"cdef int slots, lanes\n")
+    assert stale_modules(package) == ["fastds._ext.timers"]
 
 
 def test_a_binary_built_from_this_source_is_not_stale(tmp_path):
