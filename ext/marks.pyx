@@ -232,20 +232,25 @@ cdef class KeyedTag:
         connection it names (flow, hex), if any."""
         cdef Blake2b state
         cdef uint8_t out[HEX]
+        cdef const uint8_t *flow_p = NULL
+        cdef Py_ssize_t flow_n = -1
+        if flow is not None:
+            flow_p, flow_n = <const uint8_t *><const char *>flow, len(flow)
         self._dialog(&state, <const uint8_t *><const char *>call_id, len(call_id),
-                     <const uint8_t *><const char *>dialog_tag, len(dialog_tag),
-                     NULL if flow is None else <const uint8_t *><const char *>flow, -1 if flow is None else len(flow))
+                     <const uint8_t *><const char *>dialog_tag, len(dialog_tag), flow_p, flow_n)
         finish_hex(&state, out)
         return (<char *>out)[:HEX]
 
     def signs_dialog(self, bytes tag not None, bytes call_id not None, bytes dialog_tag not None,
                      bytes flow=None) -> bool:
         """tag is dialog(call_id, dialog_tag, flow), compared in constant time."""
+        cdef const uint8_t *flow_p = NULL
+        cdef Py_ssize_t flow_n = -1
+        if flow is not None:
+            flow_p, flow_n = <const uint8_t *><const char *>flow, len(flow)
         return self._signs_dialog(<const uint8_t *><const char *>tag, len(tag),
                                   <const uint8_t *><const char *>call_id, len(call_id),
-                                  <const uint8_t *><const char *>dialog_tag, len(dialog_tag),
-                                  NULL if flow is None else <const uint8_t *><const char *>flow,
-                                  -1 if flow is None else len(flow))
+                                  <const uint8_t *><const char *>dialog_tag, len(dialog_tag), flow_p, flow_n)
 
 
 cdef inline bint escaped_equals(const uint8_t *p, Py_ssize_t n, const uint8_t *raw, Py_ssize_t m) noexcept:
