@@ -367,6 +367,18 @@ cdef bint valid_ipv6(cuchar *p, int s, int e) noexcept:
     return groups < 8 if compressed else groups == 8
 
 
+cdef bint ip_literal_span(cuchar *p, int s, int e) noexcept:
+    """p[s:e] is an IPv4 or IPv6 address, the IPv6 one with or without brackets."""
+    if e - s >= 2 and p[s] == 91 and p[e - 1] == 93:
+        return valid_ipv6(p, s + 1, e - 1)
+    return valid_ipv4(p, s, e) or valid_ipv6(p, s, e)
+
+
+def ip_literal(bytes host not None) -> bool:
+    """host is an IPv4 or IPv6 address (IPv6 with or without brackets), not a name."""
+    return ip_literal_span(<cuchar *>host, 0, len(host))
+
+
 cdef int parse_host(cuchar *p, int s, int e) noexcept:
     """host = hostname / IPv4address / IPv6reference; returns the end of the host or -1."""
     cdef int i
@@ -1232,6 +1244,40 @@ cdef class SipMessage:
             h = &self.hdrs[i]
             result.append((self.data[h.line_start:h.name_end], _unfold(self.data[h.value_start:h.value_end])))
         return result
+
+    cpdef object next_hop(self, int skip_routes):
+        """Where a loose-routed request goes once its top `skip_routes` Routes are popped: the
+        next Route's URI, else the Request-URI, as (IP, port, transport): transport 'udp',
+        'tcp' or 'tls' (sips: is TLS, never anything else), the port its default when absent.
+        None when that URI does not parse, asks for another transport, or its host is a name
+        (workers do no DNS). maddr is never followed."""
+        cdef int i, seen = 0, s = self.ruri_start, e = self.ruri_end, vs, ve
+        cdef UriSpans u
+        cdef cuchar *p = <cuchar *>self.data
+        for i in range(self.n_entries):
+            if self.ents[i].hid == H_ROUTE:
+                if seen == skip_routes:
+                    s, e = self.ents[i].uri_start, self.ents[i].uri_end
+                    break
+                seen += 1
+        if s < 0 or parse_uri_spans(p, s, e, &u) < 0 or u.host_start < 0 or not ip_literal_span(p, u.host_start, u.host_end):
+            return None
+        if u.kind == URI_SIPS:
+            transport = "tls"
+        elif not uri_param_span(p, u.params_start, u.params_end, <cuchar *>b"transport", 9, &vs, &ve) or vs == ve \
+                or ieq(p, vs, ve, b"udp"):
+            transport = "udp"
+        elif ieq(p, vs, ve, b"tcp"):
+            transport = "tcp"
+        elif ieq(p, vs, ve, b"tls"):
+            transport = "tls"
+        else:
+            return None
+        if p[u.host_start] == 91:  # [IPv6]
+            host = self.data[u.host_start + 1:u.host_end - 1].decode("ascii")
+        else:
+            host = self.data[u.host_start:u.host_end].decode("ascii")
+        return (host, u.port or (5061 if transport == "tls" else 5060), transport)
 
     cpdef bytes server_key(self, bytes method=None):
         """The key of the server transaction a request belongs to (§17.2.3), one bytes object:

@@ -56,7 +56,7 @@ cdef class Proxy:
     cdef ServerTransaction _new_server(self, bytes key, SipMessage message, tuple source)
     @cython.locals(server=ServerTransaction)
     cdef _on_in_dialog(self, SipMessage message, tuple source, bytes key, int our_routes)
-    @cython.locals(flow="long long")
+    @cython.locals(flow="long long", port=int)
     cdef object _in_dialog_hop(self, SipMessage message, int our_routes)
     cdef tuple _via(self, tuple addr)
     @cython.locals(server=ServerTransaction, our_routes=int)

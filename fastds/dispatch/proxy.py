@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import ipaddress
 import itertools
 import os
 import re
 
 from fastds._ext.counters import Counters
 from fastds._ext.marks import BranchFactory, RecordRoute
-from fastds._ext.sipscan import SipMessage
+from fastds._ext.sipscan import SipMessage, ip_literal
 from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
 from fastds.dispatch.peers import Address, dial, on_stream, transport_of
@@ -47,7 +46,6 @@ from fastds.sip import (
     build_response,
     forward_request,
     forward_response,
-    parse_uri,
     scan,
 )
 
@@ -102,37 +100,6 @@ class ProxyConfig:
         if not self.block_user_agents:
             return None
         return re.compile(b"|".join(re.escape(name.lower().encode()) for name in self.block_user_agents))
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def next_hop_of(uri_bytes: bytes) -> Address | None:
-    """Where a Route or Request-URI sends a request: (IP, port) over UDP, or a dial address
-    (fastds/dispatch/txn.py) when it asks for TCP or TLS (sips: is TLS, never anything else);
-    None when it does not parse, asks for another transport, or its host is a name (workers do
-    no DNS; docs/architecture.md §1). maddr is never followed."""
-    try:
-        uri = parse_uri(uri_bytes)
-    except SipParseError:
-        return None
-    if uri.host is None:
-        return None
-    host = uri.host.strip(b"[]").decode("ascii", "replace")
-    if not _is_ip_literal(host):
-        return None
-    transport = b"tls" if uri.kind == "sips" else (uri.param("transport") or b"udp").lower()
-    if transport == b"udp":
-        return (host, uri.port or 5060)
-    if transport == b"tcp" or transport == b"tls":
-        return dial(host, uri.port or (5061 if transport == b"tls" else 5060), transport.decode())
-    return None
 
 
 class Proxy:
@@ -345,7 +312,7 @@ class Proxy:
             self._reply_stateless(message, source, 403, b"Forbidden (untrusted source)")
         return False
 
-    def _new_server(self, key: tuple, message: SipMessage, source: Address) -> ServerTransaction:
+    def _new_server(self, key: bytes, message: SipMessage, source: Address) -> ServerTransaction:
         server = ServerTransaction(key, message, source)
         server.to_tag = self._new_tag()
         self.servers[key] = server
@@ -373,15 +340,14 @@ class Proxy:
         """After popping our `our_routes` Routes: where the next Route's URI, else the
         Request-URI, sends the request -- on the connection the last of our Routes names,
         when it names one (the hop's address stays, to reconnect to if that connection is gone)."""
-        routes = message.entry_spans("route")
-        if len(routes) > our_routes:
-            hop = next_hop_of(message.data[routes[our_routes][2]:routes[our_routes][3]])
-        else:
-            hop = next_hop_of(message.request_uri)
+        target = message.next_hop(our_routes)
+        if target is None:
+            return None
+        host, port, transport = target
         flow = self.record_route.connection(message, our_routes)
-        if hop is not None and flow:
-            return (hop[0], hop[1], flow)
-        return hop
+        if flow:
+            return (host, port, flow)
+        return (host, port) if transport == "udp" else dial(host, port, transport)
 
     def _via(self, addr: Address) -> tuple[bytes, bytes]:
         """Our Via's transport and sent-by for a request to `addr`."""
@@ -666,12 +632,12 @@ class Proxy:
             # first 2xx went on it); never sent over UDP instead
             self.counters.add(STRAY_STREAM_DROPPED)
             return
-        host = (upstream.received or upstream.via_host).strip(b"[]").decode("ascii", "replace")
-        port = upstream.rport if upstream.rport > 0 else (upstream.via_port or 5060)
-        if not _is_ip_literal(host):
+        host = upstream.received or upstream.via_host
+        if not ip_literal(host):
             self.counters.add(STRAY_RESPONSES_DROPPED)
             return
-        self._send(data, (host, port), True)
+        port = upstream.rport if upstream.rport > 0 else (upstream.via_port or 5060)
+        self._send(data, (host.strip(b"[]").decode("ascii"), port), True)
 
     # -- ends ------------------------------------------------------------------------------
 

@@ -175,3 +175,29 @@ def test_first_value_cut():
     start, stop = many.first_value_cut("via")
     assert many.data[start:stop] == b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-c-1;rport\r\n"
     assert many.first_value_cut("route") is None
+
+
+def routed(ruri: bytes, *routes: bytes):
+    data = INVITE.replace(b"INVITE sip:+14155550123@127.0.0.1:5060 ", b"INVITE " + ruri + b" ")
+    return scan(data.replace(b"Max-Forwards:", b"".join(b"Route: <%s>\r\n" % r for r in routes) + b"Max-Forwards:"))
+
+
+def test_next_hop_is_the_next_route_else_the_request_uri_with_its_transport():
+    message = routed(b"sip:bob@10.0.0.9", b"sip:127.0.0.1;lr", b"sip:[::1]:5070;lr;transport=TCP")
+    assert message.next_hop(0) == ("127.0.0.1", 5060, "udp")
+    assert message.next_hop(1) == ("::1", 5070, "tcp")
+    assert message.next_hop(2) == ("10.0.0.9", 5060, "udp")
+    assert routed(b"sips:bob@10.0.0.9").next_hop(0) == ("10.0.0.9", 5061, "tls")  # never anything but TLS
+    assert routed(b"sip:bob@10.0.0.9;transport=tls").next_hop(0) == ("10.0.0.9", 5061, "tls")
+    assert routed(b"sip:bob@10.0.0.9:5999;transport=").next_hop(0) == ("10.0.0.9", 5999, "udp")
+    assert routed(b"sip:bob@10.0.0.9;transport=sctp").next_hop(0) is None  # a transport fastds has not
+    assert routed(b"sip:bob@example.com").next_hop(0) is None  # a name: workers do no DNS
+    assert routed(b"tel:+14155550123").next_hop(0) is None
+    assert routed(b"sip:bob@10.0.0.9;maddr=10.0.0.1").next_hop(0) == ("10.0.0.9", 5060, "udp")  # maddr not followed
+
+
+def test_ip_literal():
+    for host in (b"127.0.0.1", b"::1", b"[::1]", b"2001:db8::10", b"::ffff:192.0.2.1"):
+        assert sipscan_module.ip_literal(host), host
+    for host in (b"example.com", b"1.2.3", b"256.0.0.1", b"[::1", b"", b"::1::2"):
+        assert not sipscan_module.ip_literal(host), host
