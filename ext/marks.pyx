@@ -45,6 +45,7 @@ cdef uint8_t[10][16] SIGMA = [
     [10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0]]
 
 cdef const char *HEX_DIGITS = b"0123456789abcdef"
+cdef const char *HEX_UPPER = b"0123456789ABCDEF"  # in %-escapes
 cdef const char *MAGIC_COOKIE = b"z9hG4bK"  # RFC 3261 §8.1.1.7
 cdef bint PARAMCHAR[256]  # RFC 3261 §25.1 paramchar, unescaped: param-unreserved / unreserved
 
@@ -262,8 +263,7 @@ cdef inline bint escaped_equals(const uint8_t *p, Py_ssize_t n, const uint8_t *r
                 return False
             i += 1
         else:
-            if i + 3 > n or p[i] != 37 or p[i + 1] != b"0123456789ABCDEF"[raw[k] >> 4] \
-                    or p[i + 2] != b"0123456789ABCDEF"[raw[k] & 15]:
+            if i + 3 > n or p[i] != 37 or p[i + 1] != HEX_UPPER[raw[k] >> 4] or p[i + 2] != HEX_UPPER[raw[k] & 15]:
                 return False
             i += 3
     return i == n

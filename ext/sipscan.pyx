@@ -752,7 +752,7 @@ cdef class SipMessage:
 
     cdef int _via_list(self, cuchar *p, int index, int s, int e) noexcept:
         """via-parm *(COMMA via-parm) (§20.42); records every value, details of the first."""
-        cdef int i = s, start, j, ns, ne, vs, ve, hs, he, ts, te, port
+        cdef int i = s, start, end, j, ns, ne, vs, ve, hs, he, ts, te, port
         cdef int span[5]
         cdef long long v
         cdef bint top
@@ -933,7 +933,7 @@ cdef class SipMessage:
         cdef long long v
         while i < e and is_digit(p[i]):
             i += 1
-        if parse_digits(p, s, i, 10, &v) < 0 or v >= 2147483648:
+        if parse_digits(p, s, i, 10, &v) < 0 or v > 2147483647:
             return self._error("malformed CSeq number", s, 400)
         j = skip_lws(p, i, e)
         if j == i:
@@ -1014,7 +1014,7 @@ cdef class SipMessage:
             if self.idx_content_length >= 0:
                 return self._error("more than one Content-Length header", h.line_start, 400)
             self.idx_content_length = index
-            if parse_digits(p, s, e, 10, &v) < 0 or v >= 2147483648:
+            if parse_digits(p, s, e, 10, &v) < 0 or v > 2147483647:
                 return self._error("Content-Length is not a non-negative number", s, 400)
             self.content_length = <int>v
             return 0
