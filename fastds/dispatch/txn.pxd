@@ -10,6 +10,12 @@ from fastds._ext.timers cimport Timed
 cdef class ClientTransaction
 
 
+cdef class Send:
+    cdef public bytes data
+    cdef public tuple addr
+    cdef public bint upstream
+
+
 cdef class ServerTransaction(Timed):
     cdef public bytes key
     cdef public SipMessage request

@@ -46,13 +46,20 @@ class ClientState(enum.Enum):
     TERMINATED = "terminated"
 
 
-@dataclasses.dataclass(slots=True)
 class Send:
     """Send `data` to `addr`; upstream: from the public socket (towards a request's
-    sender), else from the private socket (so responses come back to this worker)."""
-    data: bytes
-    addr: Address
-    upstream: bool
+    sender), else from the private socket (so responses come back to this worker). A plain
+    class, an extension type once compiled: a dataclass's generated __init__ would run as
+    Python bytecode for every message sent."""
+    __slots__ = ("data", "addr", "upstream")
+
+    def __init__(self, data: bytes, addr: Address, upstream: bool):
+        self.data = data
+        self.addr = addr
+        self.upstream = upstream
+
+    def __repr__(self) -> str:
+        return f"Send({self.data[:40]!r}..., {self.addr!r}, upstream={self.upstream})"
 
 
 @dataclasses.dataclass(slots=True)
