@@ -570,7 +570,10 @@ class Proxy:
     def _on_provisional(self, client: ClientTransaction, message: SipMessage) -> None:
         if not client.provisional_received():
             return
-        if client.is_invite:  # FR-INV, restarted on every provisional (tm restart_fr_on_each_reply)
+        if client.is_invite:
+            # Proceeding: Timer A stops (§17.1.1.2; left running it woke the loop once a call
+            # for nothing), FR-INV restarts on every provisional (tm restart_fr_on_each_reply)
+            self.timers.stop(client, RETRANSMIT)
             self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self.config.fr_inv_timeout)
         if client.cancel_pending:
             client.cancel_pending = False
@@ -617,9 +620,11 @@ class Proxy:
         self.timers.start(server, RETRANSMIT, TIMER_G, self._now, server.retransmit_interval)
 
     def _on_stray_response(self, message: SipMessage) -> None:
-        """No transaction (2xx retransmissions after ours ended, §16.7): relay by Via,
-        only when the top Via is ours."""
-        if not self.branches.is_ours(message.branch) or len(message.vias) < 2:
+        """No transaction: a 2xx (retransmitted end to end by the UAS after ours ended,
+        §13.3.1.4, §16.7) is relayed by Via when the top Via is ours. Anything else is dropped:
+        a late provisional or non-2xx final belongs to a client transaction that ended, and
+        relaying it would give the caller a second final after the one its transaction sent."""
+        if not 200 <= message.status_code < 300 or not self.branches.is_ours(message.branch) or len(message.vias) < 2:
             self.counters.add(STRAY_RESPONSES_DROPPED)
             return
         self._relay_stateless(message)

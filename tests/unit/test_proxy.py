@@ -370,6 +370,8 @@ def test_stray_2xx_with_our_via_is_relayed_by_the_next_via_others_dropped():
     assert scan(retransmitted).status_code == 200
     foreign = answer(request(), 200)
     assert proxy.receive(foreign, D1, 101.0) == [] and proxy.counters["stray_responses_dropped"] == 1
+    late_final = answer(forwarded, 486)  # ours, but not a 2xx: its transaction ended, the caller had its final
+    assert proxy.receive(late_final, D1, 101.0) == [] and proxy.counters["stray_responses_dropped"] == 2
 
 
 def test_non_invite_retransmits_with_timer_e_capped_at_t2_and_fails_over_on_fr():
