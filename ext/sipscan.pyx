@@ -1226,6 +1226,18 @@ cdef class SipMessage:
             result.append((h.line_start, h.name_end, h.value_start, h.value_end, h.line_end))
         return result
 
+    cpdef bint has_header(self, bytes name):
+        """A header line called `name` is there (compact forms match long ones); no list made."""
+        cdef int hid = header_id(<cuchar *>name, 0, len(name)), i
+        cdef HeaderEntry *h
+        for i in range(self.n_headers):
+            h = &self.hdrs[i]
+            if (h.hid == hid) if hid != H_OTHER else (
+                    h.hid == H_OTHER and h.name_end - h.line_start == len(name)
+                    and _ieq_bytes(<cuchar *>self.data, h.line_start, name)):
+                return True
+        return False
+
     def header_values(self, name):
         """Values of every header line called `name`, in order, folding undone (§7.3.1)."""
         return [_unfold(self.data[s[2]:s[3]]) for s in self.header_spans(name)]

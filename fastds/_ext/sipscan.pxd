@@ -156,6 +156,7 @@ cdef class SipMessage:
     cdef int _finish(self, const unsigned char *p, int n) noexcept
     cdef _slice(self, int s, int e)
     cdef bint value_cut(self, int hid, int *start, int *end) noexcept
+    cpdef bint has_header(self, bytes name)
     cpdef object next_hop(self, int skip_routes)
     cpdef bytes server_key(self, bytes method=*)
     cpdef bytes client_key(self)

@@ -37,6 +37,7 @@ cdef class Proxy:
     cdef public object setup_times
     cdef list _out
     cdef double _now
+    cdef int _max_message_bytes, _max_headers
     cdef bytes _tag_prefix
     cdef object _tags
     cdef public bint draining

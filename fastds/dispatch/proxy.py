@@ -110,6 +110,7 @@ class Proxy:
         # accepts() (None: every source). A Selector, Router and TrustedSources here and in tests,
         # their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
+        self._max_message_bytes, self._max_headers = config.max_message_bytes, config.max_headers  # read per message
         self.trust = trust
         self.last_answer: dict[int, float] = {}  # destination id -> when it last answered anything
         self.selector = selector
@@ -137,12 +138,12 @@ class Proxy:
         self._now = now
         self.counters.add(PACKETS_IN)
         try:
-            message = scan(data, self.config.max_message_bytes, self.config.max_headers)
+            message = scan(data, self._max_message_bytes, self._max_headers)
         except SipParseError as exc:
             if not data.strip(KEEPALIVE_BYTES):
                 self.counters.add(KEEPALIVES)  # a NAT keep-alive (CRLFs): not an error, nothing to answer
                 return self._out
-            if len(data) > self.config.max_message_bytes:
+            if len(data) > self._max_message_bytes:
                 self.counters.add(TOO_LARGE)  # a request whose head was read is answered 513
             else:
                 self.counters.add(PARSE_ERRORS)
@@ -234,7 +235,7 @@ class Proxy:
             if response is not None:
                 self._send(response, server.source, True)
             return
-        in_dialog = message.to_tag is not None
+        in_dialog = message.to_tag_start >= 0
         if not in_dialog and not self._admitted(message, source):
             return
         ruri = message.ruri
@@ -250,8 +251,8 @@ class Proxy:
         if self.branches.came_back(message):  # a Via of ours: a loop (§16.3 step 4; spirals refused too)
             self._reply_stateless(message, source, 482)
             return
-        proxy_require = message.header_values("Proxy-Require")
-        if proxy_require:
+        if message.has_header(b"Proxy-Require"):
+            proxy_require = message.header_values("Proxy-Require")
             self._reply_stateless(message, source, 420,
                                   extra_headers=b"Unsupported: %s\r\n" % b", ".join(proxy_require))
             return

@@ -201,3 +201,9 @@ def test_ip_literal():
         assert sipscan_module.ip_literal(host), host
     for host in (b"example.com", b"1.2.3", b"256.0.0.1", b"[::1", b"", b"::1::2"):
         assert not sipscan_module.ip_literal(host), host
+
+
+def test_has_header_matches_names_and_compact_forms_case_insensitively():
+    message = scan(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nproxy-REQUIRE: foo\r\nX-Odd: 1\r\n"))
+    assert message.has_header(b"Proxy-Require") and message.has_header(b"x-odd") and message.has_header(b"v")
+    assert not message.has_header(b"Require") and not message.has_header(b"X-Od") and not scan(INVITE).has_header(b"X-Odd")
