@@ -547,19 +547,21 @@ class Proxy:
         if client.destination is not None:
             self.selector.count_reply(client.destination, code)
         server, client.server = client.server, None
-        if code < 300:
-            self._timer_d_k(client)  # a 2xx ends the client transaction at once (§17.1.1.2)
+        if code < 300 and client.is_invite:
+            self._timer_d_k(client)  # a 2xx ends an INVITE client transaction at once (§17.1.1.2)
             if server is not None:
                 server.client = None
                 self._relay_final(server, message)
-            elif client.is_invite:
+            else:
                 self._relay_stateless(message)  # a 2xx to a cancelled branch still reaches the caller
             return
+        # a non-2xx final, or any final of a non-INVITE (figure 6): Completed, absorbing
+        # retransmissions of it until Timer D / K
         client.final_received()
         self.timers.stop_all(client)
         if client.is_invite:
             self._ack(client, message)
-            client.compact()
+        client.compact()
         if on_stream(client.addr):  # timers D and K are zero on a reliable transport (§17.1.1.2, §17.1.2.2)
             self._timer_d_k(client)
         else:

@@ -195,7 +195,8 @@ class ClientTransaction(Timed):
         return True
 
     def final_received(self) -> None:
-        """A final >= 300 (a 2xx ends the transaction at once: terminate())."""
+        """A final: >= 300 for an INVITE (its 2xx ends it at once: terminate()), any for a
+        non-INVITE (figure 6)."""
         self.state = ClientState.COMPLETED
 
     def timed_out(self) -> bool:
@@ -207,8 +208,9 @@ class ClientTransaction(Timed):
         return False
 
     def compact(self) -> None:
-        """An INVITE branch ACKed its non-2xx final: for Timer D it keeps only that ACK, to
-        resend on a retransmitted final (§17.1.1.2), not the request it sent."""
+        """A final came: for Timer D / K the branch keeps only what absorbs its
+        retransmissions -- an INVITE's ACK for a non-2xx, resent each time (§17.1.1.2) --
+        not the request it sent."""
         self.data = b""
         self._sent = None
 
