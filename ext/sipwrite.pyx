@@ -151,23 +151,6 @@ cdef inline void add_bytes(Edit *e, bytes value) noexcept:
     add(e, PyBytes_AS_STRING(value), len(value))
 
 
-def splice(bytes data not None, edits, int end, int begin=0) -> bytes:
-    """data[begin:end] with each (start, stop, replacement) of edits applied; edits at one
-    position keep their list order; edits must not overlap."""
-    cdef Splice cuts
-    cdef Edit *e
-    cuts.n = cuts.n_numbers = 0
-    kept = []  # the replacements stay referenced while their bytes are read
-    for start, stop, replacement in edits:
-        replacement = bytes(replacement)
-        kept.append(replacement)
-        e = edit(&cuts, start, stop)
-        add_bytes(e, replacement)
-    if not 0 <= begin <= end <= len(data):
-        raise ValueError(f"span [{begin}, {end}) outside the {len(data)} bytes")
-    return apply(&cuts, PyBytes_AS_STRING(data), begin, end)
-
-
 cdef int record_received(Splice *cuts, SipMessage msg, bytes source_ip, int source_port) except -1:
     """Where msg came from, in its top Via: received=IP and rport=PORT, filled in or replaced,
     whether or not the sender asked for rport (as Kamailio's force_rport): a response relayed

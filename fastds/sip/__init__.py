@@ -3,10 +3,10 @@ messages, branch ids (transaction keys are the scanned message's). No sockets, n
 
 from fastds._ext.marks import BranchFactory, RecordRoute
 from fastds._ext.sipscan import SipMessage, SipUri, parse_uri, scan
-from fastds._ext.sipwrite import build_response, forward_request, forward_response, splice
+from fastds._ext.sipwrite import build_response, forward_request, forward_response
 from fastds.sip.build import build_ack, build_cancel
 
 __all__ = [
     "BranchFactory", "RecordRoute", "SipMessage", "SipUri", "build_ack", "build_cancel",
-    "build_response", "forward_request", "forward_response", "parse_uri", "scan", "splice",
+    "build_response", "forward_request", "forward_response", "parse_uri", "scan",
 ]

@@ -12,7 +12,6 @@ from fastds.sip import (
     forward_request,
     forward_response,
     scan,
-    splice,
 )
 
 OUR_RR = b"sip:127.0.0.1:5060;lr"
@@ -96,10 +95,6 @@ def test_forwarded_response_pops_our_via():
     assert out.vias == scan(RINGING).vias[1:] and out.status_code == 180
     one_line = RINGING.replace(b";rport=5060\r\nVia: ", b";rport=5060, ")
     assert scan(forward_response(scan(one_line))).vias == scan(RINGING).vias[1:]
-
-
-def test_splice_keeps_order_of_inserts_at_one_place():
-    assert splice(b"abcdef", [(2, 2, b"X"), (2, 2, b"Y"), (4, 5, b"")], 6) == b"abXYcdf"
 
 
 def test_local_response_copies_the_transaction_headers():
@@ -194,7 +189,3 @@ def test_a_response_copies_every_via_however_many():
     assert response.vias[0] == request.vias[0].replace(b";rport", b";rport=5999") + b";received=127.0.0.7"
     assert response.vias[1:] == request.vias[1:] and response.to_tag == b"t9"
 
-
-def test_splice_refuses_a_span_outside_the_message():
-    with pytest.raises(ValueError, match="outside the 6 bytes"):
-        splice(b"abcdef", [], 7)
