@@ -117,8 +117,8 @@ class Proxy:
         self.router = router
         self.branches = branches
         self.record_route = record_route
-        self.servers: dict[tuple, ServerTransaction] = {}
-        self.clients: dict[tuple, ClientTransaction] = {}
+        self.servers: dict[bytes, ServerTransaction] = {}
+        self.clients: dict[bytes, ClientTransaction] = {}
         self.stream_clients: dict[Address, dict] = {}  # by the connection address they went to: key -> client
         self.timers = TimerQueue()
         self.counters = Counters(COUNTERS)
