@@ -77,6 +77,7 @@ cdef class TimerQueue:
             deadline = round(ceil(deadline / tick - 1e-9) * tick * 1e9) / 1e9
         self.stop(subject, slot)
         link = &subject.links[slot]
+        link.queue = <void *>self
         link.lane = self._lane(delay, slot)
         link.kind, link.deadline = kind, deadline
         self.order += 1
@@ -114,15 +115,24 @@ cdef class TimerQueue:
         self.live -= 1
         Py_DECREF(<object>subject)  # may be the last reference: nothing touches subject after
 
+    cdef int _mine(self, Timed subject, int slot) except -1:
+        """1 when a timer of this queue runs in `slot`, 0 when none does; another queue's is
+        refused (its lane index means nothing here)."""
+        if subject.links[slot].lane < 0:
+            return 0
+        if subject.links[slot].queue != <void *>self:
+            raise ValueError("this timer runs in another TimerQueue")
+        return 1
+
     cpdef stop(self, Timed subject, int slot):
         """Stop the timer in `slot`, if one runs."""
-        if 0 <= slot < TIMER_SLOTS and subject.links[slot].lane >= 0:
+        if 0 <= slot < TIMER_SLOTS and self._mine(subject, slot):
             self._unlink(<PyObject *>subject, slot)
 
     cpdef stop_all(self, Timed subject):
         cdef int slot
         for slot in range(TIMER_SLOTS):
-            if subject.links[slot].lane >= 0:
+            if self._mine(subject, slot):
                 self._unlink(<PyObject *>subject, slot)
 
     cdef Link *_first(self, double limit, PyObject **subject, int *slot) noexcept:

@@ -12,6 +12,7 @@ cdef struct Link:     # one slot's place in its lane
     double deadline
     long long order   # start order, among equal deadlines
     int lane          # -1: no timer runs in this slot
+    void *queue       # the TimerQueue whose lane it is in (a Timed belongs to one queue at a time)
     int kind          # what it does, the owner's number
 
 cdef struct Lane:     # the subjects linked through one slot with one delay, in deadline order
@@ -31,6 +32,7 @@ cdef class TimerQueue:
     cdef readonly int kind  # of the timer pop() returned last
 
     cdef int _lane(self, double delay, int slot) except -1
+    cdef int _mine(self, Timed subject, int slot) except -1
     cpdef start(self, Timed subject, int slot, int kind, double now, double delay, double tick=*)
     cdef void _unlink(self, PyObject *subject, int slot) noexcept
     cpdef stop(self, Timed subject, int slot)

@@ -112,6 +112,13 @@ def test_timers_started_with_a_tick_expire_together_on_it_and_precise_ones_do_no
     assert fired(queue, 32.2) == ["next tick"]
 
 
-def test_slots_are_checked():
+def test_slots_and_queues_are_checked():
     with pytest.raises(ValueError, match="slot must be 0 to 2, not 3"):
         TimerQueue().start(Timed(), 3, 0, 0.0, 1.0)
+    subject, mine, other = Timed(), TimerQueue(), TimerQueue()
+    mine.start(subject, 1, 0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="another TimerQueue"):
+        other.stop(subject, 1)
+    with pytest.raises(ValueError, match="another TimerQueue"):
+        other.start(subject, 1, 0, 0.0, 2.0)
+    assert len(mine) == 1 and len(other) == 0
