@@ -78,15 +78,21 @@ def test_fig5_calling_1xx_goes_to_proceeding_and_up():
     assert methods(call.answer(180), CALLER) == [180] and client(call.proxy).state is ClientState.PROCEEDING
 
 
-def test_fig5_calling_2xx_terminates_and_goes_up():
+@pytest.mark.parametrize("rang", [False, True], ids=["calling", "proceeding"])
+def test_fig5_2xx_terminates_and_goes_up(rang):
     call = Call()
+    if rang:
+        call.answer(180)
     assert methods(call.answer(200), CALLER) == [200] and client(call.proxy) is None
 
 
-def test_fig5_calling_300_699_completes_with_an_ack_and_goes_up():
+@pytest.mark.parametrize("rang", [False, True], ids=["calling", "proceeding"])
+def test_fig5_300_699_completes_with_an_ack_and_goes_up(rang):
     call = Call()
-    actions = call.answer(486)
-    assert methods(actions, D1) == [b"ACK"] and methods(actions, CALLER) == [486]
+    if rang:
+        call.answer(180)
+    actions = call.answer(603)
+    assert methods(actions, D1) == [b"ACK"] and methods(actions, CALLER) == [603]
     assert client(call.proxy).state is ClientState.COMPLETED
 
 
@@ -100,20 +106,6 @@ def test_fig5_proceeding_1xx_goes_up():
     call = Call()
     call.answer(180)
     assert methods(call.answer(183), CALLER) == [183] and client(call.proxy).state is ClientState.PROCEEDING
-
-
-def test_fig5_proceeding_2xx_terminates_and_goes_up():
-    call = Call()
-    call.answer(180)
-    assert methods(call.answer(200), CALLER) == [200] and client(call.proxy) is None
-
-
-def test_fig5_proceeding_300_699_completes_with_an_ack():
-    call = Call()
-    call.answer(180)
-    actions = call.answer(603)
-    assert methods(actions, D1) == [b"ACK"] and methods(actions, CALLER) == [603]
-    assert client(call.proxy).state is ClientState.COMPLETED
 
 
 def test_fig5_proceeding_timer_b_fr_inv_cancels_the_branch_and_informs_the_tu():
