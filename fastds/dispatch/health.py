@@ -201,19 +201,26 @@ class Health:
         tracked.probe_failure_told = outcome
         return ProbeFailed(tracked.destination, tracked.state, outcome)
 
-    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> StateChange | None:
-        """A worker's report (ds_mark_dst "p"): failover code or local 408 on live traffic;
-        `answering`: the destination answered meanwhile (with `confirm`, probe it first)."""
+    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, count: int = 1, *,
+                        now: float) -> StateChange | None:
+        """A worker's report (ds_mark_dst "p") of `count` failures (a worker coalesces them,
+        fastds/procs/reports.py): failover code or local 408 on live traffic; `answering`: the
+        destination answered meanwhile (with `confirm`, probe it first). No more than the
+        threshold of them count: that many take an active destination to probing."""
         tracked = self.tracked.get(dest_id)
         if tracked is None:
             return None
+        count = min(count, self.threshold)
         if self.confirm and answering and tracked.state == ACTIVE:
-            if len(tracked.unconfirmed) < self.threshold:
-                tracked.unconfirmed.append(reason)
+            room = self.threshold - len(tracked.unconfirmed)
+            tracked.unconfirmed.extend([reason] * min(count, room))
             if not tracked.probing_now:  # due at once, or CONFIRM_GAP_S after the last confirming probe
                 tracked.next_probe = min(tracked.next_probe, max(now, tracked.confirming_since + CONFIRM_GAP_S))
             return None
-        return self._failure(tracked, reason)
+        change = None
+        for _ in range(count):
+            change = self._failure(tracked, reason) or change
+        return change
 
     def set_state(self, dest_id: int, state: int, reason: str) -> StateChange | None:
         """An operator's change (ds_set_state); a new active state clears nothing else."""

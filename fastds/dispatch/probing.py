@@ -149,10 +149,12 @@ class Probing:
                 self._changed(actions, self.health.probe_result(probe.dest_id, None, "connection failed"))
         return actions
 
-    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, *, now: float) -> list:
-        """A worker's report (ds_mark_dst "p"); one to confirm makes the destination due (fastds/dispatch/health.py)."""
+    def traffic_failure(self, dest_id: int, reason: str, answering: bool = False, count: int = 1, *,
+                        now: float) -> list:
+        """A worker's report (ds_mark_dst "p") of `count` failures; one to confirm makes the
+        destination due (fastds/dispatch/health.py)."""
         actions: list = []
-        self._changed(actions, self.health.traffic_failure(dest_id, reason, answering, now=now))
+        self._changed(actions, self.health.traffic_failure(dest_id, reason, answering, count, now=now))
         return actions
 
     @staticmethod

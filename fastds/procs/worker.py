@@ -156,7 +156,7 @@ async def serve(settings: Settings, view: ShmView, index: int, sockets: WorkerSo
                   LiveRouter(view, default), BranchFactory(secret, node_id(settings)),
                   RecordRoute(secret, sent_by(public, advertised), listening), trust)
     egress = EgressPolicy(settings.egress_allow)
-    reporter = FailureReporter(report_address)
+    reporter = FailureReporter(report_address, settings.probing_threshold, loop)
     pike = Pike(settings.pike_reqs, settings.pike_window_ms / 1000, settings.pike_block_s,
                 settings.pike_table_size) if settings.pike_reqs else None
     keeper = PikeKeeper(pike, view, index, loop) if pike is not None else None

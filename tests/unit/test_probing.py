@@ -189,9 +189,28 @@ def test_without_confirmation_or_an_answer_meanwhile_a_failure_counts_at_once():
         assert change.new == DestinationState.PROBING
 
 
-def test_failure_reports_carry_the_answering_flag():
-    from fastds.procs.reports import decode
+def test_failure_reports_carry_the_answering_flag_and_their_count():
+    from fastds.procs.reports import decode, encode
 
-    assert decode(b"7 1 503 from traffic") == (7, "503 from traffic", True)
-    assert decode(b"7 0 timeout (no final reply)") == (7, "timeout (no final reply)", False)
-    assert decode(b"7 x nope") is None and decode(b"seven 1 x") is None
+    assert decode(encode(7, True, 1, "503 from traffic")) == (7, "503 from traffic", True, 1)
+    assert decode(b"7 0 12 timeout (no final reply)") == (7, "timeout (no final reply)", False, 12)
+    for bad in (b"7 x 1 nope", b"seven 1 1 x", b"7 1 0 none", b"7 1 -2 x"):
+        assert decode(bad) is None, bad
+
+
+def test_a_coalesced_report_counts_as_that_many_failures_up_to_the_threshold():
+    probing = confirming(threshold=3, confirm=False)
+    assert probing.traffic_failure(1, "503 from traffic", answering=True, count=2, now=0.0) == []
+    assert probing.health.tracked[1].failures == 2
+    (change,) = of(probing.traffic_failure(1, "503 from traffic", count=40, now=0.0), StateChange)
+    assert change.new == DestinationState.PROBING and probing.health.tracked[1].failures == 3
+
+
+def test_coalesced_failures_to_confirm_fill_the_unconfirmed_list_to_the_threshold():
+    probing = confirming(threshold=3)
+    probing.traffic_failure(1, "503 from traffic", answering=True, count=2, now=0.0)
+    probing.traffic_failure(1, "503 from traffic", answering=True, count=5, now=0.0)
+    assert probing.health.tracked[1].unconfirmed == ["503 from traffic"] * 3
+    (send,) = probing.timer(0.0)
+    (change,) = of(probing.timer(TIMEOUT), StateChange)  # the probe went unanswered: all three count
+    assert change.new == DestinationState.PROBING
