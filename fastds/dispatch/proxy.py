@@ -32,11 +32,9 @@ from fastds.dispatch.txn import (
     END,
     FINAL_WAIT,
     RETRANSMIT,
-    ClientState,
     ClientTransaction,
     ReportFailure,
     Send,
-    ServerState,
     ServerTransaction,
 )
 from fastds.errors import SipParseError
@@ -189,7 +187,7 @@ class Proxy:
         waiting = self.stream_clients.pop(addr, None)
         if waiting:
             for client in list(waiting.values()):
-                if client.done:
+                if client.done():
                     continue
                 self.counters.add(CONNECTION_FAILOVERS)
                 server, client.server = client.server, None
@@ -200,8 +198,8 @@ class Proxy:
 
     def busy(self) -> bool:
         """A transaction still waits for a final response (a graceful stop waits for it)."""
-        return any(server.proceeding for server in self.servers.values()) or any(
-            not client.done for client in self.clients.values())
+        return any(server.proceeding() for server in self.servers.values()) or any(
+            not client.done() for client in self.clients.values())
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -359,7 +357,7 @@ class Proxy:
 
     def _on_ack(self, message: SipMessage, source: Address) -> None:
         server = self.servers.get(message.server_key())
-        if server is not None and server.absorbs_ack:  # the ACK for our non-2xx final (§17.2.1)
+        if server is not None and server.absorbs_ack():  # the ACK for our non-2xx final (§17.2.1)
             if server.ack_received():
                 self.timers.stop(server, RETRANSMIT)
                 if on_stream(server.source):  # Timer I is zero on a reliable transport (§17.2.1)
@@ -393,7 +391,7 @@ class Proxy:
         if not server.cancel_received():
             return
         client = server.client
-        if client is not None and client.rang:
+        if client is not None and client.rang():
             self._send_cancel(client)  # the next hop answers the INVITE 487; relayed
             return
         if client is not None:
@@ -463,20 +461,20 @@ class Proxy:
     def _timer_a_e(self, client: ClientTransaction) -> None:
         """Timer A (INVITE: doubling until a response) / E (non-INVITE: doubling to T2, at
         T2 once a provisional came)."""
-        if not client.retransmits:
+        if not client.retransmits():
             return
         self.counters.add(RETRANSMISSIONS_SENT)
         self._send(client.data, client.addr, False)
         interval = client.retransmit_interval * 2
         if not client.is_invite:
-            interval = self.config.t2 if client.rang else min(interval, self.config.t2)
+            interval = self.config.t2 if client.rang() else min(interval, self.config.t2)
         client.retransmit_interval = interval
         self.timers.start(client, RETRANSMIT, TIMER_A_E, self._now, interval)
 
     def _timer_b_f(self, client: ClientTransaction) -> None:
         """Timer B / F -- FR, or FR-INV once it rang: no final response in time. CANCEL the
         branch if it had a provisional, then act as on a local 408 (tm's faked reply)."""
-        if client.done:
+        if client.done():
             return
         self.counters.add(TIMEOUTS)
         if client.destination is not None:
@@ -497,7 +495,7 @@ class Proxy:
         or local 408 (broken: the connection to it failed, so), 503 when the list is
         exhausted; otherwise relay the final."""
         server.client = None
-        if not server.proceeding:
+        if not server.proceeding():
             return
         if server.cancelled:
             self._relay_final(server, response) if response is not None else self._reply(server, 487)
@@ -514,7 +512,7 @@ class Proxy:
                 # answering: it replied to this request (a failover code, or a provisional before FR-INV
                 # ran out: the branch is then COMPLETED), or to any other during the FR wait
                 since = self.last_answer.get(client.destination.id)
-                answering = (response is not None or client.state is ClientState.COMPLETED
+                answering = (response is not None or client.answered()
                              or (since is not None and since > self._now - self.config.fr_timeout))
             self._out.append(ReportFailure(client.destination, reason, answering))
             if not self._try_next(server):
@@ -538,7 +536,7 @@ class Proxy:
         if code < 200:
             self._on_provisional(client, message)
             return
-        if client.done:  # a retransmitted final
+        if client.done():  # a retransmitted final
             if client.ack is not None:
                 self._send(client.ack, client.addr, False)
             elif client.is_invite and code >= 300:
@@ -582,7 +580,7 @@ class Proxy:
             client.cancel_pending = False
             self._send_cancel(client)
         server = client.server
-        if server is not None and message.status_code > 100 and server.proceeding:
+        if server is not None and message.status_code > 100 and server.proceeding():
             server.last_response = forward_response(message)
             self._send(server.last_response, server.source, True)
 
@@ -616,7 +614,7 @@ class Proxy:
 
     def _timer_g(self, server: ServerTransaction) -> None:
         """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""
-        if server.state is not ServerState.COMPLETED:
+        if not server.resends_final():
             return
         self._send(server.last_response, server.source, True)
         server.retransmit_interval = min(2 * server.retransmit_interval, self.config.t2)

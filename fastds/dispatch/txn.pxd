@@ -7,6 +7,10 @@ from fastds._ext.sipscan cimport SipMessage
 from fastds._ext.timers cimport Timed
 
 
+# the states (State in txn.py), as C ints
+cdef int CALLING, TRYING, PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED
+
+
 cdef class ClientTransaction
 
 
@@ -21,7 +25,7 @@ cdef class ServerTransaction(Timed):
     cdef public SipMessage request
     cdef public tuple source
     cdef public bint is_invite
-    cdef public object state
+    cdef public int state
     cdef public object last_response
     cdef public bytes to_tag
     cdef public list targets
@@ -33,6 +37,9 @@ cdef class ServerTransaction(Timed):
     cdef public double retransmit_interval
     cdef public double started
 
+    cpdef bint proceeding(self)
+    cdef bint resends_final(self)
+    cdef bint absorbs_ack(self)
     cpdef object request_retransmitted(self)
     cpdef bint final_sent(self, bytes data, int code)
     cpdef bint ack_received(self)
@@ -49,13 +56,17 @@ cdef class ClientTransaction(Timed):
     cdef public tuple addr
     cdef public bytes data
     cdef public bint is_invite
-    cdef public object state
+    cdef public int state
     cdef public bint cancel_pending
     cdef public double retransmit_interval
     cdef public object ack
     cdef public object in_flight
     cdef SipMessage _sent
 
+    cdef bint rang(self)
+    cpdef bint done(self)
+    cdef bint retransmits(self)
+    cdef bint answered(self)
     cpdef bint provisional_received(self)
     cpdef final_received(self)
     cpdef bint timed_out(self)

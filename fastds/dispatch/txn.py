@@ -28,22 +28,25 @@ FINAL_WAIT = 1  # Timers B, F: the final response's wait (FR, FR-INV)
 END = 2         # Timers D, K (client) and H, I, J, L (server): the transaction ends
 
 
-class ServerState(enum.Enum):
-    """§17.2.1 (INVITE, figure 7) and §17.2.2 (non-INVITE, figure 8); ACCEPTED is RFC 6026's."""
-    PROCEEDING = "proceeding"  # the request is being worked on; no final sent yet
-    COMPLETED = "completed"    # a final sent (INVITE: non-2xx, resent by Timer G until the ACK)
-    CONFIRMED = "confirmed"    # INVITE: the ACK for our non-2xx came (Timer I)
-    ACCEPTED = "accepted"      # INVITE: a 2xx sent; retransmitted INVITEs are absorbed (Timer L)
-    TERMINATED = "terminated"
+class State(enum.IntEnum):
+    """The states of RFC 3261's transaction machines -- a client's (§17.1.1 INVITE, figure 5;
+    §17.1.2 non-INVITE, figure 6) and a server's (§17.2.1 INVITE, figure 7; §17.2.2
+    non-INVITE, figure 8) -- and RFC 6026's Accepted. Both sides name theirs from this one
+    list, as the RFC does (Proceeding, Completed and Terminated are on both)."""
+    CALLING = 0     # client INVITE sent, nothing heard: Timer A retransmits, Timer B (FR) runs
+    TRYING = 1      # client non-INVITE sent, nothing heard: Timer E retransmits, Timer F (FR) runs
+    PROCEEDING = 2  # client: a provisional heard (INVITE stops retransmitting, FR-INV runs; non-INVITE at T2);
+    #                 server: the request is being worked on, no final sent yet
+    COMPLETED = 3   # client: a final >= 300 (ACKed for INVITE) or FR after a provisional, Timer D / K;
+    #                 server: a final sent (INVITE: non-2xx, resent by Timer G until the ACK)
+    CONFIRMED = 4   # server INVITE: the ACK for our non-2xx came (Timer I)
+    ACCEPTED = 5    # server INVITE: a 2xx sent; retransmitted INVITEs are absorbed (Timer L)
+    TERMINATED = 6
 
 
-class ClientState(enum.Enum):
-    """§17.1.1 (INVITE, figure 5) and §17.1.2 (non-INVITE, figure 6)."""
-    CALLING = "calling"        # INVITE sent, nothing heard: Timer A retransmits, Timer B (FR) runs
-    TRYING = "trying"          # non-INVITE sent, nothing heard: Timer E retransmits, Timer F (FR) runs
-    PROCEEDING = "proceeding"  # a provisional heard: INVITE stops retransmitting (FR-INV runs), non-INVITE at T2
-    COMPLETED = "completed"    # a final >= 300 (ACKed for INVITE) or FR after a provisional: Timer D / K
-    TERMINATED = "terminated"
+# the same states as module ints, C ints once compiled (txn.pxd): the transitions compare a
+# C field with them (an Enum member's lookup costs ~850 instructions)
+CALLING, TRYING, PROCEEDING, COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = State
 
 
 class Send:
@@ -80,7 +83,7 @@ class ServerTransaction(Timed):
         self.request = request
         self.source = source
         self.is_invite = request.cseq_method == b"INVITE"
-        self.state = ServerState.PROCEEDING
+        self.state = PROCEEDING
         self.last_response: bytes | None = None
         self.to_tag = b""
         self.targets: list[Destination] = []  # failover list still to try
@@ -92,14 +95,18 @@ class ServerTransaction(Timed):
         self.retransmit_interval = 0.0
         self.started = 0.0  # an initial INVITE's arrival (the proxy's clock), 0.0 once its final went up
 
-    @property
     def proceeding(self) -> bool:
-        return self.state is ServerState.PROCEEDING
+        """No final sent yet."""
+        return self.state == PROCEEDING
+
+    def resends_final(self) -> bool:
+        """Timer G applies: an INVITE's non-2xx final waits for its ACK (Completed)."""
+        return self.state == COMPLETED
 
     def request_retransmitted(self) -> bytes | None:
         """The request came again: the response to resend (none once a 2xx was sent: it
         retransmits itself end to end, §13.3.1.4)."""
-        return None if self.state is ServerState.ACCEPTED else self.last_response
+        return None if self.state == ACCEPTED else self.last_response
 
     def final_sent(self, data: bytes, code: int) -> bool:
         """A final response went upstream. True when Timer G must resend it (INVITE, non-2xx).
@@ -111,28 +118,27 @@ class ServerTransaction(Timed):
         self.targets = []
         self.client = None
         if self.is_invite and code < 300:
-            self.state = ServerState.ACCEPTED
+            self.state = ACCEPTED
             self.last_response = None
             return False
         self.last_response = data
-        self.state = ServerState.COMPLETED
+        self.state = COMPLETED
         return self.is_invite
 
-    @property
     def absorbs_ack(self) -> bool:
         """An INVITE that sent a non-2xx final: its ACK ends here, hop by hop (§17.2.1)."""
-        return self.is_invite and self.state in (ServerState.COMPLETED, ServerState.CONFIRMED)
+        return self.is_invite and (self.state == COMPLETED or self.state == CONFIRMED)
 
     def ack_received(self) -> bool:
         """The ACK for our non-2xx final: COMPLETED -> CONFIRMED; False for a repeated one."""
-        if self.state is not ServerState.COMPLETED:
+        if self.state != COMPLETED:
             return False
-        self.state = ServerState.CONFIRMED
+        self.state = CONFIRMED
         return True
 
     def cancel_received(self) -> bool:
         """The caller's CANCEL (§9.2, §16.10): True while no final was sent; failover stops."""
-        if not self.proceeding:
+        if self.state != PROCEEDING:
             return False
         self.cancelled = True
         self.targets = []
@@ -140,7 +146,7 @@ class ServerTransaction(Timed):
 
     def terminate(self) -> None:
         """Timers H, I, J, L."""
-        self.state = ServerState.TERMINATED
+        self.state = TERMINATED
         self.client = None
 
 
@@ -158,7 +164,7 @@ class ClientTransaction(Timed):
         self.addr = addr
         self.data = data
         self.is_invite = method == b"INVITE"
-        self.state = ClientState.CALLING if self.is_invite else ClientState.TRYING
+        self.state = CALLING if self.is_invite else TRYING
         self.cancel_pending = False  # the caller cancelled before this branch answered (§9.1: wait for a 1xx)
         self.retransmit_interval = 0.0
         self.ack: bytes | None = None  # the ACK sent for a non-2xx final, resent on retransmissions
@@ -172,38 +178,39 @@ class ClientTransaction(Timed):
             self._sent = scan(self.data)
         return self._sent
 
-    @property
     def rang(self) -> bool:
         """A provisional came and no final yet (an INVITE branch to CANCEL, not to retransmit)."""
-        return self.state is ClientState.PROCEEDING
+        return self.state == PROCEEDING
 
-    @property
     def done(self) -> bool:
         """A final came, or the branch was given up: later responses are retransmissions."""
-        return self.state in (ClientState.COMPLETED, ClientState.TERMINATED)
+        return self.state == COMPLETED or self.state == TERMINATED
 
-    @property
     def retransmits(self) -> bool:
         """Timers A and E apply: nothing heard yet, or a non-INVITE that heard a provisional (at T2)."""
-        return self.state in (ClientState.CALLING, ClientState.TRYING) or (self.rang and not self.is_invite)
+        return self.state == CALLING or self.state == TRYING or (self.state == PROCEEDING and not self.is_invite)
+
+    def answered(self) -> bool:
+        """It answered: a final, or a provisional before FR-INV ran out (Completed either way)."""
+        return self.state == COMPLETED
 
     def provisional_received(self) -> bool:
         """A 1xx: CALLING/TRYING -> PROCEEDING. False once done (ignored)."""
-        if self.done:
+        if self.done():
             return False
-        self.state = ClientState.PROCEEDING
+        self.state = PROCEEDING
         return True
 
     def final_received(self) -> None:
         """A final: >= 300 for an INVITE (its 2xx ends it at once: terminate()), any for a
         non-INVITE (figure 6)."""
-        self.state = ClientState.COMPLETED
+        self.state = COMPLETED
 
     def timed_out(self) -> bool:
         """Timer B/F (FR, or FR-INV after a provisional). True when the branch rang and must
         be CANCELled: it stays COMPLETED so that late finals are ACKed, never relayed."""
-        if self.is_invite and self.rang:
-            self.state = ClientState.COMPLETED
+        if self.is_invite and self.state == PROCEEDING:
+            self.state = COMPLETED
             return True
         return False
 
@@ -216,7 +223,7 @@ class ClientTransaction(Timed):
 
     def terminate(self) -> None:
         """Timer D / K, a 2xx, or a timeout without a provisional."""
-        self.state = ClientState.TERMINATED
+        self.state = TERMINATED
         self.server = None  # no server <-> client cycle outlives the transaction
         if self.in_flight is not None:
             self.in_flight()

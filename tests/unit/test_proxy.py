@@ -15,7 +15,7 @@ from fastds.dispatch.routes import Router
 from fastds.dispatch.rules import SelectionRule
 from fastds.dispatch.selector import Selector
 from fastds.dispatch.sets import ALL_TRANSPORTS, build_sets
-from fastds.dispatch.txn import ReportFailure, Send, ServerState
+from fastds.dispatch.txn import ReportFailure, Send, State
 from fastds.sip import BranchFactory, RecordRoute, build_response, scan
 
 SECRET = b"unit-test-secret"
@@ -94,7 +94,7 @@ def test_provisional_relayed_but_not_100_and_2xx_ends_the_client():
     ok = scan(only(proxy.receive(answer(forwarded, 200), D1, 0.3), CALLER))
     assert ok.status_code == 200 and len(ok.vias) == 1
     assert proxy.clients == {}
-    assert next(iter(proxy.servers.values())).state is ServerState.ACCEPTED
+    assert next(iter(proxy.servers.values())).state == State.ACCEPTED
 
 
 def test_retransmitted_invite_is_absorbed_and_the_last_response_resent():

@@ -11,7 +11,7 @@ CANCELled and kept Completed to ACK a late final (§16.8, tm's behaviour).
 
 import pytest
 
-from fastds.dispatch.txn import ClientState, ServerState
+from fastds.dispatch.txn import State
 from fastds.sip import scan
 from tests.unit.test_proxy import CALLER, D1, D2, FR, FR_INV, T1, T4, answer, make_proxy, only, request, sends
 
@@ -63,7 +63,7 @@ class Call:
 
 def test_fig5_calling_timer_a_resends_the_invite():
     call = Call()
-    assert methods(call.at(T1), D1) == [b"INVITE"] and client(call.proxy).state is ClientState.CALLING
+    assert methods(call.at(T1), D1) == [b"INVITE"] and client(call.proxy).state == State.CALLING
     assert methods(call.at(3 * T1), D1) == [b"INVITE"]  # doubling: 2*T1 later
 
 
@@ -75,7 +75,7 @@ def test_fig5_calling_timer_b_ends_it_and_informs_the_tu():
 
 def test_fig5_calling_1xx_goes_to_proceeding_and_up():
     call = Call()
-    assert methods(call.answer(180), CALLER) == [180] and client(call.proxy).state is ClientState.PROCEEDING
+    assert methods(call.answer(180), CALLER) == [180] and client(call.proxy).state == State.PROCEEDING
 
 
 @pytest.mark.parametrize("rang", [False, True], ids=["calling", "proceeding"])
@@ -93,7 +93,7 @@ def test_fig5_300_699_completes_with_an_ack_and_goes_up(rang):
         call.answer(180)
     actions = call.answer(603)
     assert methods(actions, D1) == [b"ACK"] and methods(actions, CALLER) == [603]
-    assert client(call.proxy).state is ClientState.COMPLETED
+    assert client(call.proxy).state == State.COMPLETED
 
 
 def test_fig5_proceeding_stops_timer_a():
@@ -105,7 +105,7 @@ def test_fig5_proceeding_stops_timer_a():
 def test_fig5_proceeding_1xx_goes_up():
     call = Call()
     call.answer(180)
-    assert methods(call.answer(183), CALLER) == [183] and client(call.proxy).state is ClientState.PROCEEDING
+    assert methods(call.answer(183), CALLER) == [183] and client(call.proxy).state == State.PROCEEDING
 
 
 def test_fig5_proceeding_timer_b_fr_inv_cancels_the_branch_and_informs_the_tu():
@@ -113,7 +113,7 @@ def test_fig5_proceeding_timer_b_fr_inv_cancels_the_branch_and_informs_the_tu():
     call.answer(180)
     actions = call.at(FR_INV)
     assert methods(actions, D1) == [b"CANCEL"] and methods(actions, D2) == [b"INVITE"]
-    assert client(call.proxy).state is ClientState.COMPLETED  # a late final is ACKed, never relayed
+    assert client(call.proxy).state == State.COMPLETED  # a late final is ACKed, never relayed
 
 
 def test_fig5_completed_300_699_retransmitted_is_acked_again_not_relayed():
@@ -121,7 +121,7 @@ def test_fig5_completed_300_699_retransmitted_is_acked_again_not_relayed():
     call.answer(486)
     actions = call.answer(486, at=1.0)
     assert methods(actions, D1) == [b"ACK"] and methods(actions, CALLER) == []
-    assert client(call.proxy).state is ClientState.COMPLETED
+    assert client(call.proxy).state == State.COMPLETED
 
 
 def test_fig5_completed_timer_d_terminates():
@@ -138,7 +138,7 @@ def test_fig5_completed_timer_d_terminates():
 
 def test_fig6_trying_timer_e_resends_doubling():
     call = Call(**MESSAGE)
-    assert methods(call.at(T1), D1) == [b"MESSAGE"] and client(call.proxy, b"MESSAGE").state is ClientState.TRYING
+    assert methods(call.at(T1), D1) == [b"MESSAGE"] and client(call.proxy, b"MESSAGE").state == State.TRYING
     assert methods(call.at(3 * T1), D1) == [b"MESSAGE"]
 
 
@@ -151,14 +151,14 @@ def test_fig6_trying_timer_f_ends_it_and_informs_the_tu():
 def test_fig6_trying_1xx_goes_to_proceeding():
     call = Call(**MESSAGE)
     call.answer(180)
-    assert client(call.proxy, b"MESSAGE").state is ClientState.PROCEEDING
+    assert client(call.proxy, b"MESSAGE").state == State.PROCEEDING
 
 
 @pytest.mark.parametrize("code", [200, 486])
 def test_fig6_trying_200_699_completes_and_goes_up(code):
     call = Call(**MESSAGE)
     assert methods(call.answer(code), CALLER) == [code]
-    assert client(call.proxy, b"MESSAGE").state is ClientState.COMPLETED
+    assert client(call.proxy, b"MESSAGE").state == State.COMPLETED
 
 
 def test_fig6_proceeding_timer_e_resends_every_t2():
@@ -172,7 +172,7 @@ def test_fig6_proceeding_200_699_completes():
     call = Call(**MESSAGE)
     call.answer(180)
     assert methods(call.answer(200), CALLER) == [200]
-    assert client(call.proxy, b"MESSAGE").state is ClientState.COMPLETED
+    assert client(call.proxy, b"MESSAGE").state == State.COMPLETED
 
 
 def test_fig6_proceeding_timer_f_ends_it():
@@ -199,17 +199,17 @@ def test_fig7_proceeding_request_retransmitted_resends_the_last_provisional():
     call = Call()
     assert methods(call.caller(), CALLER) == [100]
     call.answer(180)
-    assert methods(call.caller(), CALLER) == [180] and server(call.proxy).state is ServerState.PROCEEDING
+    assert methods(call.caller(), CALLER) == [180] and server(call.proxy).state == State.PROCEEDING
 
 
 def test_fig7_proceeding_2xx_from_the_tu_goes_to_accepted():
     call = Call()
-    assert methods(call.answer(200), CALLER) == [200] and server(call.proxy).state is ServerState.ACCEPTED
+    assert methods(call.answer(200), CALLER) == [200] and server(call.proxy).state == State.ACCEPTED
 
 
 def test_fig7_proceeding_300_699_from_the_tu_completes():
     call = Call()
-    assert methods(call.answer(486), CALLER) == [486] and server(call.proxy).state is ServerState.COMPLETED
+    assert methods(call.answer(486), CALLER) == [486] and server(call.proxy).state == State.COMPLETED
 
 
 def test_fig7_completed_timer_g_resends_the_final_doubling_to_t2():
@@ -229,7 +229,7 @@ def test_fig7_completed_ack_confirms_and_stops_timer_g():
     call = Call()
     call.answer(486)
     assert call.caller(method=b"ACK", to_tag=b"callee1", cseq_method=b"ACK") == []
-    assert server(call.proxy).state is ServerState.CONFIRMED and methods(call.at(T1), CALLER) == []
+    assert server(call.proxy).state == State.CONFIRMED and methods(call.at(T1), CALLER) == []
 
 
 def test_fig7_completed_timer_h_ends_it_without_an_ack():
@@ -247,7 +247,7 @@ def test_fig7_confirmed_absorbs_acks_until_timer_i():
     ack = dict(method=b"ACK", to_tag=b"callee1", cseq_method=b"ACK")
     call.caller(**ack)
     call.now = 1.0
-    assert call.caller(**ack) == [] and server(call.proxy).state is ServerState.CONFIRMED
+    assert call.caller(**ack) == [] and server(call.proxy).state == State.CONFIRMED
     call.at(T4 - 0.1)
     assert server(call.proxy) is not None
     call.at(T4 + 0.1)
@@ -257,7 +257,7 @@ def test_fig7_confirmed_absorbs_acks_until_timer_i():
 def test_rfc6026_accepted_absorbs_retransmitted_invites_until_timer_l():
     call = Call()
     call.answer(200)
-    assert call.caller() == [] and server(call.proxy).state is ServerState.ACCEPTED  # not resent: end to end
+    assert call.caller() == [] and server(call.proxy).state == State.ACCEPTED  # not resent: end to end
     call.at(64 * T1 - 0.1)
     assert server(call.proxy) is not None
     call.at(64 * T1 + 0.1)
@@ -269,7 +269,7 @@ def test_rfc6026_accepted_absorbs_retransmitted_invites_until_timer_l():
 
 def test_fig8_trying_request_retransmitted_sends_nothing():
     call = Call(**MESSAGE)
-    assert call.caller() == [] and server(call.proxy).state is ServerState.PROCEEDING
+    assert call.caller() == [] and server(call.proxy).state == State.PROCEEDING
 
 
 def test_fig8_proceeding_request_retransmitted_resends_the_provisional():
@@ -280,7 +280,7 @@ def test_fig8_proceeding_request_retransmitted_resends_the_provisional():
 
 def test_fig8_final_from_the_tu_completes_and_retransmissions_get_it_again():
     call = Call(**MESSAGE)
-    assert methods(call.answer(200), CALLER) == [200] and server(call.proxy).state is ServerState.COMPLETED
+    assert methods(call.answer(200), CALLER) == [200] and server(call.proxy).state == State.COMPLETED
     assert methods(call.caller(), CALLER) == [200]
 
 
