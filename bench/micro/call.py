@@ -26,10 +26,10 @@ from fastds.sip import BranchFactory, RecordRoute, build_response, scan
 CALLER, CALLEE = ("127.0.0.1", 5070), ("127.0.0.1", 5080)
 
 
-def make_proxy() -> Proxy:
+def make_proxy(config: ProxyConfig | None = None) -> Proxy:
     sets, _ = build_sets([{"id": 1, "setid": 1, "destination": "sip:127.0.0.1:5080"},
                           {"id": 2, "setid": 1, "destination": "sip:127.0.0.1:5081", "state": 2}])
-    return Proxy(ProxyConfig(private_sent_by=b"127.0.0.1:5062"), Selector(sets), Router([], SelectionRule(1, 2, 1)),
+    return Proxy(config or ProxyConfig(private_sent_by=b"127.0.0.1:5062"), Selector(sets), Router([], SelectionRule(1, 2, 1)),
                  BranchFactory(b"bench", "bench"), RecordRoute(b"bench", b"127.0.0.1:5060"))
 
 

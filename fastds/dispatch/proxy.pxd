@@ -8,7 +8,7 @@ from fastds._ext.counters cimport Counters
 from fastds._ext.marks cimport BranchFactory, RecordRoute
 from fastds._ext.sipscan cimport SipMessage
 from fastds._ext.timers cimport Timed, TimerQueue
-from fastds.dispatch.txn cimport ClientTransaction, ServerTransaction
+from fastds.dispatch.txn cimport ClientTransaction, Send, ServerTransaction
 
 
 # the counter indices (COUNTERS in proxy.py), as C ints
@@ -22,7 +22,7 @@ cdef double CLEANUP_TICK_S, TIMER_D_S
 
 
 cdef class Proxy:
-    cdef public object config
+    cdef readonly object config
     cdef public object trust
     cdef public dict last_answer
     cdef public object selector
@@ -37,7 +37,9 @@ cdef class Proxy:
     cdef public object setup_times
     cdef list _out
     cdef double _now
-    cdef int _max_message_bytes, _max_headers
+    cdef int _max_message_bytes, _max_headers, _max_datagram_bytes
+    cdef double _t1, _t2, _t4, _fr_timeout, _fr_inv_timeout
+    cdef bytes _server_header
     cdef bytes _tag_prefix
     cdef object _tags
     cdef public bint draining
@@ -49,6 +51,7 @@ cdef class Proxy:
     cpdef object next_deadline(self)
     @cython.locals(client=ClientTransaction, server=ServerTransaction)
     cpdef list connection_failed(self, tuple addr, str reason, double now)
+    @cython.locals(send=Send)
     cdef void _send(self, bytes data, tuple addr, bint upstream)
     cdef bytes _new_tag(self)
     @cython.locals(method=int, server=ServerTransaction, in_dialog=bint, our_routes=int)

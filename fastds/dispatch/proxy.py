@@ -108,7 +108,12 @@ class Proxy:
         # accepts() (None: every source). A Selector, Router and TrustedSources here and in tests,
         # their shared-memory twins in a worker (fastds/shm/live.py)
         self.config = config
-        self._max_message_bytes, self._max_headers = config.max_message_bytes, config.max_headers  # read per message
+        # what is read per message or timer, as C fields (an attribute of the config object
+        # is a dictionary lookup)
+        self._max_message_bytes, self._max_headers = config.max_message_bytes, config.max_headers
+        self._t1, self._t2, self._t4 = config.t1, config.t2, config.t4
+        self._fr_timeout, self._fr_inv_timeout = config.fr_timeout, config.fr_inv_timeout
+        self._max_datagram_bytes, self._server_header = config.max_datagram_bytes, config.server_header
         self.trust = trust
         self.last_answer: dict[int, float] = {}  # destination id -> when it last answered anything
         self.selector = selector
@@ -204,7 +209,9 @@ class Proxy:
     # -- helpers -------------------------------------------------------------------------
 
     def _send(self, data: bytes, addr: Address, upstream: bool) -> None:
-        self._out.append(Send(data, addr, upstream))
+        send = Send.__new__(Send)  # compiled: the type's allocation alone, no call through type() and __init__
+        send.data, send.addr, send.upstream = data, addr, upstream
+        self._out.append(send)
 
     def _new_tag(self) -> bytes:
         return b"fds%s%x" % (self._tag_prefix, next(self._tags))
@@ -212,7 +219,7 @@ class Proxy:
     def _reply_stateless(self, request: SipMessage, source: Address, code: int, reason: bytes | None = None,
                          **options) -> None:
         self.counters.add(REPLIES_1XX - 1 + min(code // 100, 6))
-        self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self.config.server_header,
+        self._send(build_response(request, code, reason, to_tag=self._new_tag(), server=self._server_header,
                                   source=source, **options), source, True)
 
     # -- requests ------------------------------------------------------------------------
@@ -363,7 +370,7 @@ class Proxy:
                 if on_stream(server.source):  # Timer I is zero on a reliable transport (§17.2.1)
                     self._timer_h_i_j_l(server)
                 else:
-                    self.timers.start(server, END, TIMER_H_I_J_L, self._now, self.config.t4, CLEANUP_TICK_S)
+                    self.timers.start(server, END, TIMER_H_I_J_L, self._now, self._t4, CLEANUP_TICK_S)
             return
         # ACK for a 2xx: its own transaction, loose-routed statelessly (§16.12)
         our_routes = self.record_route.ours(message)
@@ -375,7 +382,7 @@ class Proxy:
         transport, sent_by = self._via(hop)
         data = forward_request(message, transport=transport, sent_by=sent_by, branch=self.branches.new(),
                                pop_routes=our_routes)
-        if not on_stream(hop) and len(data) > self.config.max_datagram_bytes:
+        if not on_stream(hop) and len(data) > self._max_datagram_bytes:
             self.counters.add(TOO_LARGE)
             return
         self._send(data, hop, False)
@@ -386,7 +393,7 @@ class Proxy:
         if server is None or not server.is_invite:
             self._reply_stateless(message, source, 481)
             return
-        self._send(build_response(message, 200, to_tag=server.to_tag, server=self.config.server_header, source=source),
+        self._send(build_response(message, 200, to_tag=server.to_tag, server=self._server_header, source=source),
                    source, True)
         if not server.cancel_received():
             return
@@ -431,7 +438,7 @@ class Proxy:
             record_route=record_route, record_route_inbound=inbound_record_route,
             pop_routes=server.pop_routes, request_uri=server.request_uri,
             source_ip=server.source[0].encode(), source_port=server.source[1])
-        if not on_stream(addr) and len(data) > self.config.max_datagram_bytes:
+        if not on_stream(addr) and len(data) > self._max_datagram_bytes:
             # every destination gets the same bytes, so no failover and nobody is charged
             self.counters.add(TOO_LARGE)
             server.targets = []
@@ -450,9 +457,9 @@ class Proxy:
         if on_stream(client.addr):  # reliable: no Timer A / E; a broken connection fails it (connection_failed)
             self.stream_clients.setdefault(client.addr, {})[client.key] = client
         else:
-            client.retransmit_interval = self.config.t1
-            self.timers.start(client, RETRANSMIT, TIMER_A_E, self._now, self.config.t1)
-        self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self.config.fr_timeout)
+            client.retransmit_interval = self._t1
+            self.timers.start(client, RETRANSMIT, TIMER_A_E, self._now, self._t1)
+        self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self._fr_timeout)
 
     def _send_cancel(self, client: ClientTransaction) -> None:
         cancel = ClientTransaction(client.branch, b"CANCEL", None, None, client.addr, build_cancel(client.sent))
@@ -467,7 +474,7 @@ class Proxy:
         self._send(client.data, client.addr, False)
         interval = client.retransmit_interval * 2
         if not client.is_invite:
-            interval = self.config.t2 if client.rang() else min(interval, self.config.t2)
+            interval = self._t2 if client.rang() else min(interval, self._t2)
         client.retransmit_interval = interval
         self.timers.start(client, RETRANSMIT, TIMER_A_E, self._now, interval)
 
@@ -483,7 +490,7 @@ class Proxy:
         if client.timed_out():
             self._send_cancel(client)
             self.timers.stop(client, RETRANSMIT)
-            self.timers.start(client, END, TIMER_D_K, self._now, 64 * self.config.t1, CLEANUP_TICK_S)
+            self.timers.start(client, END, TIMER_D_K, self._now, 64 * self._t1, CLEANUP_TICK_S)
         else:
             self._timer_d_k(client)
         if server is not None:
@@ -513,7 +520,7 @@ class Proxy:
                 # ran out: the branch is then COMPLETED), or to any other during the FR wait
                 since = self.last_answer.get(client.destination.id)
                 answering = (response is not None or client.answered()
-                             or (since is not None and since > self._now - self.config.fr_timeout))
+                             or (since is not None and since > self._now - self._fr_timeout))
             self._out.append(ReportFailure(client.destination, reason, answering))
             if not self._try_next(server):
                 self._reply(server, 503)
@@ -563,7 +570,7 @@ class Proxy:
         if on_stream(client.addr):  # timers D and K are zero on a reliable transport (§17.1.1.2, §17.1.2.2)
             self._timer_d_k(client)
         else:
-            wait = TIMER_D_S if client.is_invite else self.config.t4
+            wait = TIMER_D_S if client.is_invite else self._t4
             self.timers.start(client, END, TIMER_D_K, self._now, wait, CLEANUP_TICK_S)
         if server is not None:
             self._branch_failed(server, client, code, message)
@@ -575,7 +582,7 @@ class Proxy:
             # Proceeding: Timer A stops (§17.1.1.2; left running it woke the loop once a call
             # for nothing), FR-INV restarts on every provisional (tm restart_fr_on_each_reply)
             self.timers.stop(client, RETRANSMIT)
-            self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self.config.fr_inv_timeout)
+            self.timers.start(client, FINAL_WAIT, TIMER_B_F, self._now, self._fr_inv_timeout)
         if client.cancel_pending:
             client.cancel_pending = False
             self._send_cancel(client)
@@ -593,7 +600,7 @@ class Proxy:
 
     def _reply(self, server: ServerTransaction, code: int, reason: bytes | None = None) -> None:
         self._final(server, build_response(server.request, code, reason, to_tag=server.to_tag,
-                                           server=self.config.server_header, source=server.source), code)
+                                           server=self._server_header, source=server.source), code)
 
     def _final(self, server: ServerTransaction, data: bytes, code: int) -> None:
         """Send a final response upstream and move the server transaction on (§17.2)."""
@@ -605,19 +612,19 @@ class Proxy:
         self.timers.stop_all(server)
         reliable = on_stream(server.source)
         if server.final_sent(data, code) and not reliable:  # Timer G: unreliable transports only
-            server.retransmit_interval = self.config.t1
-            self.timers.start(server, RETRANSMIT, TIMER_G, self._now, self.config.t1)
+            server.retransmit_interval = self._t1
+            self.timers.start(server, RETRANSMIT, TIMER_G, self._now, self._t1)
         if reliable and not server.is_invite:  # Timer J is zero on a reliable transport (§17.2.2)
             self._timer_h_i_j_l(server)
             return
-        self.timers.start(server, END, TIMER_H_I_J_L, self._now, 64 * self.config.t1, CLEANUP_TICK_S)
+        self.timers.start(server, END, TIMER_H_I_J_L, self._now, 64 * self._t1, CLEANUP_TICK_S)
 
     def _timer_g(self, server: ServerTransaction) -> None:
         """Timer G: resend the non-2xx final until the ACK comes (§17.2.1)."""
         if not server.resends_final():
             return
         self._send(server.last_response, server.source, True)
-        server.retransmit_interval = min(2 * server.retransmit_interval, self.config.t2)
+        server.retransmit_interval = min(2 * server.retransmit_interval, self._t2)
         self.timers.start(server, RETRANSMIT, TIMER_G, self._now, server.retransmit_interval)
 
     def _on_stray_response(self, message: SipMessage) -> None:
