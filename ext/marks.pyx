@@ -25,6 +25,7 @@ is a token, which may hold characters a URI parameter may not (% and `): it goes
 import os
 
 from fastds._ext.sipscan cimport H_ROUTE, H_VIA, parse_uri_spans, uri_param_span
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 
@@ -151,6 +152,26 @@ cdef inline bint same_hex(const uint8_t *mine, const uint8_t *theirs) noexcept n
     return diff == 0
 
 
+cdef int put_hex(uint8_t *out, unsigned long long number) noexcept nogil:
+    """number in lower-case hex without leading zeros into out; the digits written (1 to 16)."""
+    cdef int digits = 1, i
+    while digits < 16 and number >> (4 * digits):
+        digits += 1
+    for i in range(digits):
+        out[digits - 1 - i] = HEX_DIGITS[(number >> (4 * i)) & 15]
+    return digits
+
+
+def counted(bytes prefix not None, unsigned long long number) -> bytes:
+    """prefix + number in lower-case hex, one allocation: fastds's To tags."""
+    cdef uint8_t digits[16]
+    cdef int n = put_hex(digits, number)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, len(prefix) + n)
+    memcpy(PyBytes_AS_STRING(out), <const char *>prefix, len(prefix))
+    memcpy(PyBytes_AS_STRING(out) + len(prefix), digits, n)
+    return out
+
+
 cdef class KeyedTag:
     """The MAC of fastds's tags under one secret (1 to 64 bytes, BLAKE2b's key limit). The
     key block is compressed once; every tag starts from a copy of that state (a tag's
@@ -175,16 +196,11 @@ cdef class KeyedTag:
         """prefix + number in hex + '.' + the tag of both: a Via branch id, one allocation."""
         cdef uint8_t buf[256]
         cdef Py_ssize_t n = len(prefix), body
-        cdef int digits = 1
         cdef Blake2b state = self.after_key
         if n > 256 - 16 - 1 - HEX:
             raise ValueError("branch prefix too long")
-        while digits < 16 and number >> (4 * digits):
-            digits += 1
         memcpy(buf, <const char *>prefix, n)
-        for body in range(digits):
-            buf[n + digits - 1 - body] = HEX_DIGITS[(number >> (4 * body)) & 15]
-        body = n + digits
+        body = n + put_hex(buf + n, number)
         update(&state, buf, body)
         buf[body] = 46  # '.'
         finish_hex(&state, buf + body + 1)
@@ -269,17 +285,40 @@ cdef inline bint escaped_equals(const uint8_t *p, Py_ssize_t n, const uint8_t *r
     return i == n
 
 
+cdef Py_ssize_t escaped_length(const uint8_t *raw, Py_ssize_t n) noexcept:
+    """The length of raw[:n] with every byte that is not a paramchar %-escaped."""
+    cdef Py_ssize_t k, length = n
+    for k in range(n):
+        if not PARAMCHAR[raw[k]]:
+            length += 2
+    return length
+
+
+cdef uint8_t *escape_into(uint8_t *out, const uint8_t *raw, Py_ssize_t n) noexcept:
+    """raw[:n] %-escaped (upper-case hex, as escaped_equals() expects) into out; the end written."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        if PARAMCHAR[raw[k]]:
+            out[0] = raw[k]
+            out += 1
+        else:
+            out[0], out[1], out[2] = 37, HEX_UPPER[raw[k] >> 4], HEX_UPPER[raw[k] & 15]
+            out += 3
+    return out
+
+
 def escape_param(bytes value not None) -> bytes:
     """value as a URI parameter value: every byte that is not a paramchar %-escaped."""
     cdef const uint8_t *p = <const uint8_t *><const char *>value
-    cdef Py_ssize_t n = len(value), i
-    out = bytearray()
-    for i in range(n):
-        if PARAMCHAR[p[i]]:
-            out.append(p[i])
-        else:
-            out += b"%%%02X" % p[i]
-    return bytes(out)
+    cdef Py_ssize_t n = len(value)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, escaped_length(p, n))
+    escape_into(<uint8_t *>PyBytes_AS_STRING(out), p, n)
+    return out
+
+
+cdef inline uint8_t *put(uint8_t *out, const char *text, Py_ssize_t n) noexcept:
+    memcpy(out, text, n)
+    return out + n
 
 
 cdef class BranchFactory:
@@ -339,18 +378,39 @@ cdef class RecordRoute:
         self.at = {"udp": sent_by}
         self.at.update((transport, at + b";transport=" + transport.encode()) for transport, at in (streams or {}).items())
 
-    def uri(self, SipMessage request not None, str transport="udp", long long connection=0) -> bytes:
+    cpdef bytes uri(self, SipMessage request, str transport="udp", long long connection=0):
         """The URI for the side of the dialog that reaches fastds over `transport`, on the
-        connection with id `connection` (0: none in particular)."""
-        at = self.at.get(transport)
+        connection with id `connection` (0: none in particular): written straight into the
+        bytes object it returns, from the request's Call-ID and From tag in place."""
+        if request is None:
+            raise TypeError("uri() needs the request")
+        cdef bytes at = self.at.get(transport)
+        cdef const uint8_t *p = <const uint8_t *><const char *>request.data
+        cdef const uint8_t *ftag = p + (request.from_tag_start if request.from_tag_start >= 0 else 0)
+        cdef Py_ssize_t ftag_n = request.from_tag_end - request.from_tag_start if request.from_tag_start >= 0 else 0
+        cdef uint8_t flow[16]
+        cdef Py_ssize_t flow_n = -1, length
+        cdef Blake2b state
+        cdef uint8_t *out
         if at is None:
             raise ValueError(f"no {transport} listener to record-route with")
-        ftag = request.from_tag or b""
-        if not connection:
-            return b"sip:%s;lr;ftag=%s;fds=%s" % (at, escape_param(ftag), self.tag.dialog(request.call_id, ftag))
-        flow = b"%x" % connection
-        return b"sip:%s;lr;ftag=%s;fdsc=%s;fds=%s" % (at, escape_param(ftag), flow,
-                                                      self.tag.dialog(request.call_id, ftag, flow))
+        if connection:
+            flow_n = put_hex(flow, connection)  # as connection() reads it back
+        length = 4 + len(at) + 9 + escaped_length(ftag, ftag_n) + (6 + flow_n if flow_n >= 0 else 0) + 5 + HEX
+        result = PyBytes_FromStringAndSize(NULL, length)
+        out = <uint8_t *>PyBytes_AS_STRING(result)
+        out = put(out, "sip:", 4)
+        out = put(out, <const char *>at, len(at))
+        out = put(out, ";lr;ftag=", 9)
+        out = escape_into(out, ftag, ftag_n)
+        if flow_n >= 0:
+            out = put(out, ";fdsc=", 6)
+            out = put(out, <const char *>flow, flow_n)
+        out = put(out, ";fds=", 5)
+        self.tag._dialog(&state, p + request.call_id_start, request.call_id_end - request.call_id_start,
+                         ftag, ftag_n, flow if flow_n >= 0 else NULL, flow_n)
+        finish_hex(&state, out)
+        return result
 
     cdef bint _param(self, const uint8_t *p, UriSpans *uri, const char *name, int *vs, int *ve) noexcept:
         return uri_param_span(p, uri.params_start, uri.params_end, <const uint8_t *>name, len(name), vs, ve)

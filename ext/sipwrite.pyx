@@ -13,7 +13,6 @@ fastds builds (CANCEL, ACK, probes) are fastds/sip/build.py's. Sans-IO.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -111,8 +110,30 @@ cdef const char *number(Splice *cuts, long long value, Py_ssize_t *n) except NUL
         raise ValueError("too many numbers for one message")
     cdef char *at = cuts.numbers[cuts.n_numbers]
     cuts.n_numbers += 1
-    n[0] = snprintf(at, NUMBER, "%lld", value)
+    n[0] = decimal(at, value)
     return at
+
+
+cdef Py_ssize_t decimal(char *out, long long value) noexcept:
+    """value in decimal into out (20 digits and a sign at most); its length. Not snprintf:
+    its format parsing cost ~640 instructions per number, ten numbers a call."""
+    cdef char digits[20]
+    cdef unsigned long long rest = (0ULL - <unsigned long long>value) if value < 0 else <unsigned long long>value
+    cdef Py_ssize_t n = 0, length = 0
+    while True:
+        digits[n] = <char>(48 + rest % 10)
+        n += 1
+        rest //= 10
+        if rest == 0:
+            break
+    if value < 0:
+        out[0] = 45  # '-'
+        length = 1
+    while n > 0:
+        n -= 1
+        out[length] = digits[n]
+        length += 1
+    return length
 
 
 cdef bytes apply(Splice *cuts, const char *data, int begin, int end):

@@ -43,6 +43,7 @@ cdef class RecordRoute:
     cdef KeyedTag tag
     cdef dict at  # transport -> what follows sip: up to the parameters
 
+    cpdef bytes uri(self, SipMessage request, str transport=*, long long connection=*)
     cdef bint _param(self, const uint8_t *p, UriSpans *uri, const char *name, int *vs, int *ve) noexcept
     cdef bint _ours(self, SipMessage request, const uint8_t *p, UriSpans *uri) noexcept
     cdef bint _route_uri(self, SipMessage request, int which, UriSpans *uri) noexcept

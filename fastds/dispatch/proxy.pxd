@@ -41,7 +41,7 @@ cdef class Proxy:
     cdef double _t1, _t2, _t4, _fr_timeout, _fr_inv_timeout
     cdef bytes _server_header
     cdef bytes _tag_prefix
-    cdef object _tags
+    cdef unsigned long long _tags
     cdef public bint draining
     cdef public bint saturated
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import os
 import re
 
 from fastds._ext.counters import Counters
-from fastds._ext.marks import BranchFactory, RecordRoute
+from fastds._ext.marks import BranchFactory, RecordRoute, counted
 from fastds._ext.sipscan import SipMessage, ip_literal
 from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
@@ -128,8 +127,8 @@ class Proxy:
         self.setup_times = Histogram(SETUP_BOUNDS_S)  # initial INVITEs, arrival to first final sent upstream
         self._out: list = []
         self._now = 0.0
-        self._tag_prefix = os.urandom(3).hex().encode()
-        self._tags = itertools.count(1)
+        self._tag_prefix = b"fds" + os.urandom(3).hex().encode()
+        self._tags = 0
         self.draining = False  # graceful stop: new INVITEs are refused, everything else goes on
         self.saturated = False  # set by the worker from its loop's lag: new INVITEs are shed
 
@@ -214,7 +213,8 @@ class Proxy:
         self._out.append(send)
 
     def _new_tag(self) -> bytes:
-        return b"fds%s%x" % (self._tag_prefix, next(self._tags))
+        self._tags += 1
+        return counted(self._tag_prefix, self._tags)
 
     def _reply_stateless(self, request: SipMessage, source: Address, code: int, reason: bytes | None = None,
                          **options) -> None:

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from bench.micro.messages import INVITE
-from fastds._ext.marks import BranchFactory, KeyedTag, RecordRoute, escape_param
+from fastds._ext.marks import BranchFactory, KeyedTag, RecordRoute, counted, escape_param
 from fastds.sip import scan
 
 
@@ -99,6 +99,24 @@ def test_record_routes_of_a_dialog_are_ours_from_either_side_and_name_their_conn
     assert rr.ours(request(b"Route: <sip:127.0.0.1:5060;lr>\r\n")) == 0 and rr.ours(request()) == 0
     with pytest.raises(ValueError, match="no tls listener"):
         rr.uri(invite, "tls")
+
+
+@pytest.mark.parametrize("from_tag", [b"a%b`c", b"x" * 300, None])
+@pytest.mark.parametrize("connection", [0, 1, 0x2A, 2**63 - 1])
+def test_a_record_route_uri_is_the_documented_text_with_hashlibs_tag(from_tag, connection):
+    """sip:HOST:PORT;lr;ftag=TAG;[fdsc=HEX;]fds=MAC, MAC keyed BLAKE2b over Call-ID|ftag[|HEX]."""
+    rr = RecordRoute(b"secret", b"127.0.0.1:5060")
+    invite = request(from_tag=from_tag) if from_tag is not None else scan(INVITE.replace(b";tag=3571SIPpTag001", b""))
+    ftag, call_id = invite.from_tag or b"", invite.call_id
+    flow = b"%x" % connection if connection else None
+    signed = call_id + b"|" + ftag + (b"|" + flow if flow else b"")
+    expected = b"sip:127.0.0.1:5060;lr;ftag=" + escape_param(ftag) + (b";fdsc=" + flow if flow else b"")
+    assert rr.uri(invite, "udp", connection) == expected + b";fds=" + reference(b"secret", signed)
+
+
+def test_counted_appends_the_number_in_lower_case_hex():
+    for number in (0, 1, 15, 16, 0xABCDEF, 2**64 - 1):
+        assert counted(b"fds1a2b3c", number) == b"fds1a2b3c%x" % number
 
 
 def test_escape_param_escapes_what_a_paramchar_is_not():
