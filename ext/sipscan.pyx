@@ -1535,7 +1535,7 @@ cdef SipMessage scan_message(bytes data, int max_bytes, int max_headers):
     return m
 
 
-def scan(data, int max_bytes=65535, int max_headers=256):
+cpdef SipMessage scan(object data, int max_bytes=65535, int max_headers=256):
     """Scan one SIP message (one UDP datagram, or one framed stream message).
 
     Returns a SipMessage; raises SipParseError for anything malformed, with

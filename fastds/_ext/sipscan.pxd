@@ -165,3 +165,4 @@ cdef class SipMessage:
 cdef int parse_uri_spans(const unsigned char *p, int s, int e, UriSpans *out) noexcept
 cdef bint uri_param_span(const unsigned char *p, int s, int e, const unsigned char *name, int n, int *vs, int *ve) noexcept
 cdef SipMessage scan_message(bytes data, int max_bytes, int max_headers)
+cpdef SipMessage scan(object data, int max_bytes=*, int max_headers=*)

@@ -6,7 +6,7 @@ cimport cython
 
 from fastds._ext.counters cimport Counters
 from fastds._ext.marks cimport BranchFactory, RecordRoute
-from fastds._ext.sipscan cimport SipMessage
+from fastds._ext.sipscan cimport SipMessage, scan
 from fastds._ext.timers cimport Timed, TimerQueue
 from fastds.dispatch.txn cimport ClientTransaction, Send, ServerTransaction
 

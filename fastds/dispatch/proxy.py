@@ -19,7 +19,7 @@ import re
 
 from fastds._ext.counters import Counters
 from fastds._ext.marks import BranchFactory, RecordRoute, counted
-from fastds._ext.sipscan import SipMessage, ip_literal
+from fastds._ext.sipscan import SipMessage, ip_literal, scan
 from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
 from fastds.dispatch.peers import Address, dial, on_stream, transport_of
@@ -43,7 +43,6 @@ from fastds.sip import (
     build_response,
     forward_request,
     forward_response,
-    scan,
 )
 
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
