@@ -232,9 +232,9 @@ cdef int record_route_line(Splice *cuts, int at, bytes uri) except -1:
     return 0
 
 
-def forward_request(SipMessage msg not None, *, bytes transport not None, bytes sent_by not None,
-                    bytes branch not None, bytes record_route=None, bytes record_route_inbound=None,
-                    int pop_routes=0, bytes request_uri=None, bytes source_ip=None, int source_port=0) -> bytes:
+cpdef bytes forward_request(SipMessage msg, bytes transport, bytes sent_by, bytes branch, bytes record_route=None,
+                            bytes record_route_inbound=None, int pop_routes=0, bytes request_uri=None,
+                            bytes source_ip=None, int source_port=0):
     """The request as fastds forwards it.
 
     sent_by: host:port of the socket it leaves from; branch: a fresh z9hG4bK branch;
@@ -253,6 +253,8 @@ def forward_request(SipMessage msg not None, *, bytes transport not None, bytes 
     cdef Py_ssize_t n = 0
     cdef const char *digits
     cdef int via_at, rr_at
+    if msg is None or transport is None or sent_by is None or branch is None:
+        raise TypeError("forward_request needs the message, transport, sent_by and branch")
     cuts.n = cuts.n_numbers = 0
     if msg.max_forwards == 0:
         raise ValueError("Max-Forwards is 0: answer 483, do not forward")
@@ -294,11 +296,13 @@ def forward_request(SipMessage msg not None, *, bytes transport not None, bytes 
     return apply(cuts, PyBytes_AS_STRING(msg.data), 0, msg.body_end)
 
 
-def forward_response(SipMessage msg not None) -> bytes:
+cpdef bytes forward_response(SipMessage msg):
     """The response as fastds relays it upstream: our top Via removed (§16.7 step 3).
     A body longer than Content-Length is cut to it (§18.3)."""
     cdef int start, end
     cdef Pieces out
+    if msg is None:
+        raise TypeError("forward_response needs the message")
     cdef const char *data = PyBytes_AS_STRING(msg.data)
     if not msg.value_cut(H_VIA, &start, &end):
         raise ValueError("the response has no Via")
@@ -315,8 +319,8 @@ cdef int push_line(Pieces *out, const char *data, SipMessage msg, int index) exc
     return push(out, "\r\n", 2)
 
 
-def build_response(SipMessage request not None, int code, bytes reason=None, *, bytes to_tag=None,
-                   bytes server=None, retry_after_s=None, bytes extra_headers=b"", source=None) -> bytes:
+cpdef bytes build_response(SipMessage request, int code, bytes reason=None, bytes to_tag=None, bytes server=None,
+                           object retry_after_s=None, bytes extra_headers=b"", object source=None):
     """A response to `request` built by fastds itself (§8.2.6.2).
 
     Every Via, From, To, Call-ID and CSeq are copied; To gets `to_tag` when it has no
@@ -326,6 +330,8 @@ def build_response(SipMessage request not None, int code, bytes reason=None, *, 
     source: (host, port) the request came from, recorded in the top Via as received and
     rport (RFC 3581), as in the responses fastds relays.
     """
+    if request is None:
+        raise TypeError("build_response needs the request")
     cdef const char *data = PyBytes_AS_STRING(request.data)
     cdef Pieces out
     cdef Splice splice_

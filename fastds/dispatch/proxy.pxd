@@ -7,7 +7,9 @@ cimport cython
 from fastds._ext.counters cimport Counters
 from fastds._ext.marks cimport BranchFactory, RecordRoute
 from fastds._ext.sipscan cimport SipMessage, scan
+from fastds._ext.sipwrite cimport build_response, forward_request, forward_response
 from fastds._ext.timers cimport Timed, TimerQueue
+from fastds.dispatch.peers cimport dial, on_stream, transport_of
 from fastds.dispatch.txn cimport ClientTransaction, Send, ServerTransaction
 
 

@@ -20,6 +20,7 @@ import re
 from fastds._ext.counters import Counters
 from fastds._ext.marks import BranchFactory, RecordRoute, counted
 from fastds._ext.sipscan import SipMessage, ip_literal, scan
+from fastds._ext.sipwrite import build_response, forward_request, forward_response
 from fastds._ext.timers import TimerQueue
 from fastds.dispatch.histogram import SETUP_BOUNDS_S, Histogram
 from fastds.dispatch.peers import Address, dial, on_stream, transport_of
@@ -37,13 +38,7 @@ from fastds.dispatch.txn import (
     ServerTransaction,
 )
 from fastds.errors import SipParseError
-from fastds.sip import (
-    build_ack,
-    build_cancel,
-    build_response,
-    forward_request,
-    forward_response,
-)
+from fastds.sip import build_ack, build_cancel
 
 M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
 KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (phones send CRLFs)
