@@ -148,7 +148,7 @@ class MessagePump:
     def _on_handoff(self) -> None:
         """Messages whose Call-ID this worker owns, and writes for its TCP connections."""
         now = self._loop.time()
-        messages, writes = self._handoff.receive()
+        messages, writes = self._handoff.receive(1)
         for data, source in messages:
             self._handle(data, source, now)
         if writes and self._streams is not None:

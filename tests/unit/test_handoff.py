@@ -148,3 +148,42 @@ def test_a_frame_from_anything_but_a_sibling_worker_is_dropped():
     finally:
         stranger.close()
         owner.close()
+
+
+def test_an_owner_reading_one_batch_per_readable_event_gets_every_batch_on_uvloop():
+    """The pump takes one batch per readable event (receive(1)): what else is queued must
+    wake it again (uvloop's readers are level-triggered), not wait for the next datagram."""
+    import asyncio
+
+    import uvloop
+
+    master = 60_000_000 + os.getpid()
+    sender, owner = Handoff(master, 0, 2), Handoff(master, 1, 2)
+
+    async def read_all() -> list[bytes]:
+        loop, received, events = asyncio.get_running_loop(), [], 0
+        done = loop.create_future()
+
+        def readable() -> None:
+            nonlocal events
+            events += 1
+            received.extend(data for data, _ in owner.receive(1)[0])
+            if len(received) == 5 and not done.done():
+                done.set_result(None)
+
+        for n in range(5):  # five batches queued before the owner looks
+            sender.send(1, b"INVITE %d" % n, ("127.0.0.1", 5070))
+            sender.flush()
+        loop.add_reader(owner.socket.fileno(), readable)
+        try:
+            await asyncio.wait_for(done, 10)  # a generous bound: each batch is one loop turn away
+        finally:
+            loop.remove_reader(owner.socket.fileno())
+        assert events == 5
+        return received
+
+    try:
+        assert uvloop.run(read_all()) == [b"INVITE %d" % n for n in range(5)]
+    finally:
+        sender.close()
+        owner.close()
