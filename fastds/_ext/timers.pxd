@@ -6,13 +6,13 @@ cdef enum:
     TIMER_SLOTS = 3   # per Timed: a retransmission (A, E, G), the final-response wait (B, F), an end (D, K, H, I, J, L)
     MAX_LANES = 32    # distinct (delay, slot) pairs; a proxy uses about a dozen
 
-cdef struct Link:     # one slot's place in its lane
+cdef struct Link:     # one slot's place in its lane (48 bytes: the two ints last, side by side)
     PyObject *prev    # borrowed: the lane holds one reference per linked subject
     PyObject *next
     double deadline
     long long order   # start order, among equal deadlines
-    int lane          # -1: no timer runs in this slot
     void *queue       # the TimerQueue whose lane it is in (a Timed belongs to one queue at a time)
+    int lane          # -1: no timer runs in this slot
     int kind          # what it does, the owner's number
 
 cdef struct Lane:     # the subjects linked through one slot with one delay, in deadline order

@@ -435,7 +435,7 @@ class Proxy:
         if not on_stream(addr) and len(data) > self._max_datagram_bytes:
             # every destination gets the same bytes, so no failover and nobody is charged
             self.counters.add(TOO_LARGE)
-            server.targets = []
+            server.targets = None
             self._reply(server, 513)
             return
         client = ClientTransaction(branch, request.cseq_method, server, destination, addr, data)

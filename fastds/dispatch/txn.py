@@ -86,7 +86,7 @@ class ServerTransaction(Timed):
         self.state = PROCEEDING
         self.last_response: bytes | None = None
         self.to_tag = b""
-        self.targets: list[Destination] = []  # failover list still to try
+        self.targets: list[Destination] | None = None  # failover list still to try (None: none, no empty list kept)
         self.client: ClientTransaction | None = None
         self.cancelled = False  # the caller's CANCEL came: no more failover, 487 unless a final wins
         self.request_uri: bytes | None = None  # dialplan rewrite of the Request-URI
@@ -115,7 +115,7 @@ class ServerTransaction(Timed):
         itself end to end), the response -- not the request, the failover list or the client."""
         self.request = None
         self.request_uri = None
-        self.targets = []
+        self.targets = None
         self.client = None
         if self.is_invite and code < 300:
             self.state = ACCEPTED
@@ -141,7 +141,7 @@ class ServerTransaction(Timed):
         if self.state != PROCEEDING:
             return False
         self.cancelled = True
-        self.targets = []
+        self.targets = None
         return True
 
     def terminate(self) -> None:
