@@ -17,6 +17,8 @@ import functools
 import os
 import re
 
+from cython.cimports.fastds._ext.sipscan import M_ACK, M_CANCEL, M_INVITE, M_OPTIONS  # method_id values, C constants
+
 from fastds._ext.counters import Counters
 from fastds._ext.marks import BranchFactory, RecordRoute, counted
 from fastds._ext.sipscan import SipMessage, ip_literal, scan
@@ -40,7 +42,6 @@ from fastds.dispatch.txn import (
 from fastds.errors import SipParseError
 from fastds.sip import build_ack, build_cancel
 
-M_INVITE, M_ACK, M_CANCEL, M_OPTIONS = 1, 2, 3, 5  # SipMessage.method_id values (ext/sipscan.pxd)
 KEEPALIVE_BYTES = b"\r\n\t \0"  # a datagram of only these is a NAT keep-alive (phones send CRLFs)
 
 CLEANUP_TICK_S = 0.1  # timers D, H, I, J, K, L end transactions late by up to this, in shared wake-ups
