@@ -176,15 +176,16 @@ class MessagePump:
     def _apply(self, actions: list, now: float) -> None:
         for action in actions:
             if type(action) is Send:
-                if not self._egress.allows(action.addr[0], now):
+                send = action  # typed (pump.pxd): its fields are C reads
+                if not self._egress.allows(send.addr[0], now):
                     continue
                 if self._capture is not None:
-                    self._capture.sent(action.data, action.addr, action.upstream)
-                if on_stream(action.addr):  # only the TCP endpoint's messages have such sources
+                    self._capture.sent(send.data, send.addr, send.upstream)
+                if on_stream(send.addr):  # only the TCP endpoint's messages have such sources
                     self.packets_out += 1
-                    self._streams.send(action.data, action.addr)
+                    self._streams.send(send.data, send.addr)
                 else:
-                    (self._to_public if action.upstream else self._to_private).append((action.data, action.addr))
+                    (self._to_public if send.upstream else self._to_private).append((send.data, send.addr))
             elif type(action) is ReportFailure:
                 self._on_failure(action)
 

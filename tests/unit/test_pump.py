@@ -63,12 +63,11 @@ def test_a_datagram_waiting_before_start_is_handled_once_both_sockets_are_attach
         sock.close()
 
 
-class Exploding:
-    def receive(self, data, source, now):
-        raise RuntimeError("boom")
+class ExplodingSelector:
+    """A proxy core whose handling of an initial request fails (a bug, not a bad message)."""
 
-    def next_deadline(self):
-        return None
+    def select(self, message, rule, source_ip):
+        raise RuntimeError("boom")
 
 
 def test_a_failing_handler_is_counted_and_logged_in_one_line_without_a_traceback(caplog):
@@ -76,11 +75,16 @@ def test_a_failing_handler_is_counted_and_logged_in_one_line_without_a_traceback
     private = bind_udp("127.0.0.1", 0, reuse_port=False)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
+    sets, _ = build_sets([{"id": 1, "setid": 1, "destination": "sip:127.0.0.1:5099"}])
+    proxy = Proxy(ProxyConfig(private_sent_by=sent_by(private, "127.0.0.1")), ExplodingSelector(),
+                  Router([], SelectionRule.parse(1, 0, "f")), BranchFactory(SECRET, "unit"),
+                  RecordRoute(SECRET, sent_by(public, "127.0.0.1")))
+
     async def main():
-        endpoint = MessagePump(asyncio.get_running_loop(), Exploding(), LOOPBACK, lambda report: None)
+        endpoint = MessagePump(asyncio.get_running_loop(), proxy, LOOPBACK, lambda report: None)
         await endpoint.start(public, private)
         for _ in range(2):
-            sender.sendto(b"OPTIONS sip:x SIP/2.0\r\n\r\n", public.getsockname())
+            sender.sendto(invite(5070), public.getsockname())
         for _ in range(200):
             if endpoint.handler_errors == 2:
                 break
