@@ -8,10 +8,12 @@ from fastds.dispatch.peers cimport on_stream
 from fastds.dispatch.proxy cimport Proxy
 from fastds.dispatch.txn cimport Send
 from fastds.net.egress cimport EgressPolicy
+from fastds.net.handoff cimport Handoff
 
 
 cdef class MessagePump:
-    cdef object _capture, _loop, _guard, _handoff, _streams, _on_failure
+    cdef object _capture, _loop, _guard, _streams, _on_failure
+    cdef Handoff _handoff
     cdef Proxy _proxy
     cdef EgressPolicy _egress
     cdef list _sockets
@@ -22,6 +24,7 @@ cdef class MessagePump:
     cdef public long long packets_out
     cdef public long long handler_errors
 
+    @cython.locals(handoff=Handoff, owner=int)
     cdef _to_owner(self, bytes data, tuple source, double now, object guard)
     cdef _handle(self, bytes data, tuple addr, double now, bint private=*)
     @cython.locals(send=Send)
