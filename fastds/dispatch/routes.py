@@ -99,6 +99,7 @@ class Router:
 
     def __init__(self, rows: Iterable[Mapping[str, Any]], default: SelectionRule):
         self.default = default
+        self._default_route = Route(default, None)  # frozen: one for every call no rule translates
         self.problems: list[str] = []
         rules = []
         for row in rows:
@@ -116,4 +117,4 @@ class Router:
                 translated = rule.translate(number)
                 if translated is not False:
                     return Route(rule.selection, translated)
-        return Route(self.default, None)
+        return self._default_route
