@@ -17,51 +17,6 @@ from libc.errno cimport errno, EINTR, EAGAIN
 from libc.string cimport memcmp, memcpy, memset
 
 
-cdef extern from "<sys/socket.h>" nogil:
-    ctypedef unsigned int socklen_t
-    ctypedef unsigned short sa_family_t
-    struct sockaddr:
-        sa_family_t sa_family
-    struct sockaddr_storage:
-        sa_family_t ss_family
-    struct iovec:
-        void *iov_base
-        size_t iov_len
-    struct msghdr:
-        void *msg_name
-        socklen_t msg_namelen
-        iovec *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
-    struct timespec:
-        pass
-    int recvmmsg(int fd, mmsghdr *msgs, unsigned int n, int flags, timespec *timeout)
-    int sendmmsg(int fd, mmsghdr *msgs, unsigned int n, int flags)
-    enum: AF_INET, AF_INET6, MSG_DONTWAIT, MSG_TRUNC
-
-cdef extern from "<netinet/in.h>" nogil:
-    struct in_addr:
-        unsigned int s_addr
-    struct in6_addr:
-        unsigned char s6_addr[16]
-    struct sockaddr_in:
-        sa_family_t sin_family
-        unsigned short sin_port
-        in_addr sin_addr
-    struct sockaddr_in6:
-        sa_family_t sin6_family
-        unsigned short sin6_port
-        unsigned int sin6_flowinfo
-        in6_addr sin6_addr
-        unsigned int sin6_scope_id
-    unsigned short ntohs(unsigned short)
-    unsigned short htons(unsigned short)
-
 cdef extern from "<arpa/inet.h>" nogil:
     const char *inet_ntop(int af, const void *src, char *dst, socklen_t size)
     int inet_pton(int af, const char *src, void *dst)
@@ -74,24 +29,6 @@ cdef enum:
 
 cdef class DatagramIO:
     """One socket's batched IO. fd stays owned by the caller (its socket object)."""
-
-    cdef int fd
-    cdef int family
-    cdef readonly unsigned int batch
-    cdef size_t buffer_bytes
-    cdef char *buffers
-    cdef mmsghdr *messages
-    cdef iovec *vectors
-    cdef sockaddr_storage *names
-    cdef dict _sources  # raw address bytes -> (ip, port)
-    cdef dict _destinations  # (ip, port) -> raw sockaddr bytes
-    cdef sockaddr_storage _last_name  # the last source, whose tuple is reused while it repeats
-    cdef socklen_t _last_length
-    cdef object _last_source
-    cdef readonly unsigned long long truncated
-    cdef readonly unsigned long long receive_errors
-    cdef readonly unsigned long long send_errors
-    cdef readonly int last_send_errno
 
     def __cinit__(self, int fd, int family, unsigned int batch=64, size_t max_datagram=65535):
         """family: socket.AF_INET or AF_INET6 (the socket's); batch: datagrams per system
@@ -160,7 +97,7 @@ cdef class DatagramIO:
             return (text.decode("ascii"), ntohs(v6.sin6_port))
         return None
 
-    def receive(self):
+    cpdef list receive(self):
         """Every datagram waiting, up to `batch`: [(bytes, (ip, port))]; [] when none is."""
         cdef int count, i
         cdef list found = []
@@ -221,7 +158,7 @@ cdef class DatagramIO:
         self._destinations[address] = found
         return found
 
-    def send(self, list datagrams):
+    cpdef unsigned int send(self, list datagrams):
         """Send [(bytes, (ip, port))] in order; returns how many the kernel took. One that
         it refuses, or whose address is not one, is counted (send_errors, last_send_errno)
         and skipped; the rest still go."""

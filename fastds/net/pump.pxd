@@ -4,6 +4,7 @@
 # instead of a method lookup and an attribute lookup per message and per send.
 cimport cython
 
+from fastds._ext.udpio cimport DatagramIO
 from fastds.dispatch.peers cimport on_stream
 from fastds.dispatch.proxy cimport Proxy
 from fastds.dispatch.txn cimport Send
@@ -17,7 +18,7 @@ cdef class MessagePump:
     cdef Proxy _proxy
     cdef EgressPolicy _egress
     cdef list _sockets
-    cdef object _public, _private
+    cdef DatagramIO _public, _private
     cdef list _to_public, _to_private
     cdef object _timer, _armed_at
     cdef set _handoff_watched
@@ -25,7 +26,9 @@ cdef class MessagePump:
     cdef public long long handler_errors
 
     @cython.locals(handoff=Handoff, owner=int)
+    cdef _read(self, DatagramIO io, bint public)
     cdef _to_owner(self, bytes data, tuple source, double now, object guard)
     cdef _handle(self, bytes data, tuple addr, double now, bint private=*)
     @cython.locals(send=Send)
     cdef _apply(self, list actions, double now)
+    cdef _after_batch(self)

@@ -98,10 +98,7 @@ class MessagePump:
 
     def _on_public(self) -> None:
         """A datagram on the public socket is handled by its Call-ID's owner."""
-        for batch, now in self._batches(self._public):
-            for data, addr in batch:
-                self._to_owner(data, addr, now, self._guard)
-        self._after_batch()
+        self._read(self._public, True)
 
     def on_stream_messages(self, messages: list[bytes], peer: tuple, now: float) -> None:
         """Messages read on a TCP connection (fastds/net/tcp.py): each to its Call-ID's owner."""
@@ -131,19 +128,23 @@ class MessagePump:
 
     def _on_private(self) -> None:
         """The responses to this worker's own client transactions."""
-        for batch, now in self._batches(self._private):
-            for data, addr in batch:
-                self._handle(data, addr, now, True)
-        self._after_batch()
+        self._read(self._private, False)
 
-    def _batches(self, io: DatagramIO):
-        """Up to BATCHES_PER_TURN batches from one socket while it has more, each with the
-        loop time it was read at."""
+    def _read(self, io: DatagramIO, public: bool) -> None:
+        """Up to BATCHES_PER_TURN batches from one socket while it has more, each message
+        with the loop time its batch was read at: a public one to its Call-ID's owner, a
+        private one to the core here; then what they caused goes out."""
         for _ in range(BATCHES_PER_TURN):
             batch = io.receive()
-            yield batch, self._loop.time()
+            now = self._loop.time()
+            for data, addr in batch:
+                if public:
+                    self._to_owner(data, addr, now, self._guard)
+                else:
+                    self._handle(data, addr, now, True)
             if len(batch) < BATCH:
-                return
+                break
+        self._after_batch()
 
     def _on_handoff(self) -> None:
         """Messages whose Call-ID this worker owns, and writes for its TCP connections."""
