@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from cython.cimports.fastds._ext.sipscan import M_INVITE  # a method_id value, a C constant
+
 from fastds._ext.sipscan import SipMessage, client_key_of
 from fastds._ext.timers import Timed
 from fastds.dispatch.peers import Address
@@ -82,7 +84,7 @@ class ServerTransaction(Timed):
         self.key = key
         self.request = request
         self.source = source
-        self.is_invite = request.cseq_method == b"INVITE"
+        self.is_invite = request.method_id == M_INVITE  # the scanner checked the CSeq method is the request's
         self.state = PROCEEDING
         self.last_response: bytes | None = None
         self.to_tag = b""

@@ -120,7 +120,9 @@ class StreamEndpoint:
 
     def flush(self) -> None:
         """Write what this loop turn queued, a send per connection (the loop's turn ends with it:
-        fastds/net/pump.py _after_batch)."""
+        fastds/net/pump.py _after_batch), most turns nothing: then no new list."""
+        if not self._corked:
+            return
         corked, self._corked = self._corked, []
         for stream in corked:
             if stream.unsent:
