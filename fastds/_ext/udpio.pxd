@@ -57,6 +57,8 @@ cdef class DatagramIO:
     cdef mmsghdr *messages
     cdef iovec *vectors
     cdef sockaddr_storage *names
+    cdef mmsghdr *send_messages  # send()'s own headers and vectors: the receiving ones stay set
+    cdef iovec *send_vectors
     cdef dict _sources  # raw address bytes -> (ip, port)
     cdef dict _destinations  # (ip, port) -> raw sockaddr bytes
     cdef sockaddr_storage _last_name  # the last source, whose tuple is reused while it repeats
@@ -67,7 +69,7 @@ cdef class DatagramIO:
     cdef readonly unsigned long long send_errors
     cdef readonly int last_send_errno
 
-    cdef void _prepare(self, unsigned int count)
+    cdef void _prepare(self) noexcept
     cdef object _source(self, sockaddr_storage *name, socklen_t length)
     cdef object _new_source(self, sockaddr_storage *name)
     cpdef list receive(self)

@@ -68,6 +68,23 @@ def test_a_full_receive_buffer_loses_whole_datagrams_counted_by_the_sender_or_th
     assert all(data == b"%05d" % n + b"." * 600 for n, (data, _) in zip(numbers, found))
 
 
+def test_one_socket_receiving_and_sending_in_turns_keeps_both_right():
+    """A worker's socket does both, round after round: sending never disturbs what the next
+    receive reads into, or where it says a datagram came from (the headers are set once)."""
+    peers, proxy = [udp(), udp(), udp()], udp()
+    io = DatagramIO(proxy.fileno(), proxy.family, 4)
+    peer_ios = [DatagramIO(peer.fileno(), peer.family, 4) for peer in peers]
+    for turn in range(5):
+        for n, peer in enumerate(peers[:1 + turn % 3]):
+            peer.sendto(b"to proxy %d.%d" % (turn, n), proxy.getsockname())
+        got = drain(io)
+        assert [(data, source) for data, source in got] == [
+            (b"to proxy %d.%d" % (turn, n), peer.getsockname()) for n, peer in enumerate(peers[:1 + turn % 3])]
+        assert io.send([(b"reply " + data, source) for data, source in got]) == len(got)
+        for n, peer_io in enumerate(peer_ios[:1 + turn % 3]):
+            assert drain(peer_io) == [(b"reply to proxy %d.%d" % (turn, n), proxy.getsockname())]
+
+
 def test_ipv6_and_ipv4_destinations_from_an_ipv6_socket():
     v6, v4 = udp(socket.AF_INET6), udp()
     sender = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
