@@ -81,6 +81,9 @@ class ClusterLink:
         """Claim the node id and read the current states (destination id -> state), before
         the first table is published; {} when Redis cannot be reached (degraded)."""
         try:
+            # the claim is this node's first heartbeat: another node listing it before its
+            # first _beat() must see when it beat, as for every later one
+            self.about["beat_at"] = round(time.time(), 3)
             claimed = await self._redis.set(self.key(f"node:{self.cluster.node_id}"), orjson.dumps(self.about),
                                             nx=True, px=int(3000 * self.heartbeat_s))
             if not claimed:
