@@ -1,7 +1,7 @@
 """Transactions of a stateful proxy and the actions they emit (RFC 3261 §17, §16; RFC 6026).
 
 Owns the transaction records and their state machines, held against RFC 3261 figures
-5-8: the states as enums and the transitions as methods named after the RFC's events
+5-8: the states (State, C ints once compiled) and the transitions as methods named after the RFC's events
 and timers (a provisional heard, a final sent, the ACK, Timer B/F ...). Routing and
 failover -- which destination next, what to send -- are fastds/dispatch/proxy.py's. A
 ServerTransaction faces the request's sender (upstream), a ClientTransaction one next
