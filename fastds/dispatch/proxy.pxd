@@ -9,6 +9,7 @@ from fastds._ext.marks cimport BranchFactory, RecordRoute
 from fastds._ext.sipscan cimport SipMessage, scan
 from fastds._ext.sipwrite cimport build_response, forward_request, forward_response
 from fastds._ext.timers cimport Timed, TimerQueue
+from fastds.dispatch.histogram cimport Histogram
 from fastds.dispatch.peers cimport dial, on_stream, transport_of
 from fastds.dispatch.txn cimport ClientTransaction, Send, ServerTransaction
 
@@ -36,7 +37,7 @@ cdef class Proxy:
     cdef public dict stream_clients
     cdef public TimerQueue timers
     cdef public Counters counters
-    cdef public object setup_times
+    cdef public Histogram setup_times
     cdef list _out
     cdef double _now
     cdef int _max_message_bytes, _max_headers, _max_datagram_bytes

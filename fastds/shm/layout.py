@@ -150,11 +150,12 @@ class ShmView:
             raise ShmLayoutError(f"shared memory has magic {magic!r}, layout {version}, record size {record_size}; "
                                  f"this build expects {MAGIC!r}, {LAYOUT_VERSION}, {RECORD.size}")
         self.layout = Layout(capacity, worker_slots, routes_bytes)
-        self._words = memoryview(region)[_GENERATION_OFFSET:_GENERATION_OFFSET + 8].cast("Q")
+        # the generation word as a one-element array of u64 (fastds/shm/live.py reads it in place)
+        self.generation_word = memoryview(region)[_GENERATION_OFFSET:_GENERATION_OFFSET + 8].cast("Q")
 
     @property
     def generation(self) -> int:
-        return self._words[0]
+        return self.generation_word[0]
 
     def count(self, area: int) -> int:
         return struct.unpack_from("<I", self.region, _COUNTS_OFFSET + 4 * area)[0]
@@ -331,7 +332,7 @@ class ShmWriter(ShmView):
             _COUNTERS.pack_into(self.region, self.layout.counters_offset(area, slot),
                                 *previous_counts.get(d.id, (0,) * len(DESTINATION_COUNTERS)))
         struct.pack_into("<I", self.region, _COUNTS_OFFSET + 4 * area, len(destinations))
-        self._words[0] = generation  # one aligned 8-byte store: readers see the old or the new area
+        self.generation_word[0] = generation  # one aligned 8-byte store: readers see the old or the new area
         return generation
 
     def set_state(self, slot: int, state: int) -> None:

@@ -1,7 +1,7 @@
 """A worker's routing over the shared-memory table, rebuilt when the generation moves.
 
 Owns the generation check a worker makes before each selection, route and trust check
-(one aligned 8-byte read), and rebuilding the Selector, the Router and the trusted
+(one aligned 8-byte read, a C load once compiled: live.pxd), and rebuilding the Selector, the Router and the trusted
 sources from the new area after a reload; states, loads and RTTs are read in place, so
 a state change by the prober is seen by the very next selection.
 """
@@ -24,12 +24,13 @@ class _Live:
 
     def __init__(self, view: ShmView):
         self._view = view
+        self._generation_word = view.generation_word  # its one element: the generation, read in place
         self.generation = -1
         self._built = None
         self.current()
 
     def current(self):
-        generation = self._view.generation
+        generation = self._generation_word[0]
         if generation != self.generation:
             self._built = self._build(generation)
             self.generation = generation
