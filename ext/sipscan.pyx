@@ -1551,7 +1551,7 @@ cpdef SipMessage scan(object data, int max_bytes=65535, int max_headers=256):
     raise SipParseError(m.err_reason.decode(), status, m.err_offset, m if status else None)
 
 
-def call_id_of(data):
+cpdef object call_id_of(object data):
     """The Call-ID of a datagram without scanning the whole message: the first header line
     named Call-ID or i (compact), value trimmed; None when there is none before the blank
     line (the full scan then decides what the datagram is). The worker that receives a

@@ -80,8 +80,11 @@ def handoff(number: int, burst: int) -> float:
         sender.flush()
         owner.receive(1)  # as the pump reads: one batch per readable event
     elapsed = time.perf_counter() - start
+    handed = (sender.handed_off, owner.received, sender.dropped + owner.dropped)
     sender.close()
     owner.close()
+    if handed != (number // burst * burst,) * 2 + (0,):
+        raise SystemExit(f"the hand-off lost frames: (handed off, received, dropped) = {handed}")
     return elapsed / (number // burst * burst) * 1e6
 
 

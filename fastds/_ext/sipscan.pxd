@@ -166,3 +166,4 @@ cdef int parse_uri_spans(const unsigned char *p, int s, int e, UriSpans *out) no
 cdef bint uri_param_span(const unsigned char *p, int s, int e, const unsigned char *name, int n, int *vs, int *ve) noexcept
 cdef SipMessage scan_message(bytes data, int max_bytes, int max_headers)
 cpdef SipMessage scan(object data, int max_bytes=*, int max_headers=*)
+cpdef object call_id_of(object data)

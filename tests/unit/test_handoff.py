@@ -3,32 +3,67 @@ two ends in one process: an owner that is down or full loses the datagram, count
 and what arrives is never corrupted."""
 
 import os
+import struct
 from collections import Counter
 
 import pytest
 
+from fastds._ext.frames import MAX_FRAME, MESSAGE, WRITE, FrameInbox, FrameOutbox
 from fastds._ext.sipscan import call_id_of
-from fastds.net.handoff import MESSAGE, WRITE, Handoff, decode, encode, owner_of
+from fastds.net.handoff import Handoff, owner_of
+
+
+def unpacked(batch: bytes) -> tuple[list, list, int]:
+    """(messages, writes, frames dropped) of a batch, as an owner reads it."""
+    inbox, messages, writes = FrameInbox(-1, ()), [], []
+    inbox.unpack(batch, messages, writes)
+    assert inbox.received == len(messages) + len(writes)
+    return messages, writes, inbox.dropped
+
+
+def packed(*frames: tuple[int, bytes, tuple]) -> bytes:
+    outbox = FrameOutbox()
+    for kind, data, address in frames:
+        assert outbox.add(kind, data, address)
+    assert outbox.frames == len(frames)
+    return outbox.take()
 
 
 @pytest.mark.parametrize("source", [("127.0.0.1", 5060), ("2001:db8::1", 65535), ("::ffff:192.0.2.1", 1),
                                     ("127.0.0.1", 5060, 3 << 40 | 17)])
 def test_a_frame_carries_the_message_and_its_source_untouched(source):
     datagram = bytes(range(256)) * 40
-    assert decode(encode(datagram, source)) == (MESSAGE, datagram, source)
+    assert unpacked(packed((MESSAGE, datagram, source))) == ([(datagram, source)], [], 0)
+
+
+def test_a_repeated_source_and_then_another_each_come_out_as_sent():
+    """The owner reuses the last source tuple while it repeats: a change must never be missed."""
+    a, b, c = ("127.0.0.1", 5060), ("127.0.0.1", 5061), ("127.0.0.2", 5060, 7)
+    sources = [a, a, b, a, c, c, ("127.0.0.1", 5060, 7), a]
+    messages, _, dropped = unpacked(packed(*((MESSAGE, b"m%d" % n, s) for n, s in enumerate(sources))))
+    assert messages == [(b"m%d" % n, s) for n, s in enumerate(sources)] and dropped == 0
 
 
 def test_a_write_frame_names_the_connection_and_needs_one():
     peer = ("127.0.0.1", 40000, 1 << 40 | 5)
-    assert decode(encode(b"SIP/2.0 200 OK\r\n", peer, WRITE)) == (WRITE, b"SIP/2.0 200 OK\r\n", peer)
-    assert decode(encode(b"x", ("127.0.0.1", 40000), WRITE)) is None  # a write with no connection
+    assert unpacked(packed((WRITE, b"SIP/2.0 200 OK\r\n", peer))) == ([], [(b"SIP/2.0 200 OK\r\n", peer)], 0)
+    assert unpacked(packed((WRITE, b"x", ("127.0.0.1", 40000)))) == ([], [], 1)  # a write with no connection
+
+
+def test_what_cannot_be_a_frame_is_refused_when_packed():
+    outbox = FrameOutbox()
+    assert not outbox.add(MESSAGE, b"x" * MAX_FRAME, ("127.0.0.1", 5060))  # longer than a frame holds
+    assert not outbox.add(MESSAGE, b"x", ("", 5060)) and not outbox.add(MESSAGE, b"x", ("1" * 256, 5060))
+    assert outbox.frames == 0 and outbox.take() == b""
 
 
 @pytest.mark.parametrize("frame", [b"", b"\x00\x09", b"\x00\x09\x13\xc4" + bytes(8) + b"127.0.0.",
                                    b"\x00\x00\x13\xc4" + bytes(8) + b"data", b"\x07\x01\x13\xc4" + bytes(8) + b"1x",
                                    b"\x00\x03\x00\x01" + bytes(8) + b"\xff\xfe\xfdx"])
 def test_a_short_or_foreign_frame_is_not_a_message(frame):
-    assert decode(frame) is None
+    good = packed((MESSAGE, b"before", ("127.0.0.1", 5060)))
+    batch = good + struct.pack("!I", len(frame)) + frame + good  # what follows a bad frame is not trusted
+    assert unpacked(batch) == ([(b"before", ("127.0.0.1", 5060))], [], 1)
 
 
 def test_ownership_is_stable_and_spreads_call_ids_over_the_workers():
@@ -143,7 +178,8 @@ def test_a_frame_from_anything_but_a_sibling_worker_is_dropped():
     owner = Handoff(master, 0, 2)
     stranger = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
-        stranger.sendto(encode(b"INVITE sip:x SIP/2.0\r\n\r\n", ("192.0.2.1", 5060)), handoff_address(master, 0))
+        stranger.sendto(packed((MESSAGE, b"INVITE sip:x SIP/2.0\r\n\r\n", ("192.0.2.1", 5060))),
+                        handoff_address(master, 0))
         assert owner.receive() == ([], []) and owner.dropped == 1
     finally:
         stranger.close()
