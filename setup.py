@@ -40,6 +40,7 @@ COMPILED_SOURCES = [
     "fastds/net/handoff.py",
     "fastds/net/hep.py",
     "fastds/net/pump.py",
+    "fastds/procs/reports.py",
     "fastds/shm/live.py",
     "fastds/sip/build.py",
     "fastds/sip/status.py",

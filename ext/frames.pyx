@@ -34,9 +34,7 @@ cdef extern from "<sys/un.h>" nogil:
         char sun_path[108]
 
 MESSAGE, WRITE = KIND_MESSAGE, KIND_WRITE
-BATCH_BYTES = BATCH_LIMIT
 MAX_FRAME = FRAME_LIMIT
-MAX_BATCH = BUFFER_BYTES
 
 
 cdef inline void put16(unsigned char *p, unsigned int value) noexcept:

@@ -4,9 +4,7 @@ Address = tuple[str, int] | tuple[str, int, int]
 
 MESSAGE: int
 WRITE: int
-BATCH_BYTES: int
 MAX_FRAME: int
-MAX_BATCH: int
 
 class FrameOutbox:
     size: int

@@ -26,8 +26,11 @@ MAX_QUEUED = 1024  # receive()'s default: more batches than an owner's queue hol
 MAX_WAITING_BYTES = 8 * 1024 * 1024  # per owner: batches waiting for its queue to drain; beyond, dropped
 
 
+_xxh3_64 = xxhash.xxh3_64_intdigest  # a module global: no attribute lookup on xxhash per message
+
+
 def owner_of(call_id: bytes, workers: int) -> int:
-    return xxhash.xxh3_64_intdigest(call_id) % workers
+    return _xxh3_64(call_id) % workers
 
 
 def handoff_address(master_pid: int, index: int) -> str:

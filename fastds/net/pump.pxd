@@ -12,8 +12,12 @@ from fastds.net.egress cimport EgressPolicy
 from fastds.net.handoff cimport Handoff
 
 
+cdef int BATCH, BATCHES_PER_TURN  # C constants: a loop over range(BATCHES_PER_TURN) is a C loop
+
+
 cdef class MessagePump:
     cdef object _capture, _loop, _guard, _streams, _on_failure
+    cdef bint _streams_written
     cdef Handoff _handoff
     cdef Proxy _proxy
     cdef EgressPolicy _egress

@@ -53,6 +53,7 @@ class MessagePump:
         self._guard = guard
         self._handoff = handoff
         self._streams = streams
+        self._streams_written = False  # something went to the stream endpoint this turn: flush it
         self._proxy = proxy
         self._egress = egress
         self._on_failure = on_failure
@@ -155,6 +156,7 @@ class MessagePump:
         if writes and self._streams is not None:
             for data, peer in writes:
                 self._streams.write(data, peer)
+            self._streams_written = True
         self._after_batch()
 
     def _handle(self, data: bytes, addr: tuple, now: float, private: bool = False) -> None:
@@ -185,6 +187,7 @@ class MessagePump:
                 if on_stream(send.addr):  # only the TCP endpoint's messages have such sources
                     self.packets_out += 1
                     self._streams.send(send.data, send.addr)
+                    self._streams_written = True
                 else:
                     (self._to_public if send.upstream else self._to_private).append((send.data, send.addr))
             elif type(action) is ReportFailure:
@@ -205,7 +208,8 @@ class MessagePump:
                 if owner not in self._handoff_watched:
                     self._handoff_watched.add(owner)
                     self._loop.add_writer(fd, self._handoff_writable, owner, fd)
-        if self._streams is not None:
+        if self._streams_written:  # only the pump writes to it (its flush() runs as bytecode)
+            self._streams_written = False
             self._streams.flush()
         if self._to_public:
             self.packets_out += self._public.send(self._to_public)

@@ -110,8 +110,9 @@ class FailureReporter:
     def __call__(self, report: ReportFailure) -> None:
         data = self._windows.offer(report, self._loop.time())
         if data is not None:
-            self._send(data)
-        self._arm()
+            self._send(data)  # no report held: the flush armed before (if any) still stands
+        else:
+            self._arm()
 
     def _arm(self) -> None:
         due = self._windows.next_flush()
