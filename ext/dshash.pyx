@@ -517,7 +517,7 @@ cdef bytes template_key(KeyTemplate template, SipMessage m, bytes source_ip):
     return key.value()
 
 
-def key_of(SipMessage m, int alg, int flags=0, KeyTemplate template=None, bytes source_ip=b""):
+cpdef key_of(SipMessage m, int alg, int flags=0, KeyTemplate template=None, bytes source_ip=b""):
     """The bytes a hashing algorithm hashes for message m; None when the algorithm does
     not hash or (algorithm 5) the request carries no credentials."""
     cdef KeyBuffer key
@@ -543,7 +543,7 @@ def key_of(SipMessage m, int alg, int flags=0, KeyTemplate template=None, bytes 
 # -- selection ---------------------------------------------------------------------
 
 
-def select_key(SetTable t, key, int alg, int flags=0, int max_results=1000):
+cpdef select_key(SetTable t, key, int alg, int flags=0, int max_results=1000):
     """Indexes to try, in order, for a request whose algorithm key is `key` (bytes, or
     None for the algorithms that do not hash and for algorithm 5 without credentials).
     Empty when no destination is active. Without flag f only the selected one."""
@@ -588,7 +588,7 @@ def select_key(SetTable t, key, int alg, int flags=0, int max_results=1000):
     return result
 
 
-def select(SetTable t, SipMessage m, int alg, int flags=0, int max_results=1000,
+cpdef select(SetTable t, SipMessage m, int alg, int flags=0, int max_results=1000,
            KeyTemplate template=None, bytes source_ip=b""):
     """select_key() with the key taken from the scanned request m."""
     return select_key(t, key_of(m, alg, flags, template, source_ip), alg, flags, max_results)

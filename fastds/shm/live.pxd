@@ -4,6 +4,8 @@
 # property and a memoryview index.
 cimport cython
 
+from fastds.dispatch.selector cimport Selector
+
 
 cdef class _Live:
     cdef object _view
@@ -17,6 +19,8 @@ cdef class _Live:
 
 cdef class LiveSelector(_Live):
     cdef object _key_template
+
+    cdef Selector _selector(self)
 
 
 cdef class LiveRouter(_Live):

@@ -49,24 +49,28 @@ class LiveSelector(_Live):
         sets, first_slot = self._view.sets(generation)
         return Selector(sets, self._key_template, live=lambda set_id: self._view.live(generation, first_slot[set_id]))
 
+    def _selector(self) -> Selector:
+        """The current generation's selector, typed (live.pxd): the calls below are C calls."""
+        return self.current()
+
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:
-        return self.current().select(message, rule, source_ip, previous)
+        return self._selector().select(message, rule, source_ip, previous)
 
     def count_pick(self, destination: Destination) -> None:
-        self.current().count_pick(destination)
+        self._selector().count_pick(destination)
 
     def count_failover(self, destination: Destination) -> None:
-        self.current().count_failover(destination)
+        self._selector().count_failover(destination)
 
     def count_reply(self, destination: Destination, code: int) -> None:
-        self.current().count_reply(destination, code)
+        self._selector().count_reply(destination, code)
 
     def count_timeout(self, destination: Destination) -> None:
-        self.current().count_timeout(destination)
+        self._selector().count_timeout(destination)
 
     def hold_load(self, destination: Destination) -> Release | None:
-        return self.current().hold_load(destination)
+        return self._selector().hold_load(destination)
 
 
 class LiveRouter(_Live):
