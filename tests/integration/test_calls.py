@@ -139,6 +139,9 @@ def test_g_a_retransmitted_invite_is_one_transaction_downstream(harness):
     caller.sendto(message(b"BYE %s SIP/2.0" % contact, b"2 BYE", route, b"z9hG4bK-g-3"), proxy)
     wait_for(lambda: scan(caller.recv(65535)).cseq_method == b"BYE", 10, "the 200 for the BYE")
     caller.close()
+    # SIPp writes its statistics once a second (-fd 1) and not when stopped: a row written
+    # between its 200 for the BYE and the end of its scenario shows the call not yet successful
+    wait_for(lambda: counts(callee.stats(), "SuccessfulCall(C)")[0] >= 1, 10, "the callee to finish the call")
     stats = callee.stop()
     assert counts(stats, "IncomingCall(C)", "SuccessfulCall(C)", "Retransmissions(C)") == (1, 1, 0)
 
