@@ -43,6 +43,7 @@ cdef class Proxy:
     cdef int _max_message_bytes, _max_headers, _max_datagram_bytes
     cdef double _t1, _t2, _t4, _fr_timeout, _fr_inv_timeout
     cdef bytes _server_header
+    cdef tuple _udp_via
     cdef bytes _tag_prefix
     cdef unsigned long long _tags
     cdef public bint draining

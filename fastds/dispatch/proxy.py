@@ -108,6 +108,7 @@ class Proxy:
         self._t1, self._t2, self._t4 = config.t1, config.t2, config.t4
         self._fr_timeout, self._fr_inv_timeout = config.fr_timeout, config.fr_inv_timeout
         self._max_datagram_bytes, self._server_header = config.max_datagram_bytes, config.server_header
+        self._udp_via = (b"UDP", config.private_sent_by)  # _via() over UDP, every forward: made once
         self.trust = trust
         self.last_answer: dict[int, float] = {}  # destination id -> when it last answered anything
         self.selector = selector
@@ -354,7 +355,7 @@ class Proxy:
         """Our Via's transport and sent-by for a request to `addr`."""
         transport = transport_of(addr)
         if transport == "udp":
-            return b"UDP", self.config.private_sent_by
+            return self._udp_via
         return transport.upper().encode(), self.config.stream_sent_by.get(transport, self.config.private_sent_by)
 
     def _on_ack(self, message: SipMessage, source: Address) -> None:

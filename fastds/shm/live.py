@@ -1,9 +1,9 @@
 """A worker's routing over the shared-memory table, rebuilt when the generation moves.
 
 Owns the generation check a worker makes before each selection, route and trust check
-(one aligned 8-byte read, a C load once compiled: live.pxd), and rebuilding the Selector, the Router and the trusted
-sources from the new area after a reload; states, loads and RTTs are read in place, so
-a state change by the prober is seen by the very next selection.
+(one aligned 8-byte read, a C load once compiled: live.pxd), and rebuilding the Selector,
+the Router and the trusted sources from the new area after a reload; states, loads and
+RTTs are read in place, so a state change by the prober is seen by the very next selection.
 """
 
 from __future__ import annotations
