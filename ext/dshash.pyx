@@ -118,18 +118,7 @@ cdef enum:  # offsets in a destination's counters
 cdef class SetTable:
     """One destination set as the picker sees it; see the module docstring."""
 
-    cdef readonly int size
-    cdef int *weight
-    cdef uint64_t *seed
-    cdef unsigned char *state
-    cdef int64_t *load
-    cdef double *rtt_ms
-    cdef int64_t *counters  # per destination i: COUNTERS from [COUNTERS * i], as DESTINATION_COUNTERS names them
-    cdef int rr_last, rr_count
-    cdef double *score  # scratch for rendezvous ordering
-    cdef int *order     # scratch for failover lists
-    cdef Py_buffer live  # the shared-memory buffer the live arrays point into, if any
-    cdef bint has_live
+    # its fields are declared in fastds/_ext/dshash.pxd (the selector cimports the class)
 
     def __cinit__(self, weights, ids, live=None):
         """weights: int >= 0 per destination; ids: bytes per destination (its URI), which
@@ -214,25 +203,25 @@ cdef class SetTable:
         """In-flight transactions of destination i (algorithm 9)."""
         self.load[self._index(i)] = in_flight
 
-    def add_load(self, int i, int64_t delta):
+    cpdef add_load(self, int i, int64_t delta):
         """Atomically add to destination i's in-flight count (workers share it)."""
         return fds_atomic_add(&self.load[self._index(i)], delta)
 
-    def add_pick(self, int i):
+    cpdef add_pick(self, int i):
         """Destination i was chosen first for a request (OpenSIPS first_hit_counter)."""
         return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + PICKS], 1)
 
-    def add_failover(self, int i):
+    cpdef add_failover(self, int i):
         """A request failed over away from destination i."""
         return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + FAILOVERS], 1)
 
-    def add_reply(self, int i, int code):
+    cpdef add_reply(self, int i, int code):
         """Destination i sent a final response (200..699) to a request fastds forwarded."""
         if not 200 <= code <= 699:
             raise ValueError(f"a final status code is 200..699, not {code}")
         return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + REPLIES_2XX + code // 100 - 2], 1)
 
-    def add_timeout(self, int i):
+    cpdef add_timeout(self, int i):
         """A request forwarded to destination i got no final response in time (timer B/F)."""
         return fds_atomic_add(&self.counters[COUNTERS * self._index(i) + TIMEOUTS], 1)
 

@@ -50,25 +50,29 @@ class Selector:
         """`destination` was chosen first for a request (OpenSIPS first_hit_counter)."""
         where = self._where.get((destination.set_id, destination.id))
         if where is not None:
-            where[0].add_pick(where[1])
+            table = where[0]  # a SetTable (selector.pxd): the add is a C call
+            table.add_pick(where[1])
 
     def count_failover(self, destination: Destination) -> None:
         """A request failed over away from `destination`."""
         where = self._where.get((destination.set_id, destination.id))
         if where is not None:
-            where[0].add_failover(where[1])
+            table = where[0]
+            table.add_failover(where[1])
 
     def count_reply(self, destination: Destination, code: int) -> None:
         """`destination` sent a final response to a request fastds forwarded to it."""
         where = self._where.get((destination.set_id, destination.id))
         if where is not None:
-            where[0].add_reply(where[1], code)
+            table = where[0]
+            table.add_reply(where[1], code)
 
     def count_timeout(self, destination: Destination) -> None:
         """A request forwarded to `destination` got no final response in time."""
         where = self._where.get((destination.set_id, destination.id))
         if where is not None:
-            where[0].add_timeout(where[1])
+            table = where[0]
+            table.add_timeout(where[1])
 
     def hold_load(self, destination: Destination) -> Release | None:
         """One more request in flight to `destination` (algorithm 9 reads the count) until
@@ -79,7 +83,7 @@ class Selector:
             return None
         table, index = where
         table.add_load(index, 1)
-        return functools.partial(table.add_load, index, -1)
+        return functools.partial(where[0].add_load, index, -1)  # the bound method, not the C one
 
     def select(self, message: SipMessage, rule: SelectionRule, source_ip: bytes = b"",
                previous: Sequence[Destination] = ()) -> list[Destination]:
