@@ -18,7 +18,7 @@ Owns the wire format between sibling workers and the two buffers it lives in:
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.errno cimport EAGAIN, EINTR, errno
+from libc.errno cimport EINTR, errno
 from libc.string cimport memcmp, memcpy
 
 from fastds._ext.udpio cimport MSG_DONTWAIT, socklen_t
@@ -54,7 +54,7 @@ cdef inline unsigned long get32(const unsigned char *p) noexcept:
 
 
 cdef class FrameOutbox:
-    """One owner's frames of a loop turn, in one buffer (a batch: at most BATCH_BYTES plus one frame)."""
+    """One owner's frames of a loop turn, in one buffer (a batch: at most BATCH_LIMIT plus one frame)."""
 
     def __cinit__(self):
         self.buffer = <unsigned char *> PyMem_Malloc(BUFFER_BYTES)
@@ -78,21 +78,21 @@ cdef class FrameOutbox:
         if (ip_length < 1 or ip_length > 255 or HEAD_BYTES + ip_length + length > FRAME_LIMIT
                 or self.size + LENGTH_BYTES + HEAD_BYTES + ip_length + length > BUFFER_BYTES):
             return False
-        p = self.buffer + self.size
+        p = self.buffer + self.size  # the length, then the head at 4: kind, IP length, port at 6, connection at 8
         put32(p, HEAD_BYTES + ip_length + length)
         p[4] = kind
         p[5] = <unsigned char> ip_length
         put16(p + 6, port)
         for shift in range(8):
             p[8 + shift] = (connection >> (56 - 8 * shift)) & 0xFF
-        memcpy(p + 16, ip, ip_length)
-        memcpy(p + 16 + ip_length, PyBytes_AS_STRING(data), length)
+        memcpy(p + LENGTH_BYTES + HEAD_BYTES, ip, ip_length)
+        memcpy(p + LENGTH_BYTES + HEAD_BYTES + ip_length, PyBytes_AS_STRING(data), length)
         self.size += LENGTH_BYTES + HEAD_BYTES + ip_length + length
         self.frames += 1
         return True
 
     cpdef bint full(self):
-        """The batch reached BATCH_BYTES: the next frame must start another."""
+        """The batch reached BATCH_LIMIT: the next frame must start another."""
         return self.size >= BATCH_LIMIT
 
     cdef int send(self, int fd) noexcept:
