@@ -118,7 +118,7 @@ class Handoff:
     def _send_outbox(self, owner: int, outbox: FrameOutbox) -> None:
         """The turn's last batch for `owner`, sent from the outbox's buffer, or as _send_batch() would."""
         frames = outbox.frames
-        if self._waiting.get(owner) or not self._connect(owner):
+        if self._waiting.get(owner) or owner not in self._connected:  # it waits, is connected first, or is lost
             self._send_batch(owner, outbox.take(), frames)
             return
         error = outbox.send(self._sender_fds[owner])
